@@ -1,0 +1,227 @@
+//! The provider seam: what a real array (or the simulator) supplies to the model.
+//!
+//! A backend answers three questions, and never touches the model's cache itself:
+//! - [`ProviderBackend::reenumerate`]: which subsystems exist now, with everything known about each;
+//! - [`ProviderBackend::refresh`]: the current picture of the subsystems the model already knows;
+//! - [`ProviderBackend::apply`]: change the array (portal status, targets, portal groups) and say what
+//!   the subsystem looks like afterwards.
+//!
+//! Backends describe objects by their natural keys ([`SubSystemSnapshot`] and its children); the model
+//! derives the stable [`ObjectId`](crate::ObjectId)s, checks the invariants, keeps the cache, gates
+//! concurrent calls and emits notifications. A new provider (SendTargets, tgt, iSNS, LIO) is a new
+//! implementation of this trait and needs no change to the model.
+
+use crate::{
+    Health, Hresult, HwProviderType, IscsiPortalStatus, SubSystemFlags, SubSystemStatus,
+    VdsIpAddress,
+};
+
+/// What a backend says about itself (`VDS_PROVIDER_PROP` less the id, which the model derives).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// The provider's name; its id is derived from it.
+    pub name: String,
+    /// Its version string.
+    pub version: String,
+    /// `IVdsHwProviderType::GetProviderType`.
+    pub hw_type: HwProviderType,
+}
+
+/// Everything a backend knows about one subsystem, by natural keys.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SubSystemSnapshot {
+    /// The subsystem's natural key, unique within the provider (for example its configured name).
+    pub key: String,
+    /// `pwszFriendlyName`.
+    pub friendly_name: String,
+    /// `pwszIdentification`.
+    pub identification: String,
+    /// `ulFlags`.
+    pub flags: SubSystemFlags,
+    /// `ulStripeSizeFlags`.
+    pub stripe_size_flags: u32,
+    /// `status`.
+    pub status: SubSystemStatus,
+    /// `health`.
+    pub health: Health,
+    /// The portals, in enumeration order; no address twice.
+    pub portals: Vec<PortalSnapshot>,
+    /// The targets, in enumeration order; no iSCSI name twice.
+    pub targets: Vec<TargetSnapshot>,
+}
+
+impl SubSystemSnapshot {
+    /// An empty subsystem with the given key and status: no portals, no targets.
+    pub fn new(key: impl Into<String>, status: SubSystemStatus) -> SubSystemSnapshot {
+        let key = key.into();
+        SubSystemSnapshot {
+            friendly_name: key.clone(),
+            key,
+            identification: String::new(),
+            flags: SubSystemFlags::default(),
+            stripe_size_flags: 0,
+            status,
+            health: Health::Unknown,
+            portals: Vec::new(),
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// One portal: its address and status.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortalSnapshot {
+    /// Address and port; the natural key of the portal.
+    pub address: VdsIpAddress,
+    /// Its status.
+    pub status: IscsiPortalStatus,
+}
+
+/// One target and its portal groups.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TargetSnapshot {
+    /// The iSCSI name; the natural key of the target.
+    pub iscsi_name: String,
+    /// The alias (empty when none).
+    pub friendly_name: String,
+    /// True when login needs CHAP.
+    pub chap_enabled: bool,
+    /// How many LUNs are associated (a target with LUNs cannot be deleted).
+    pub lun_count: u32,
+    /// Its portal groups; no tag twice.
+    pub portal_groups: Vec<PortalGroupSnapshot>,
+}
+
+/// One portal group of a target.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortalGroupSnapshot {
+    /// The target portal group tag; the natural key of the group within its target.
+    pub tag: u16,
+    /// The addresses of its portals; each must be a portal of the subsystem, and a portal is in at
+    /// most one group of a target.
+    pub portals: Vec<VdsIpAddress>,
+}
+
+/// A change a caller asks of the array.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mutation {
+    /// `IVdsIscsiPortal::SetStatus` (only `Online` or `Offline` reach the backend).
+    SetPortalStatus {
+        /// The portal.
+        portal: VdsIpAddress,
+        /// The new status.
+        status: IscsiPortalStatus,
+    },
+    /// `IVdsSubSystemIscsi::CreateTarget`. `None` asks the backend to generate a name.
+    CreateTarget {
+        /// The iSCSI name, or `None` to have one generated.
+        iscsi_name: Option<String>,
+        /// The alias.
+        friendly_name: String,
+    },
+    /// `IVdsIscsiTarget::Delete` (the target has no LUNs; its groups go with it).
+    DeleteTarget {
+        /// The target.
+        iscsi_name: String,
+    },
+    /// `IVdsIscsiTarget::SetFriendlyName` (empty clears it).
+    SetTargetFriendlyName {
+        /// The target.
+        iscsi_name: String,
+        /// The new alias.
+        friendly_name: String,
+    },
+    /// `IVdsIscsiTarget::CreatePortalGroup`.
+    CreatePortalGroup {
+        /// The target.
+        iscsi_name: String,
+    },
+    /// `IVdsIscsiPortalGroup::Delete` (the group is empty).
+    DeletePortalGroup {
+        /// The target.
+        iscsi_name: String,
+        /// The group.
+        tag: u16,
+    },
+    /// `IVdsIscsiPortalGroup::AddPortal`.
+    AddPortal {
+        /// The target.
+        iscsi_name: String,
+        /// The group.
+        tag: u16,
+        /// The portal.
+        portal: VdsIpAddress,
+    },
+    /// `IVdsIscsiPortalGroup::RemovePortal`.
+    RemovePortal {
+        /// The target.
+        iscsi_name: String,
+        /// The group.
+        tag: u16,
+        /// The portal.
+        portal: VdsIpAddress,
+    },
+}
+
+/// What the backend made, when a mutation creates an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// A target, by iSCSI name.
+    Target(String),
+    /// A portal group of a target, by tag.
+    PortalGroup {
+        /// The target.
+        iscsi_name: String,
+        /// The group's tag.
+        tag: u16,
+    },
+}
+
+/// The outcome of [`ProviderBackend::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The whole subsystem as it is after the change.
+    pub snapshot: SubSystemSnapshot,
+    /// The object the mutation made (or, for `VDS_S_ALREADY_EXISTS`, the existing one returned).
+    pub created: Option<Created>,
+    /// `S_OK`, or a success-with-information code such as `VDS_S_ALREADY_EXISTS`.
+    pub outcome: Hresult,
+}
+
+/// The seam through which an array plugs into the model. See the module documentation.
+///
+/// Methods may block on the network; the model never holds a lock that queries need while calling
+/// them, so queries keep answering from the cache.
+pub trait ProviderBackend: Send + Sync + 'static {
+    /// Name, version and type of the provider.
+    fn info(&self) -> ProviderInfo;
+
+    /// `IVdsHwProvider::Reenumerate`: every subsystem that exists now, fully described. `previous` is
+    /// what the model knew (empty when its cache is being rebuilt). Subsystems missing from the
+    /// answer depart; new ones arrive.
+    ///
+    /// Returning `Err(VDS_E_PROVIDER_CACHE_CORRUPT)` tells the model its cache cannot be trusted.
+    fn reenumerate(
+        &self,
+        previous: &[SubSystemSnapshot],
+    ) -> Result<Vec<SubSystemSnapshot>, Hresult>;
+
+    /// `IVdsHwProvider::Refresh`: the current picture of each subsystem in `previous`, one entry per
+    /// key. A backend that cannot reach a subsystem reports it with an `Offline` or `Failed` status
+    /// rather than failing the whole call. Keys the model did not ask for are ignored (refresh finds
+    /// no new subsystems); keys left out keep their previous picture.
+    ///
+    /// Returning `Err(VDS_E_PROVIDER_CACHE_CORRUPT)` tells the model its cache cannot be trusted.
+    fn refresh(&self, previous: &[SubSystemSnapshot]) -> Result<Vec<SubSystemSnapshot>, Hresult>;
+
+    /// Changes the array. The default answers `VDS_E_NOT_SUPPORTED`, for discovery-only providers.
+    fn apply(
+        &self,
+        subsystem: &SubSystemSnapshot,
+        mutation: &Mutation,
+    ) -> Result<Applied, Hresult> {
+        let _ = (subsystem, mutation);
+        Err(Hresult::VDS_E_NOT_SUPPORTED)
+    }
+}

@@ -1,0 +1,561 @@
+//! The simulator provider: an in-process array, the reference implementation of the provider seam
+//! and the fastest test fixture (like libstoragemgmt's `sim://` and stratisd's `--sim`).
+//!
+//! [`SimBackend::demo`] holds two subsystems: `sim-array-1` with IPv4, IPv6 (one link-local with a
+//! scope id) and host-name portals, three targets and their portal groups; and `sim-array-2`, with no
+//! portals or targets. A [`SimControl`] changes the simulated array behind the model's back and makes
+//! it fail in each documented way (failed subsystem, departed objects, corrupt cache, errors, slow or
+//! held operations), so every error path can be driven deterministically. It sends no traffic.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::backend::{
+    Applied, Created, Mutation, PortalGroupSnapshot, PortalSnapshot, ProviderBackend, ProviderInfo,
+    SubSystemSnapshot, TargetSnapshot,
+};
+use crate::{
+    Health, Hresult, HwProviderType, IscsiPortalStatus, SubSystemFlags, SubSystemStatus,
+    VdsIpAddress,
+};
+
+/// The most portal groups a simulated target can have; `CreatePortalGroup` past it returns an
+/// existing group with `VDS_S_ALREADY_EXISTS`.
+pub const MAX_GROUPS_PER_TARGET: usize = 4;
+
+/// How long a held operation waits for its release before it goes on anyway: every wait has a
+/// deadline, even in the simulator.
+pub const HOLD_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A backend operation, for [`SimControl::fail_next`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SimOp {
+    /// `reenumerate`
+    Reenumerate,
+    /// `refresh`
+    Refresh,
+    /// `apply` (every mutation)
+    Apply,
+}
+
+#[derive(Default)]
+struct HoldState {
+    held: bool,
+    entered: usize,
+}
+
+struct SimArray {
+    subsystems: Vec<SubSystemSnapshot>,
+    fail_next: HashMap<SimOp, Hresult>,
+    corrupt: bool,
+    delay: Duration,
+    next_target: u32,
+    calls: HashMap<SimOp, usize>,
+}
+
+struct SimShared {
+    array: Mutex<SimArray>,
+    hold: Mutex<HoldState>,
+    hold_changed: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The simulator backend. Give it to [`crate::HwProvider::new`]; keep its [`SimControl`] to steer it.
+pub struct SimBackend {
+    shared: Arc<SimShared>,
+}
+
+/// A handle that changes the simulated array and injects failures. Cheap to clone.
+#[derive(Clone)]
+pub struct SimControl {
+    shared: Arc<SimShared>,
+}
+
+/// Holds every backend operation that starts while it lives (they wait, up to [`HOLD_DEADLINE`]);
+/// dropping it lets them go on.
+pub struct SimHold {
+    shared: Arc<SimShared>,
+}
+
+fn v4(a: [u8; 4], port: u32) -> VdsIpAddress {
+    VdsIpAddress::Ipv4 {
+        addr: a.into(),
+        port,
+    }
+}
+
+fn v6(s: &str, scope_id: u32) -> VdsIpAddress {
+    VdsIpAddress::Ipv6 {
+        addr: s.parse().unwrap_or(std::net::Ipv6Addr::UNSPECIFIED),
+        flow_info: 0,
+        scope_id,
+        port: 3260,
+    }
+}
+
+/// The first subsystem of [`SimBackend::demo`].
+pub fn demo_array_1() -> SubSystemSnapshot {
+    let p_a = v4([192, 0, 2, 10], 3260);
+    let p_b = v4([192, 0, 2, 11], 3260);
+    let p_c = v6("2001:db8::10", 0);
+    let p_d = v6("fe80::10", 2);
+    let p_e = VdsIpAddress::Text {
+        text: "array1.example.net".into(),
+        port: 3260,
+    };
+    let portal = |address: &VdsIpAddress, status| PortalSnapshot {
+        address: address.clone(),
+        status,
+    };
+    SubSystemSnapshot {
+        key: "sim-array-1".into(),
+        friendly_name: "vds simulator array 1".into(),
+        identification: "SIM-0001".into(),
+        flags: SubSystemFlags::SUPPORTS_AUTH_CHAP
+            | SubSystemFlags::SUPPORTS_AUTH_MUTUAL_CHAP
+            | SubSystemFlags::LUN_MASKING_CAPABLE,
+        stripe_size_flags: 0,
+        status: SubSystemStatus::Online,
+        health: Health::Healthy,
+        portals: vec![
+            portal(&p_a, IscsiPortalStatus::Online),
+            portal(&p_b, IscsiPortalStatus::Online),
+            portal(&p_c, IscsiPortalStatus::Online),
+            portal(&p_d, IscsiPortalStatus::NotReady),
+            portal(&p_e, IscsiPortalStatus::Offline),
+        ],
+        targets: vec![
+            TargetSnapshot {
+                iscsi_name: "iqn.2026-11.org.vds.sim:array1.db".into(),
+                friendly_name: "db".into(),
+                chap_enabled: true,
+                lun_count: 2,
+                portal_groups: vec![
+                    PortalGroupSnapshot {
+                        tag: 1,
+                        portals: vec![p_a.clone(), p_c.clone()],
+                    },
+                    PortalGroupSnapshot {
+                        tag: 2,
+                        portals: vec![p_b.clone()],
+                    },
+                ],
+            },
+            TargetSnapshot {
+                iscsi_name: "iqn.2026-11.org.vds.sim:array1.web".into(),
+                friendly_name: "web".into(),
+                chap_enabled: false,
+                lun_count: 1,
+                portal_groups: vec![PortalGroupSnapshot {
+                    tag: 1,
+                    portals: vec![p_a, p_e, p_d],
+                }],
+            },
+            TargetSnapshot {
+                iscsi_name: "iqn.2026-11.org.vds.sim:array1.scratch".into(),
+                friendly_name: String::new(),
+                chap_enabled: false,
+                lun_count: 0,
+                portal_groups: vec![PortalGroupSnapshot {
+                    tag: 1,
+                    portals: vec![],
+                }],
+            },
+        ],
+    }
+}
+
+/// The second subsystem of [`SimBackend::demo`]: online, with no portals and no targets.
+pub fn demo_array_2() -> SubSystemSnapshot {
+    let mut s = SubSystemSnapshot::new("sim-array-2", SubSystemStatus::Online);
+    s.friendly_name = "vds simulator array 2 (empty)".into();
+    s.identification = "SIM-0002".into();
+    s.health = Health::Healthy;
+    s
+}
+
+impl SimBackend {
+    /// A simulator holding `subsystems`.
+    pub fn with_subsystems(subsystems: Vec<SubSystemSnapshot>) -> SimBackend {
+        SimBackend {
+            shared: Arc::new(SimShared {
+                array: Mutex::new(SimArray {
+                    subsystems,
+                    fail_next: HashMap::new(),
+                    corrupt: false,
+                    delay: Duration::ZERO,
+                    next_target: 1,
+                    calls: HashMap::new(),
+                }),
+                hold: Mutex::new(HoldState::default()),
+                hold_changed: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The demonstration array: `sim-array-1` (portals, targets, groups) and `sim-array-2` (empty).
+    pub fn demo() -> SimBackend {
+        SimBackend::with_subsystems(vec![demo_array_1(), demo_array_2()])
+    }
+
+    /// A simulator with `subsystems` subsystems of `portals` IPv4 portals each (192.0.2.x / 198.18.x.y
+    /// documentation and benchmark ranges; never contacted), one target each; for scale tests.
+    pub fn scaled(subsystems: usize, portals: usize) -> SimBackend {
+        let snaps = (0..subsystems)
+            .map(|s| {
+                let mut snap =
+                    SubSystemSnapshot::new(format!("sim-scale-{s}"), SubSystemStatus::Online);
+                snap.portals = (0..portals)
+                    .map(|p| PortalSnapshot {
+                        address: v4(
+                            [198, 18, (p / 256 % 256) as u8, (p % 256) as u8],
+                            3260 + (p / 65536) as u32,
+                        ),
+                        status: IscsiPortalStatus::Online,
+                    })
+                    .collect();
+                snap
+            })
+            .collect();
+        SimBackend::with_subsystems(snaps)
+    }
+
+    /// The control handle for this simulator.
+    pub fn control(&self) -> SimControl {
+        SimControl {
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn enter(&self, op: SimOp) -> Result<Vec<SubSystemSnapshot>, Hresult> {
+        // Held operations wait here, before looking at the array, so a test can act meanwhile.
+        {
+            let mut hold = lock(&self.shared.hold);
+            hold.entered += 1;
+            self.shared.hold_changed.notify_all();
+            let deadline = Instant::now() + HOLD_DEADLINE;
+            while hold.held {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                hold = self
+                    .shared
+                    .hold_changed
+                    .wait_timeout(hold, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        let delay = {
+            let mut array = lock(&self.shared.array);
+            *array.calls.entry(op).or_default() += 1;
+            if let Some(hr) = array.fail_next.remove(&op) {
+                return Err(hr);
+            }
+            array.delay
+        };
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        Ok(lock(&self.shared.array).subsystems.clone())
+    }
+}
+
+impl ProviderBackend for SimBackend {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: "vds-sim".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            hw_type: HwProviderType::Iscsi,
+        }
+    }
+
+    fn reenumerate(
+        &self,
+        _previous: &[SubSystemSnapshot],
+    ) -> Result<Vec<SubSystemSnapshot>, Hresult> {
+        let truth = self.enter(SimOp::Reenumerate)?;
+        lock(&self.shared.array).corrupt = false;
+        Ok(truth)
+    }
+
+    fn refresh(&self, previous: &[SubSystemSnapshot]) -> Result<Vec<SubSystemSnapshot>, Hresult> {
+        let truth = self.enter(SimOp::Refresh)?;
+        if lock(&self.shared.array).corrupt {
+            return Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT);
+        }
+        // Refresh reports only what the model asked about; a departed subsystem comes back Offline
+        // with no objects (departures are reenumerate's business).
+        Ok(previous
+            .iter()
+            .map(|p| {
+                truth
+                    .iter()
+                    .find(|t| t.key == p.key)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        let mut gone = p.clone();
+                        gone.status = SubSystemStatus::Offline;
+                        gone.portals.clear();
+                        gone.targets.clear();
+                        gone
+                    })
+            })
+            .collect())
+    }
+
+    fn apply(
+        &self,
+        subsystem: &SubSystemSnapshot,
+        mutation: &Mutation,
+    ) -> Result<Applied, Hresult> {
+        self.enter(SimOp::Apply)?;
+        let mut array = lock(&self.shared.array);
+        let SimArray {
+            subsystems,
+            next_target,
+            ..
+        } = &mut *array;
+        let ss = subsystems
+            .iter_mut()
+            .find(|s| s.key == subsystem.key)
+            .ok_or(Hresult::VDS_E_OBJECT_DELETED)?;
+        let mut created = None;
+        let mut outcome = Hresult::S_OK;
+        match mutation {
+            Mutation::SetPortalStatus { portal, status } => {
+                let p = ss
+                    .portals
+                    .iter_mut()
+                    .find(|p| &p.address == portal)
+                    .ok_or(Hresult::VDS_E_OBJECT_NOT_FOUND)?;
+                p.status = *status;
+            }
+            Mutation::CreateTarget {
+                iscsi_name,
+                friendly_name,
+            } => {
+                let name = match iscsi_name {
+                    Some(n) => n.clone(),
+                    None => loop {
+                        let n = format!("iqn.2026-11.org.vds.sim:{}.t{}", ss.key, next_target);
+                        *next_target += 1;
+                        if !ss.targets.iter().any(|t| t.iscsi_name == n) {
+                            break n;
+                        }
+                    },
+                };
+                if ss.targets.iter().any(|t| t.iscsi_name == name) {
+                    return Err(Hresult::VDS_E_NAME_NOT_UNIQUE);
+                }
+                ss.targets.push(TargetSnapshot {
+                    iscsi_name: name.clone(),
+                    friendly_name: friendly_name.clone(),
+                    chap_enabled: false,
+                    lun_count: 0,
+                    portal_groups: Vec::new(),
+                });
+                created = Some(Created::Target(name));
+            }
+            Mutation::DeleteTarget { iscsi_name } => {
+                let before = ss.targets.len();
+                ss.targets.retain(|t| &t.iscsi_name != iscsi_name);
+                if ss.targets.len() == before {
+                    return Err(Hresult::VDS_E_OBJECT_NOT_FOUND);
+                }
+            }
+            Mutation::SetTargetFriendlyName {
+                iscsi_name,
+                friendly_name,
+            } => {
+                target_mut(ss, iscsi_name)?.friendly_name = friendly_name.clone();
+            }
+            Mutation::CreatePortalGroup { iscsi_name } => {
+                let t = target_mut(ss, iscsi_name)?;
+                if t.portal_groups.len() >= MAX_GROUPS_PER_TARGET {
+                    let tag = t
+                        .portal_groups
+                        .first()
+                        .map(|g| g.tag)
+                        .ok_or(Hresult::VDS_E_INTERNAL_ERROR)?;
+                    outcome = Hresult::VDS_S_ALREADY_EXISTS;
+                    created = Some(Created::PortalGroup {
+                        iscsi_name: iscsi_name.clone(),
+                        tag,
+                    });
+                } else {
+                    let tag = (1..=u16::MAX)
+                        .find(|tag| !t.portal_groups.iter().any(|g| g.tag == *tag))
+                        .ok_or(Hresult::VDS_E_INTERNAL_ERROR)?;
+                    t.portal_groups.push(PortalGroupSnapshot {
+                        tag,
+                        portals: Vec::new(),
+                    });
+                    created = Some(Created::PortalGroup {
+                        iscsi_name: iscsi_name.clone(),
+                        tag,
+                    });
+                }
+            }
+            Mutation::DeletePortalGroup { iscsi_name, tag } => {
+                let t = target_mut(ss, iscsi_name)?;
+                t.portal_groups.retain(|g| g.tag != *tag);
+            }
+            Mutation::AddPortal {
+                iscsi_name,
+                tag,
+                portal,
+            } => {
+                if !ss.portals.iter().any(|p| &p.address == portal) {
+                    return Err(Hresult::VDS_E_OBJECT_NOT_FOUND);
+                }
+                let g = group_mut(target_mut(ss, iscsi_name)?, *tag)?;
+                if !g.portals.contains(portal) {
+                    g.portals.push(portal.clone());
+                }
+            }
+            Mutation::RemovePortal {
+                iscsi_name,
+                tag,
+                portal,
+            } => {
+                let g = group_mut(target_mut(ss, iscsi_name)?, *tag)?;
+                g.portals.retain(|p| p != portal);
+            }
+        }
+        Ok(Applied {
+            snapshot: ss.clone(),
+            created,
+            outcome,
+        })
+    }
+}
+
+fn target_mut<'a>(
+    ss: &'a mut SubSystemSnapshot,
+    name: &str,
+) -> Result<&'a mut TargetSnapshot, Hresult> {
+    ss.targets
+        .iter_mut()
+        .find(|t| t.iscsi_name == name)
+        .ok_or(Hresult::VDS_E_OBJECT_NOT_FOUND)
+}
+
+fn group_mut(t: &mut TargetSnapshot, tag: u16) -> Result<&mut PortalGroupSnapshot, Hresult> {
+    t.portal_groups
+        .iter_mut()
+        .find(|g| g.tag == tag)
+        .ok_or(Hresult::VDS_E_OBJECT_NOT_FOUND)
+}
+
+impl SimControl {
+    /// Changes the simulated array's truth; the model sees it on its next refresh or reenumerate.
+    pub fn edit<R>(&self, f: impl FnOnce(&mut Vec<SubSystemSnapshot>) -> R) -> R {
+        f(&mut lock(&self.shared.array).subsystems)
+    }
+
+    /// Sets a subsystem's status (for example `Failed`).
+    pub fn set_subsystem_status(&self, key: &str, status: SubSystemStatus) {
+        self.edit(|subs| {
+            subs.iter_mut()
+                .filter(|s| s.key == key)
+                .for_each(|s| s.status = status)
+        });
+    }
+
+    /// Disconnects a subsystem: it departs on the next reenumerate (a refresh reports it offline).
+    pub fn remove_subsystem(&self, key: &str) {
+        self.edit(|subs| subs.retain(|s| s.key != key));
+    }
+
+    /// Removes a portal (and its group memberships): it departs on the next refresh.
+    pub fn remove_portal(&self, key: &str, address: &VdsIpAddress) {
+        self.edit(|subs| {
+            for s in subs.iter_mut().filter(|s| s.key == key) {
+                s.portals.retain(|p| &p.address != address);
+                for t in &mut s.targets {
+                    for g in &mut t.portal_groups {
+                        g.portals.retain(|p| p != address);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Removes a target: it departs on the next refresh.
+    pub fn remove_target(&self, key: &str, iscsi_name: &str) {
+        self.edit(|subs| {
+            subs.iter_mut()
+                .filter(|s| s.key == key)
+                .for_each(|s| s.targets.retain(|t| t.iscsi_name != iscsi_name))
+        });
+    }
+
+    /// The next `op` fails with `hr` (once).
+    pub fn fail_next(&self, op: SimOp, hr: Hresult) {
+        lock(&self.shared.array).fail_next.insert(op, hr);
+    }
+
+    /// The backend detects its cache is inconsistent: every refresh answers
+    /// `VDS_E_PROVIDER_CACHE_CORRUPT` until a reenumerate has run.
+    pub fn corrupt_cache(&self) {
+        lock(&self.shared.array).corrupt = true;
+    }
+
+    /// Every backend operation takes at least `delay` (a slow array).
+    pub fn set_delay(&self, delay: Duration) {
+        lock(&self.shared.array).delay = delay;
+    }
+
+    /// How many times `op` has been called.
+    pub fn calls(&self, op: SimOp) -> usize {
+        lock(&self.shared.array)
+            .calls
+            .get(&op)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Holds every backend operation that starts from now until the returned guard is dropped.
+    pub fn hold(&self) -> SimHold {
+        let mut hold = lock(&self.shared.hold);
+        hold.held = true;
+        hold.entered = 0;
+        SimHold {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl SimHold {
+    /// Waits (up to `timeout`) until at least one operation is being held; true if one is.
+    pub fn wait_entered(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut hold = lock(&self.shared.hold);
+        while hold.entered == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            hold = self
+                .shared
+                .hold_changed
+                .wait_timeout(hold, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+impl Drop for SimHold {
+    fn drop(&mut self) {
+        lock(&self.shared.hold).held = false;
+        self.shared.hold_changed.notify_all();
+    }
+}
