@@ -44,6 +44,10 @@ pub struct SubSystemSnapshot {
     pub status: SubSystemStatus,
     /// `health`.
     pub health: Health,
+    /// Why the status is what it is, for people (for example the last discovery error); not part of
+    /// `VDS_SUB_SYSTEM_PROP`.
+    #[serde(default)]
+    pub detail: Option<String>,
     /// The portals, in enumeration order; no address twice.
     pub portals: Vec<PortalSnapshot>,
     /// The targets, in enumeration order; no iSCSI name twice.
@@ -62,6 +66,7 @@ impl SubSystemSnapshot {
             stripe_size_flags: 0,
             status,
             health: Health::Unknown,
+            detail: None,
             portals: Vec::new(),
             targets: Vec::new(),
         }

@@ -121,6 +121,7 @@ pub fn demo_array_1() -> SubSystemSnapshot {
         stripe_size_flags: 0,
         status: SubSystemStatus::Online,
         health: Health::Healthy,
+        detail: None,
         portals: vec![
             portal(&p_a, IscsiPortalStatus::Online),
             portal(&p_b, IscsiPortalStatus::Online),
@@ -301,6 +302,7 @@ impl ProviderBackend for SimBackend {
                     .unwrap_or_else(|| {
                         let mut gone = p.clone();
                         gone.status = SubSystemStatus::Offline;
+                    gone.detail = Some("the simulated array is disconnected".into());
                         gone.portals.clear();
                         gone.targets.clear();
                         gone
