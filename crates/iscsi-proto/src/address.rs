@@ -1,0 +1,526 @@
+//! `TargetAddress` values (RFC 7143 §13.8: `domainname[:port][,portal-group-tag]`) and the
+//! SendTargets answer: [`TargetAddress::parse`] accepts IPv4, bracketed IPv6 with or without a
+//! zone (`[fe80::1%eth0]`), DNS names, an optional port (default 3260) and an optional 16-bit tag
+//! (absent = `None`, never -1); [`parse_send_targets`] groups `TargetName` and its
+//! `TargetAddress` lines into [`DiscoveredTarget`]s.
+//!
+//! A target listed without any `TargetAddress` is reachable at the address of the discovery
+//! connection; it is returned with empty `addresses` and [`DiscoveredTarget::addresses_or`]
+//! applies the rule.
+
+use core::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::error::PeerMisbehaved;
+use crate::text::KeyValue;
+
+/// The iSCSI well-known port.
+pub const DEFAULT_PORT: u16 = 3260;
+
+/// Longest DNS name accepted.
+const MAX_NAME_LEN: usize = 253;
+/// Longest IPv6 zone accepted (IFNAMSIZ-ish, generous).
+const MAX_ZONE_LEN: usize = 64;
+
+/// The host part of a `TargetAddress`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Host {
+    /// Dotted IPv4.
+    Ipv4(Ipv4Addr),
+    /// Bracketed IPv6, with the zone (`%eth0`, `%2`) if one was given.
+    Ipv6 {
+        /// The address.
+        addr: Ipv6Addr,
+        /// The zone (interface name or number), without the `%`.
+        zone: Option<String>,
+    },
+    /// A DNS name.
+    Name(String),
+}
+
+impl fmt::Display for Host {
+    /// IPv6 is written in brackets (with `%zone`), as in a `TargetAddress`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv6 { addr, zone: None } => write!(f, "[{addr}]"),
+            Host::Ipv6 {
+                addr,
+                zone: Some(z),
+            } => write!(f, "[{addr}%{z}]"),
+            Host::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+impl From<std::net::IpAddr> for Host {
+    fn from(ip: std::net::IpAddr) -> Self {
+        match ip {
+            std::net::IpAddr::V4(a) => Host::Ipv4(a),
+            std::net::IpAddr::V6(a) => Host::Ipv6 {
+                addr: a,
+                zone: None,
+            },
+        }
+    }
+}
+
+impl Host {
+    /// Parses a host alone: IPv4, IPv6 (bracketed or not, with optional zone) or a DNS name.
+    pub fn parse(s: &str) -> Result<Host, AddressError> {
+        let err = |reason| AddressError {
+            input: truncate(s),
+            reason,
+        };
+        if let Some(inner) = s.strip_prefix('[') {
+            let inner = inner
+                .strip_suffix(']')
+                .ok_or(err(AddressErrorReason::UnclosedBracket))?;
+            return parse_v6(inner).map_err(err);
+        }
+        if s.contains(':') {
+            return parse_v6(s).map_err(err);
+        }
+        parse_v4_or_name(s).map_err(err)
+    }
+}
+
+/// One `TargetAddress` value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetAddress {
+    /// The host.
+    pub host: Host,
+    /// The TCP port (3260 when the value had none).
+    pub port: u16,
+    /// The portal group tag; `None` when the value had none (login redirects never have one).
+    pub tag: Option<u16>,
+}
+
+impl fmt::Display for TargetAddress {
+    /// Formats as `host:port[,tag]`; the port is always written.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)?;
+        if let Some(t) = self.tag {
+            write!(f, ",{t}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a `TargetAddress` does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid TargetAddress {input:?}: {reason}")]
+pub struct AddressError {
+    /// The value (truncated to 128 bytes).
+    pub input: String,
+    /// What is wrong.
+    pub reason: AddressErrorReason,
+}
+
+/// What is wrong with a `TargetAddress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressErrorReason {
+    /// Nothing before the port/tag.
+    #[error("empty host")]
+    EmptyHost,
+    /// `[` without `]`.
+    #[error("'[' without ']'")]
+    UnclosedBracket,
+    /// Text after `]` that is not `:port`.
+    #[error("unexpected text after ']'")]
+    TrailingAfterBracket,
+    /// The bracketed part is not an IPv6 address.
+    #[error("invalid IPv6 address")]
+    BadIpv6,
+    /// The zone is empty, too long or has odd characters.
+    #[error("invalid IPv6 zone")]
+    BadZone,
+    /// The host is neither IPv4 nor a valid DNS name.
+    #[error("invalid host name")]
+    BadHostName,
+    /// The port is not a number in 1..=65535.
+    #[error("invalid port")]
+    BadPort,
+    /// The tag is not a number in 0..=65535.
+    #[error("invalid portal group tag")]
+    BadTag,
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(128).collect()
+}
+
+fn parse_v6(inner: &str) -> Result<Host, AddressErrorReason> {
+    let (addr, zone) = match inner.split_once('%') {
+        Some((a, z)) => {
+            if z.is_empty()
+                || z.len() > MAX_ZONE_LEN
+                || !z
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            {
+                return Err(AddressErrorReason::BadZone);
+            }
+            (a, Some(z.to_owned()))
+        }
+        None => (inner, None),
+    };
+    let addr: Ipv6Addr = addr.parse().map_err(|_| AddressErrorReason::BadIpv6)?;
+    Ok(Host::Ipv6 { addr, zone })
+}
+
+fn parse_v4_or_name(s: &str) -> Result<Host, AddressErrorReason> {
+    if s.is_empty() {
+        return Err(AddressErrorReason::EmptyHost);
+    }
+    if let Ok(a) = s.parse::<Ipv4Addr>() {
+        return Ok(Host::Ipv4(a));
+    }
+    // A DNS name: labels of [A-Za-z0-9_-], 1..=63 bytes, not starting or ending with '-'. An
+    // all-numeric dotted string that failed IPv4 parsing (e.g. "1.2.3.400") is rejected.
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let name = s.strip_suffix('.').unwrap_or(s);
+    let all_numeric = name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if name.len() > MAX_NAME_LEN || all_numeric || !name.split('.').all(valid_label) {
+        return Err(AddressErrorReason::BadHostName);
+    }
+    Ok(Host::Name(s.to_owned()))
+}
+
+fn parse_port(s: &str) -> Result<u16, AddressErrorReason> {
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AddressErrorReason::BadPort);
+    }
+    match s.parse::<u16>() {
+        Ok(0) | Err(_) => Err(AddressErrorReason::BadPort),
+        Ok(p) => Ok(p),
+    }
+}
+
+impl TargetAddress {
+    /// Parses `domainname[:port][,portal-group-tag]`.
+    pub fn parse(s: &str) -> Result<TargetAddress, AddressError> {
+        let err = |reason| AddressError {
+            input: truncate(s),
+            reason,
+        };
+        // The tag follows the last ','; a ',' cannot occur in any host form.
+        let (hostport, tag) = match s.rsplit_once(',') {
+            Some((hp, t)) => {
+                if t.is_empty() || t.len() > 5 || !t.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(err(AddressErrorReason::BadTag));
+                }
+                let tag = t
+                    .parse::<u16>()
+                    .map_err(|_| err(AddressErrorReason::BadTag))?;
+                (hp, Some(tag))
+            }
+            None => (s, None),
+        };
+        let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+            let close = rest
+                .find(']')
+                .ok_or(err(AddressErrorReason::UnclosedBracket))?;
+            let host = parse_v6(&rest[..close]).map_err(err)?;
+            let after = &rest[close + 1..];
+            let port = if after.is_empty() {
+                DEFAULT_PORT
+            } else if let Some(p) = after.strip_prefix(':') {
+                parse_port(p).map_err(err)?
+            } else {
+                return Err(err(AddressErrorReason::TrailingAfterBracket));
+            };
+            (host, port)
+        } else if hostport.bytes().filter(|&b| b == b':').count() > 1 {
+            // Unbracketed IPv6 (not allowed by the RFC but seen in the wild): no port possible.
+            (parse_v6(hostport).map_err(err)?, DEFAULT_PORT)
+        } else if let Some((h, p)) = hostport.split_once(':') {
+            (
+                parse_v4_or_name(h).map_err(err)?,
+                parse_port(p).map_err(err)?,
+            )
+        } else {
+            (parse_v4_or_name(hostport).map_err(err)?, DEFAULT_PORT)
+        };
+        Ok(TargetAddress { host, port, tag })
+    }
+}
+
+impl core::str::FromStr for TargetAddress {
+    type Err = AddressError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TargetAddress::parse(s)
+    }
+}
+
+/// One target of a SendTargets answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DiscoveredTarget {
+    /// The iSCSI name (`TargetName`).
+    pub name: String,
+    /// Its `TargetAddress` values in the order sent. Empty means "reachable at the discovery
+    /// address"; see [`DiscoveredTarget::addresses_or`].
+    pub addresses: Vec<TargetAddress>,
+}
+
+impl DiscoveredTarget {
+    /// The addresses, or — when the target sent none — the discovery address (without a tag,
+    /// since none was given).
+    pub fn addresses_or(&self, discovery: &TargetAddress) -> Vec<TargetAddress> {
+        if self.addresses.is_empty() {
+            vec![discovery.clone()]
+        } else {
+            self.addresses.clone()
+        }
+    }
+}
+
+/// Error from [`parse_send_targets`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendTargetsError {
+    /// A TargetAddress does not parse.
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// The answer's structure is wrong.
+    #[error(transparent)]
+    Structure(#[from] PeerMisbehaved),
+}
+
+impl From<SendTargetsError> for crate::Error {
+    fn from(e: SendTargetsError) -> Self {
+        match e {
+            SendTargetsError::Address(a) => crate::Error::InvalidPdu(a.into()),
+            SendTargetsError::Structure(p) => crate::Error::PeerMisbehaved(p),
+        }
+    }
+}
+
+/// Groups a decoded SendTargets answer into targets, in order.
+///
+/// `TargetName` starts a target, `TargetAddress` lines attach to the latest one. An echoed
+/// `SendTargets=Reject|NotUnderstood|Irrelevant` is an error; other keys are ignored.
+pub fn parse_send_targets(pairs: &[KeyValue]) -> Result<Vec<DiscoveredTarget>, SendTargetsError> {
+    let mut out: Vec<DiscoveredTarget> = Vec::new();
+    for kv in pairs {
+        match kv.key.as_str() {
+            "TargetName" => out.push(DiscoveredTarget {
+                name: kv.value.clone(),
+                addresses: Vec::new(),
+            }),
+            "TargetAddress" => {
+                let addr = TargetAddress::parse(&kv.value)?;
+                match out.last_mut() {
+                    Some(t) => t.addresses.push(addr),
+                    None => {
+                        return Err(
+                            PeerMisbehaved::AddressWithoutTarget(truncate(&kv.value)).into()
+                        );
+                    }
+                }
+            }
+            "SendTargets" => {
+                return Err(PeerMisbehaved::KeyRefused {
+                    key: "SendTargets".into(),
+                    value: truncate(&kv.value),
+                }
+                .into());
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ta(s: &str) -> TargetAddress {
+        TargetAddress::parse(s).unwrap()
+    }
+
+    #[test]
+    fn every_form() {
+        let v4 = Host::Ipv4(Ipv4Addr::new(10, 1, 0, 45));
+        assert_eq!(
+            ta("10.1.0.45"),
+            TargetAddress {
+                host: v4.clone(),
+                port: 3260,
+                tag: None
+            }
+        );
+        assert_eq!(
+            ta("10.1.0.45:3000"),
+            TargetAddress {
+                host: v4.clone(),
+                port: 3000,
+                tag: None
+            }
+        );
+        assert_eq!(
+            ta("10.1.0.45,1"),
+            TargetAddress {
+                host: v4.clone(),
+                port: 3260,
+                tag: Some(1)
+            }
+        );
+        assert_eq!(
+            ta("10.1.0.45:3000,0"),
+            TargetAddress {
+                host: v4,
+                port: 3000,
+                tag: Some(0)
+            }
+        );
+
+        let a: Ipv6Addr = "1080::8:800:200c:417a".parse().unwrap();
+        let v6 = Host::Ipv6 {
+            addr: a,
+            zone: None,
+        };
+        assert_eq!(
+            ta("[1080::8:800:200C:417A]:5003,1"),
+            TargetAddress {
+                host: v6.clone(),
+                port: 5003,
+                tag: Some(1)
+            }
+        );
+        assert_eq!(
+            ta("[1080:0:0:0:8:800:200C:417A],65"),
+            TargetAddress {
+                host: v6.clone(),
+                port: 3260,
+                tag: Some(65)
+            }
+        );
+        assert_eq!(
+            ta("[1080::8:800:200c:417a]"),
+            TargetAddress {
+                host: v6.clone(),
+                port: 3260,
+                tag: None
+            }
+        );
+        assert_eq!(
+            ta("[1080::8:800:200c:417a]:3261"),
+            TargetAddress {
+                host: v6,
+                port: 3261,
+                tag: None
+            }
+        );
+        let ll = ta("[fe80::1%eth0]:3260,2");
+        assert_eq!(
+            ll.host,
+            Host::Ipv6 {
+                addr: "fe80::1".parse().unwrap(),
+                zone: Some("eth0".into())
+            }
+        );
+        assert_eq!(ll.tag, Some(2));
+        assert_eq!(ll.to_string(), "[fe80::1%eth0]:3260,2");
+        assert_eq!(
+            ta("[fe80::1%2]").host,
+            Host::Ipv6 {
+                addr: "fe80::1".parse().unwrap(),
+                zone: Some("2".into())
+            }
+        );
+
+        let n = Host::Name("computingcenter.example.com".into());
+        assert_eq!(
+            ta("computingcenter.example.com,23"),
+            TargetAddress {
+                host: n.clone(),
+                port: 3260,
+                tag: Some(23)
+            }
+        );
+        assert_eq!(
+            ta("computingcenter.example.com:860"),
+            TargetAddress {
+                host: n.clone(),
+                port: 860,
+                tag: None
+            }
+        );
+        assert_eq!(ta("computingcenter.example.com:860,65535").tag, Some(65535));
+        assert_eq!(
+            ta("computingcenter.example.com"),
+            TargetAddress {
+                host: n,
+                port: 3260,
+                tag: None
+            }
+        );
+        // unbracketed IPv6 is tolerated
+        assert_eq!(
+            ta("::1,1").host,
+            Host::Ipv6 {
+                addr: Ipv6Addr::LOCALHOST,
+                zone: None
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        use AddressErrorReason::*;
+        let r = |s: &str| TargetAddress::parse(s).unwrap_err().reason;
+        assert_eq!(r(""), EmptyHost);
+        assert_eq!(r(",1"), EmptyHost);
+        assert_eq!(r("1.2.3.4,"), BadTag);
+        assert_eq!(r("1.2.3.4,65536"), BadTag);
+        assert_eq!(r("1.2.3.4,-1"), BadTag);
+        assert_eq!(r("1.2.3.4:0"), BadPort);
+        assert_eq!(r("1.2.3.4:65536"), BadPort);
+        assert_eq!(r("1.2.3.4:"), BadPort);
+        assert_eq!(r("[::1"), UnclosedBracket);
+        assert_eq!(r("[::1]x"), TrailingAfterBracket);
+        assert_eq!(r("[1.2.3.4]"), BadIpv6);
+        assert_eq!(r("[fe80::1%]"), BadZone);
+        assert_eq!(r("1.2.3.400"), BadHostName);
+        assert_eq!(r("bad host"), BadHostName);
+        assert_eq!(r("-bad.example"), BadHostName);
+    }
+
+    #[test]
+    fn groups_targets_and_applies_discovery_address() {
+        let kv = crate::text::decode(
+            b"TargetName=a\0TargetAddress=10.1.0.45:3000,1\0TargetAddress=10.1.1.45:3000,2\0TargetName=b\0",
+        )
+        .unwrap();
+        let t = parse_send_targets(&kv).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].addresses.len(), 2);
+        assert_eq!(t[0].addresses[1].tag, Some(2));
+        assert!(t[1].addresses.is_empty());
+        let disc = ta("127.0.0.1:3260");
+        assert_eq!(t[1].addresses_or(&disc), vec![disc.clone()]);
+        assert_eq!(t[0].addresses_or(&disc), t[0].addresses);
+    }
+
+    #[test]
+    fn answer_structure_errors() {
+        let kv = crate::text::decode(b"TargetAddress=1.2.3.4\0").unwrap();
+        assert!(matches!(
+            parse_send_targets(&kv),
+            Err(SendTargetsError::Structure(
+                PeerMisbehaved::AddressWithoutTarget(_)
+            ))
+        ));
+        let kv = crate::text::decode(b"SendTargets=Reject\0").unwrap();
+        assert!(parse_send_targets(&kv).is_err());
+    }
+}
