@@ -41,6 +41,17 @@ pub const MAX_LOGIN_PDUS: usize = 16;
 /// Length of the challenge we send for mutual CHAP.
 pub const CHALLENGE_LEN: usize = 32;
 
+/// The CHAP algorithms offered by default, in this order. MD5 comes first because the target
+/// picks the first one it knows and tgt 1.0.85 accepts `CHAP_A=7` (SHA-256) but then fails to
+/// decode the 32-byte `CHAP_R` (it has a 20-byte buffer) and refuses the login with status 0x0200;
+/// FIPS deployments set [`SessionConfig::chap_algorithms`] to SHA-256/SHA3-256 only.
+pub const DEFAULT_CHAP_ALGORITHMS: [ChapAlgorithm; 4] = [
+    ChapAlgorithm::Md5,
+    ChapAlgorithm::Sha1,
+    ChapAlgorithm::Sha256,
+    ChapAlgorithm::Sha3_256,
+];
+
 /// What to ask in `SendTargets=`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum SendTargetsQuery {
@@ -83,19 +94,14 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// A configuration with the given initiator name and the defaults: no CHAP, algorithms
-    /// SHA3-256, SHA-256, SHA-1, MD5, `SendTargets=All`, MaxRecvDataSegmentLength 262144, 4096
-    /// PDUs, 16 MiB of answer.
+    /// MD5, SHA-1, SHA-256, SHA3-256 (in that order, see [`DEFAULT_CHAP_ALGORITHMS`]),
+    /// `SendTargets=All`, MaxRecvDataSegmentLength 262144, 4096 PDUs, 16 MiB of answer.
     pub fn new(initiator_name: impl Into<String>) -> Self {
         SessionConfig {
             initiator_name: initiator_name.into(),
             chap: None,
             mutual: None,
-            chap_algorithms: vec![
-                ChapAlgorithm::Sha3_256,
-                ChapAlgorithm::Sha256,
-                ChapAlgorithm::Sha1,
-                ChapAlgorithm::Md5,
-            ],
+            chap_algorithms: DEFAULT_CHAP_ALGORITHMS.to_vec(),
             purpose: Purpose::SendTargets(SendTargetsQuery::All),
             max_recv_data_segment_length: 262_144,
             max_pdus: 4096,
