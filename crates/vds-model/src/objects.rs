@@ -41,6 +41,16 @@ macro_rules! handle_common {
     };
 }
 
+/// What `add_portal`/`remove_portal` need to know.
+struct Membership {
+    sub: Arc<SubState>,
+    iscsi_name: String,
+    tag: u16,
+    address: VdsIpAddress,
+    in_this_group: bool,
+    in_other_group_of_target: bool,
+}
+
 /// A subsystem: `IVdsSubSystem` with the iSCSI capability `IVdsSubSystemIscsi`.
 #[derive(Clone)]
 pub struct SubSystem {
@@ -239,7 +249,7 @@ fn check_friendly_name(name: &str) -> Result<(), Hresult> {
 impl Portal {
     fn lookup<R>(
         &self,
-        f: impl FnOnce(&SubState, &crate::state::PortalEntry) -> R,
+        f: impl FnOnce(&Arc<SubState>, &crate::state::PortalEntry) -> R,
     ) -> Result<R, Hresult> {
         let sub = self.inner.subsystem(self.subsystem)?;
         let entry = sub
@@ -280,9 +290,7 @@ impl Portal {
     /// provider that cannot change portal status, answers `VDS_E_NOT_SUPPORTED`. On success the next
     /// `get_properties` shows the new status and sinks receive `VDS_NF_PORTAL_MODIFY`.
     pub fn set_status(&self, status: IscsiPortalStatus) -> Result<(), Hresult> {
-        let (sub, address) = self
-            .lookup(|_, p| p.prop.address.clone())
-            .and_then(|a| Ok((self.inner.subsystem(self.subsystem)?, a)))?;
+        let (sub, address) = self.lookup(|sub, p| (sub.clone(), p.prop.address.clone()))?;
         if !matches!(
             status,
             IscsiPortalStatus::Online | IscsiPortalStatus::Offline
@@ -452,33 +460,35 @@ impl PortalGroup {
         })
     }
 
-    /// What a membership change needs: the subsystem, target name, tag, and the portal's address.
-    fn membership(
-        &self,
-        portal: ObjectId,
-    ) -> Result<(Arc<SubState>, String, u16, VdsIpAddress, bool, bool), Hresult> {
-        self.lookup(|s, g| {
-            let target = s.targets.get(&g.target).map(|t| t.prop.iscsi_name.clone());
-            let p = s.portals.get(&portal);
-            (
-                s.clone(),
-                target,
-                g.prop.tag,
-                p.map(|p| p.prop.address.clone()),
-                g.portals.contains(&portal),
-                p.map(|p| {
-                    // In another group of the same target?
-                    p.groups.iter().any(|other| {
-                        *other != g.prop.id
-                            && s.groups.get(other).is_some_and(|og| og.target == g.target)
-                    })
-                }),
-            )
-        })
-        .and_then(|(s, target, tag, address, in_this, in_other)| {
-            let target = target.ok_or(Hresult::VDS_E_OBJECT_DELETED)?;
-            let address = address.ok_or(Hresult::VDS_E_OBJECT_NOT_FOUND)?;
-            Ok((s, target, tag, address, in_this, in_other.unwrap_or(false)))
+    /// What a membership change needs to know about `portal` and this group.
+    fn membership(&self, portal: ObjectId) -> Result<Membership, Hresult> {
+        let sub = self.inner.subsystem(self.subsystem)?;
+        let group = sub
+            .groups
+            .get(&self.id)
+            .ok_or(Hresult::VDS_E_OBJECT_DELETED)?;
+        let target = sub
+            .targets
+            .get(&group.target)
+            .ok_or(Hresult::VDS_E_OBJECT_DELETED)?;
+        let entry = sub
+            .portals
+            .get(&portal)
+            .ok_or(Hresult::VDS_E_OBJECT_NOT_FOUND)?;
+        let in_other_group_of_target = entry.groups.iter().any(|other| {
+            *other != self.id
+                && sub
+                    .groups
+                    .get(other)
+                    .is_some_and(|g| g.target == group.target)
+        });
+        Ok(Membership {
+            iscsi_name: target.prop.iscsi_name.clone(),
+            tag: group.prop.tag,
+            address: entry.prop.address.clone(),
+            in_this_group: group.portals.contains(&portal),
+            in_other_group_of_target,
+            sub,
         })
     }
 
@@ -487,39 +497,35 @@ impl PortalGroup {
     /// target (a portal is in at most one group per target); adding a portal already in this group
     /// succeeds and changes nothing.
     pub fn add_portal(&self, portal: ObjectId) -> Result<(), Hresult> {
-        let (sub, target, tag, address, in_this, in_other) = self.membership(portal)?;
-        if in_this {
+        let m = self.membership(portal)?;
+        if m.in_this_group {
             return Ok(());
         }
-        if in_other {
+        if m.in_other_group_of_target {
             return Err(Hresult::VDS_E_OBJECT_EXISTS);
         }
-        self.inner.mutate(
-            &sub,
-            Mutation::AddPortal {
-                iscsi_name: target,
-                tag,
-                portal: address,
-            },
-        )?;
+        let mutation = Mutation::AddPortal {
+            iscsi_name: m.iscsi_name,
+            tag: m.tag,
+            portal: m.address,
+        };
+        self.inner.mutate(&m.sub, mutation)?;
         Ok(())
     }
 
     /// `IVdsIscsiPortalGroup::RemovePortal`. `VDS_E_OBJECT_NOT_FOUND` when no portal of this subsystem
     /// has that id, or it is not in this group.
     pub fn remove_portal(&self, portal: ObjectId) -> Result<(), Hresult> {
-        let (sub, target, tag, address, in_this, _) = self.membership(portal)?;
-        if !in_this {
+        let m = self.membership(portal)?;
+        if !m.in_this_group {
             return Err(Hresult::VDS_E_OBJECT_NOT_FOUND);
         }
-        self.inner.mutate(
-            &sub,
-            Mutation::RemovePortal {
-                iscsi_name: target,
-                tag,
-                portal: address,
-            },
-        )?;
+        let mutation = Mutation::RemovePortal {
+            iscsi_name: m.iscsi_name,
+            tag: m.tag,
+            portal: m.address,
+        };
+        self.inner.mutate(&m.sub, mutation)?;
         Ok(())
     }
 

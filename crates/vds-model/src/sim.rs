@@ -302,7 +302,7 @@ impl ProviderBackend for SimBackend {
                     .unwrap_or_else(|| {
                         let mut gone = p.clone();
                         gone.status = SubSystemStatus::Offline;
-                    gone.detail = Some("the simulated array is disconnected".into());
+                        gone.detail = Some("the simulated array is disconnected".into());
                         gone.portals.clear();
                         gone.targets.clear();
                         gone
