@@ -1,0 +1,765 @@
+//! The pure half of the SendTargets provider: from what each discovery connection and each portal
+//! probe answered, one subsystem's [`SubSystemSnapshot`]. No sockets, no clock, no runtime; the
+//! driver in `discover.rs` gathers the answers and calls [`portals_to_probe`] and [`merge`].
+//!
+//! The rules (the provider's documented behaviour; see the module doc of `sendtargets`):
+//! - portals: every configured discovery portal (in configured order, answered or not), then every
+//!   other address seen in a `TargetAddress`, sorted; no address twice;
+//! - targets: every `TargetName` of every answer, sorted by name; a target without `TargetAddress`
+//!   is reached at the discovery portal that listed it;
+//! - portal groups: `(target, tag)`; an untagged address takes the `TargetPortalGroupTag` of the
+//!   discovery login that reported it, else tag 1; a portal stays in the first group of a target
+//!   that claimed it;
+//! - when no discovery portal answered, the previous portals and targets are kept, and every portal
+//!   that was not contacted is marked `OFFLINE`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use iscsi_proto::{DiscoveredTarget, Host};
+use vds_model::{
+    Health, IscsiPortalStatus, PortalGroupSnapshot, PortalSnapshot, SubSystemFlags,
+    SubSystemSnapshot, SubSystemStatus, TargetSnapshot, VdsIpAddress,
+};
+
+use super::SendTargetsSubsystem;
+use super::portal::vds_address;
+
+/// The tag given to an untagged `TargetAddress` when the discovery login did not say its own
+/// `TargetPortalGroupTag` (RFC 7143 requires the tag in SendTargets answers; targets that omit it
+/// have a single portal group in practice, and tgt numbers its only group 1).
+pub const DEFAULT_PORTAL_GROUP_TAG: u16 = 1;
+
+/// What a failed connection means for the status of the portal (and, for discovery portals, of the
+/// subsystem).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FailureClass {
+    /// No TCP connection, or no answer in time: `OFFLINE`.
+    Unreachable,
+    /// Login status 0x0301 (service unavailable) or 0x0302 (out of resources): `NOT_READY`.
+    Busy,
+    /// The array refused our credentials (0x0201, 0x0202) or failed to prove its own (mutual CHAP):
+    /// `FAILED`.
+    Refused,
+    /// Target error (0x0300), any other login refusal, or a protocol violation: `FAILED`.
+    Broken,
+}
+
+impl FailureClass {
+    /// The portal status this failure gives.
+    pub(crate) fn portal_status(self) -> IscsiPortalStatus {
+        match self {
+            FailureClass::Unreachable => IscsiPortalStatus::Offline,
+            FailureClass::Busy => IscsiPortalStatus::NotReady,
+            FailureClass::Refused | FailureClass::Broken => IscsiPortalStatus::Failed,
+        }
+    }
+}
+
+/// A failed connection: its class and a message for people (never a secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) class: FailureClass,
+    pub(crate) cause: String,
+}
+
+/// What one discovery connection produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The SendTargets answer, and the `TargetPortalGroupTag` of the discovery login, if sent.
+    Answered {
+        targets: Vec<DiscoveredTarget>,
+        portal_group_tag: Option<u16>,
+    },
+    /// The connection, login or SendTargets failed.
+    Failed(Failure),
+}
+
+/// The answers of the probes, by the portal's [`VdsIpAddress::canonical_key`].
+pub(crate) type Probes = HashMap<String, Result<(), Failure>>;
+
+/// A portal to probe: its canonical key, host and port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProbeTarget {
+    pub(crate) key: String,
+    pub(crate) host: Host,
+    pub(crate) port: u16,
+}
+
+struct CollectedPortal {
+    key: String,
+    address: VdsIpAddress,
+    host: Host,
+    port: u16,
+    /// Index of the discovery portal in the configuration, for discovery portals.
+    discovery: Option<usize>,
+}
+
+struct Collected {
+    /// Discovery portals first (configured order), then the others sorted.
+    portals: Vec<CollectedPortal>,
+    /// Target name → tag → portal keys (in discovery order; sorted later).
+    targets: BTreeMap<String, BTreeMap<u16, Vec<String>>>,
+}
+
+/// Sorts addresses by type (IPv4, IPv6, names, others), then address, then port.
+fn sort_key(a: &VdsIpAddress) -> (u8, Vec<u8>, u32) {
+    match a {
+        VdsIpAddress::Ipv4 { addr, port } => (0, addr.octets().to_vec(), *port),
+        VdsIpAddress::Ipv6 {
+            addr,
+            scope_id,
+            port,
+            ..
+        } => {
+            let mut k = addr.octets().to_vec();
+            k.extend_from_slice(&scope_id.to_be_bytes());
+            (1, k, *port)
+        }
+        VdsIpAddress::Text { text, port } => (2, text.to_lowercase().into_bytes(), *port),
+        other => (3, other.canonical_key().into_bytes(), other.port()),
+    }
+}
+
+fn collect(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Collected {
+    let mut portals: Vec<CollectedPortal> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for (i, dp) in config.portals.iter().enumerate() {
+        let Some(address) = dp.vds_address() else {
+            continue;
+        };
+        let key = address.canonical_key();
+        if seen.insert(key.clone()) {
+            portals.push(CollectedPortal {
+                key,
+                address,
+                host: dp.host.clone(),
+                port: dp.port,
+                discovery: Some(i),
+            });
+        }
+    }
+    let mut others: Vec<CollectedPortal> = Vec::new();
+    let mut targets: BTreeMap<String, BTreeMap<u16, Vec<String>>> = BTreeMap::new();
+    // Target name → portal key → the tag that claimed it first.
+    let mut claimed: HashMap<String, HashMap<String, u16>> = HashMap::new();
+    for (dp, outcome) in config.portals.iter().zip(outcomes) {
+        let Outcome::Answered {
+            targets: answer,
+            portal_group_tag,
+        } = outcome
+        else {
+            continue;
+        };
+        let default_tag = portal_group_tag.unwrap_or(DEFAULT_PORTAL_GROUP_TAG);
+        for target in answer {
+            let groups = targets.entry(target.name.clone()).or_default();
+            let claims = claimed.entry(target.name.clone()).or_default();
+            let addresses: Vec<(Host, u16, u16)> = if target.addresses.is_empty() {
+                vec![(dp.host.clone(), dp.port, default_tag)]
+            } else {
+                target
+                    .addresses
+                    .iter()
+                    .map(|a| (a.host.clone(), a.port, a.tag.unwrap_or(default_tag)))
+                    .collect()
+            };
+            for (host, port, tag) in addresses {
+                let Some(address) = vds_address(&host, port) else {
+                    tracing::warn!(
+                        subsystem = %config.name, target = %target.name, %host, port,
+                        "TargetAddress cannot be a VDS address; ignored"
+                    );
+                    continue;
+                };
+                let key = address.canonical_key();
+                if seen.insert(key.clone()) {
+                    others.push(CollectedPortal {
+                        key: key.clone(),
+                        address: address.clone(),
+                        host,
+                        port,
+                        discovery: None,
+                    });
+                }
+                match claims.get(&key) {
+                    Some(first) if *first == tag => {}
+                    Some(first) => {
+                        tracing::warn!(
+                            subsystem = %config.name, target = %target.name, portal = %address,
+                            kept_tag = *first, ignored_tag = tag,
+                            "the array puts a portal in two portal groups of one target; \
+                             keeping the first"
+                        );
+                    }
+                    None => {
+                        claims.insert(key.clone(), tag);
+                        groups.entry(tag).or_default().push(key);
+                    }
+                }
+            }
+        }
+    }
+    others.sort_by(|a, b| sort_key(&a.address).cmp(&sort_key(&b.address)));
+    portals.extend(others);
+    Collected { portals, targets }
+}
+
+/// The portals to probe after the discoveries: every address some answer listed that is not a
+/// discovery portal, in portal order. Empty when no discovery portal answered.
+pub(crate) fn portals_to_probe(
+    config: &SendTargetsSubsystem,
+    outcomes: &[Outcome],
+) -> Vec<ProbeTarget> {
+    if !outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Answered { .. }))
+    {
+        return Vec::new();
+    }
+    collect(config, outcomes)
+        .portals
+        .into_iter()
+        .filter(|p| p.discovery.is_none())
+        .map(|p| ProbeTarget {
+            key: p.key,
+            host: p.host,
+            port: p.port,
+        })
+        .collect()
+}
+
+/// The snapshot's fields that do not depend on the answers.
+fn base(config: &SendTargetsSubsystem, status: SubSystemStatus) -> SubSystemSnapshot {
+    let mut s = SubSystemSnapshot::new(config.name.clone(), status);
+    s.friendly_name = config.name.clone();
+    s.identification = config
+        .portals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    s.flags = SubSystemFlags::SUPPORTS_AUTH_CHAP | SubSystemFlags::SUPPORTS_AUTH_MUTUAL_CHAP;
+    s
+}
+
+/// One line per failed discovery portal: `127.0.0.1:3260: authentication failure (login status
+/// 0x0201)`.
+fn failure_detail(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Option<String> {
+    let lines: Vec<String> = config
+        .portals
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(dp, o)| match o {
+            Outcome::Failed(f) => Some(format!("{dp}: {}", f.cause)),
+            Outcome::Answered { .. } => None,
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("; "))
+}
+
+/// The subsystem's picture from the discovery outcomes (one per configured discovery portal, in
+/// order), the probe answers, and the previous picture (used when no discovery portal answered).
+pub(crate) fn merge(
+    config: &SendTargetsSubsystem,
+    outcomes: &[Outcome],
+    probes: &Probes,
+    previous: Option<&SubSystemSnapshot>,
+) -> SubSystemSnapshot {
+    let answered = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Answered { .. }))
+        .count();
+    if answered == 0 {
+        return unanswered(config, outcomes, previous);
+    }
+    let status = if answered == config.portals.len() {
+        SubSystemStatus::Online
+    } else {
+        SubSystemStatus::PartiallyManaged
+    };
+    let mut snap = base(config, status);
+    snap.detail = failure_detail(config, outcomes);
+    let collected = collect(config, outcomes);
+    let mut order: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in collected.portals.iter().enumerate() {
+        order.insert(p.key.as_str(), i);
+        let status = match p.discovery {
+            Some(i) => match outcomes.get(i) {
+                Some(Outcome::Answered { .. }) => IscsiPortalStatus::Online,
+                Some(Outcome::Failed(f)) => f.class.portal_status(),
+                None => IscsiPortalStatus::Unknown,
+            },
+            None => match probes.get(&p.key) {
+                Some(Ok(())) => IscsiPortalStatus::Online,
+                Some(Err(f)) => f.class.portal_status(),
+                None => IscsiPortalStatus::Unknown,
+            },
+        };
+        snap.portals.push(PortalSnapshot {
+            address: p.address.clone(),
+            status,
+        });
+    }
+    let address_of = |key: &str| -> Option<VdsIpAddress> {
+        order
+            .get(key)
+            .and_then(|i| collected.portals.get(*i))
+            .map(|p| p.address.clone())
+    };
+    for (name, groups) in &collected.targets {
+        let portal_groups = groups
+            .iter()
+            .map(|(tag, keys)| {
+                let mut keys: Vec<&String> = keys.iter().collect();
+                keys.sort_by_key(|k| order.get(k.as_str()).copied().unwrap_or(usize::MAX));
+                PortalGroupSnapshot {
+                    tag: *tag,
+                    portals: keys.into_iter().filter_map(|k| address_of(k)).collect(),
+                }
+            })
+            .collect();
+        snap.targets.push(TargetSnapshot {
+            iscsi_name: name.clone(),
+            friendly_name: String::new(),
+            chap_enabled: false,
+            lun_count: 0,
+            portal_groups,
+        });
+    }
+    snap.health = if status == SubSystemStatus::Online
+        && snap
+            .portals
+            .iter()
+            .all(|p| p.status == IscsiPortalStatus::Online)
+    {
+        Health::Healthy
+    } else {
+        Health::Degraded
+    };
+    snap
+}
+
+/// No discovery portal answered: keep what was known, mark what was not contacted `OFFLINE`.
+fn unanswered(
+    config: &SendTargetsSubsystem,
+    outcomes: &[Outcome],
+    previous: Option<&SubSystemSnapshot>,
+) -> SubSystemSnapshot {
+    let classes: Vec<FailureClass> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Failed(f) => Some(f.class),
+            Outcome::Answered { .. } => None,
+        })
+        .collect();
+    let (status, health) = if classes
+        .iter()
+        .any(|c| matches!(c, FailureClass::Refused | FailureClass::Broken))
+    {
+        (SubSystemStatus::Failed, Health::Failed)
+    } else if classes.contains(&FailureClass::Busy) {
+        (SubSystemStatus::NotReady, Health::Unknown)
+    } else {
+        (SubSystemStatus::Offline, Health::Unknown)
+    };
+    let mut snap = base(config, status);
+    snap.health = health;
+    snap.detail = failure_detail(config, outcomes);
+    let mut seen: HashSet<String> = HashSet::new();
+    for (dp, outcome) in config.portals.iter().zip(outcomes) {
+        let Some(address) = dp.vds_address() else {
+            continue;
+        };
+        if !seen.insert(address.canonical_key()) {
+            continue;
+        }
+        let status = match outcome {
+            Outcome::Failed(f) => f.class.portal_status(),
+            Outcome::Answered { .. } => IscsiPortalStatus::Online,
+        };
+        snap.portals.push(PortalSnapshot { address, status });
+    }
+    if let Some(prev) = previous {
+        let mut rest: Vec<PortalSnapshot> = prev
+            .portals
+            .iter()
+            .filter(|p| seen.insert(p.address.canonical_key()))
+            .map(|p| PortalSnapshot {
+                address: p.address.clone(),
+                status: IscsiPortalStatus::Offline,
+            })
+            .collect();
+        rest.sort_by(|a, b| sort_key(&a.address).cmp(&sort_key(&b.address)));
+        snap.portals.extend(rest);
+        snap.targets = prev.targets.clone();
+    }
+    snap
+}
+
+/// A subsystem the model knows that is no longer configured: its previous picture, `OFFLINE`, with
+/// every portal `OFFLINE` and the detail "no longer configured".
+pub(crate) fn retired(previous: &SubSystemSnapshot) -> SubSystemSnapshot {
+    let mut snap = previous.clone();
+    snap.status = SubSystemStatus::Offline;
+    snap.health = Health::Unknown;
+    snap.detail = Some("no longer configured".into());
+    for p in &mut snap.portals {
+        p.status = IscsiPortalStatus::Offline;
+    }
+    snap
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sendtargets::DiscoveryPortal;
+    use iscsi_proto::TargetAddress;
+
+    fn config(portals: &[&str]) -> SendTargetsSubsystem {
+        SendTargetsSubsystem {
+            name: "array".into(),
+            portals: portals.iter().map(|p| p.parse().unwrap()).collect(),
+            initiator_name: None,
+            chap: None,
+            mutual: None,
+        }
+    }
+
+    fn ta(s: &str) -> TargetAddress {
+        TargetAddress::parse(s).unwrap()
+    }
+
+    fn target(name: &str, addrs: &[&str]) -> DiscoveredTarget {
+        DiscoveredTarget {
+            name: name.into(),
+            addresses: addrs.iter().map(|a| ta(a)).collect(),
+        }
+    }
+
+    fn answered(targets: Vec<DiscoveredTarget>, tag: Option<u16>) -> Outcome {
+        Outcome::Answered {
+            targets,
+            portal_group_tag: tag,
+        }
+    }
+
+    fn failed(class: FailureClass, cause: &str) -> Outcome {
+        Outcome::Failed(Failure {
+            class,
+            cause: cause.into(),
+        })
+    }
+
+    fn addr(s: &str) -> VdsIpAddress {
+        let p: DiscoveryPortal = s.parse().unwrap();
+        p.vds_address().unwrap()
+    }
+
+    fn portals(s: &SubSystemSnapshot) -> Vec<(String, IscsiPortalStatus)> {
+        s.portals
+            .iter()
+            .map(|p| (p.address.to_string(), p.status))
+            .collect()
+    }
+
+    /// tgt: every discovery portal answers with only itself, tag 1.
+    #[test]
+    fn tgt_style_answers_union_into_one_group() {
+        let cfg = config(&["127.0.0.1:3260", "127.0.0.2:3260", "[::1]:3260"]);
+        let outcomes: Vec<Outcome> = ["127.0.0.1:3260,1", "127.0.0.2:3260,1", "[::1]:3260,1"]
+            .iter()
+            .map(|a| {
+                answered(
+                    vec![target("iqn.t2", &[a]), target("iqn.t1", &[a])],
+                    Some(1),
+                )
+            })
+            .collect();
+        assert!(portals_to_probe(&cfg, &outcomes).is_empty());
+        let s = merge(&cfg, &outcomes, &Probes::new(), None);
+        assert_eq!(s.status, SubSystemStatus::Online);
+        assert_eq!(s.health, Health::Healthy);
+        assert_eq!(s.detail, None);
+        assert_eq!(s.key, "array");
+        assert_eq!(s.friendly_name, "array");
+        assert_eq!(
+            s.identification,
+            "127.0.0.1:3260, 127.0.0.2:3260, [::1]:3260"
+        );
+        assert_eq!(
+            s.flags,
+            SubSystemFlags::SUPPORTS_AUTH_CHAP | SubSystemFlags::SUPPORTS_AUTH_MUTUAL_CHAP
+        );
+        assert_eq!(
+            portals(&s),
+            vec![
+                ("127.0.0.1:3260".into(), IscsiPortalStatus::Online),
+                ("127.0.0.2:3260".into(), IscsiPortalStatus::Online),
+                ("[::1]:3260".into(), IscsiPortalStatus::Online),
+            ]
+        );
+        let names: Vec<&str> = s.targets.iter().map(|t| t.iscsi_name.as_str()).collect();
+        assert_eq!(names, ["iqn.t1", "iqn.t2"]);
+        for t in &s.targets {
+            assert_eq!(
+                t.portal_groups,
+                vec![PortalGroupSnapshot {
+                    tag: 1,
+                    portals: vec![
+                        addr("127.0.0.1:3260"),
+                        addr("127.0.0.2:3260"),
+                        addr("[::1]:3260")
+                    ],
+                }]
+            );
+        }
+    }
+
+    /// istgt through PG1 only: the PG2 portals are learnt from TargetAddress, probed, sorted.
+    #[test]
+    fn istgt_style_groups_and_probes() {
+        let cfg = config(&["127.0.0.1:3262"]);
+        let outcomes = vec![answered(
+            vec![
+                target("iqn.x:disk1", &["127.0.0.1:3262,1"]),
+                target(
+                    "iqn.x:d3",
+                    &["127.0.0.1:3262,1", "[::1]:3262,2", "127.0.0.2:3262,2"],
+                ),
+            ],
+            None,
+        )];
+        let probe = portals_to_probe(&cfg, &outcomes);
+        let keys: Vec<String> = probe.iter().map(|p| p.key.clone()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                addr("127.0.0.2:3262").canonical_key(),
+                addr("[::1]:3262").canonical_key()
+            ]
+        );
+        let mut probes = Probes::new();
+        probes.insert(keys[0].clone(), Ok(()));
+        probes.insert(
+            keys[1].clone(),
+            Err(Failure {
+                class: FailureClass::Busy,
+                cause: "service unavailable (login status 0x0301)".into(),
+            }),
+        );
+        let s = merge(&cfg, &outcomes, &probes, None);
+        assert_eq!(s.status, SubSystemStatus::Online);
+        assert_eq!(s.health, Health::Degraded);
+        assert_eq!(
+            portals(&s),
+            vec![
+                ("127.0.0.1:3262".into(), IscsiPortalStatus::Online),
+                ("127.0.0.2:3262".into(), IscsiPortalStatus::Online),
+                ("[::1]:3262".into(), IscsiPortalStatus::NotReady),
+            ]
+        );
+        let d3 = &s.targets[0];
+        assert_eq!(d3.iscsi_name, "iqn.x:d3");
+        assert_eq!(
+            d3.portal_groups,
+            vec![
+                PortalGroupSnapshot {
+                    tag: 1,
+                    portals: vec![addr("127.0.0.1:3262")]
+                },
+                PortalGroupSnapshot {
+                    tag: 2,
+                    // subsystem order, not answer order
+                    portals: vec![addr("127.0.0.2:3262"), addr("[::1]:3262")]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn untagged_addresses_take_the_login_tag_or_1() {
+        let cfg = config(&["127.0.0.1:3260", "127.0.0.2:3260"]);
+        let outcomes = vec![
+            answered(vec![target("iqn.a", &["array.example:3260"])], Some(7)),
+            // No TargetAddress at all: reached at the discovery portal; no login tag: 1.
+            answered(vec![target("iqn.a", &[])], None),
+        ];
+        let s = merge(&cfg, &outcomes, &Probes::new(), None);
+        assert_eq!(
+            s.targets[0].portal_groups,
+            vec![
+                PortalGroupSnapshot {
+                    tag: 1,
+                    portals: vec![addr("127.0.0.2:3260")]
+                },
+                PortalGroupSnapshot {
+                    tag: 7,
+                    portals: vec![VdsIpAddress::text("array.example", 3260).unwrap()]
+                },
+            ]
+        );
+        // The name was not probed (no probe answer given): UNKNOWN, and it sorts after addresses.
+        assert_eq!(
+            portals(&s)[2],
+            ("array.example:3260".into(), IscsiPortalStatus::Unknown)
+        );
+    }
+
+    #[test]
+    fn a_portal_claimed_by_two_groups_stays_in_the_first() {
+        let cfg = config(&["127.0.0.1:3260"]);
+        let outcomes = vec![answered(
+            vec![target(
+                "iqn.a",
+                &["127.0.0.1:3260,1", "127.0.0.1:3260,2", "127.0.0.1:3260,1"],
+            )],
+            None,
+        )];
+        let s = merge(&cfg, &outcomes, &Probes::new(), None);
+        assert_eq!(
+            s.targets[0].portal_groups,
+            vec![PortalGroupSnapshot {
+                tag: 1,
+                portals: vec![addr("127.0.0.1:3260")]
+            }]
+        );
+    }
+
+    #[test]
+    fn partial_answers_keep_the_silent_discovery_portal_offline() {
+        let cfg = config(&["127.0.0.1:3260", "127.0.0.1:3261"]);
+        let outcomes = vec![
+            answered(vec![target("iqn.a", &["127.0.0.1:3260,1"])], Some(1)),
+            failed(FailureClass::Unreachable, "connection refused"),
+        ];
+        let s = merge(&cfg, &outcomes, &Probes::new(), None);
+        assert_eq!(s.status, SubSystemStatus::PartiallyManaged);
+        assert_eq!(s.health, Health::Degraded);
+        assert_eq!(
+            s.detail.as_deref(),
+            Some("127.0.0.1:3261: connection refused")
+        );
+        assert_eq!(
+            portals(&s),
+            vec![
+                ("127.0.0.1:3260".into(), IscsiPortalStatus::Online),
+                ("127.0.0.1:3261".into(), IscsiPortalStatus::Offline),
+            ]
+        );
+    }
+
+    fn previous() -> SubSystemSnapshot {
+        let cfg = config(&["127.0.0.1:3262"]);
+        let outcomes = vec![answered(
+            vec![target(
+                "iqn.x:d3",
+                &["127.0.0.1:3262,1", "127.0.0.2:3262,2"],
+            )],
+            None,
+        )];
+        let mut probes = Probes::new();
+        probes.insert(addr("127.0.0.2:3262").canonical_key(), Ok(()));
+        merge(&cfg, &outcomes, &probes, None)
+    }
+
+    #[test]
+    fn unreachable_keeps_the_previous_picture_offline() {
+        let cfg = config(&["127.0.0.1:3262"]);
+        let prev = previous();
+        let outcomes = vec![failed(FailureClass::Unreachable, "connection refused")];
+        assert!(portals_to_probe(&cfg, &outcomes).is_empty());
+        let s = merge(&cfg, &outcomes, &Probes::new(), Some(&prev));
+        assert_eq!(s.status, SubSystemStatus::Offline);
+        assert_eq!(
+            s.detail.as_deref(),
+            Some("127.0.0.1:3262: connection refused")
+        );
+        assert_eq!(
+            portals(&s),
+            vec![
+                ("127.0.0.1:3262".into(), IscsiPortalStatus::Offline),
+                ("127.0.0.2:3262".into(), IscsiPortalStatus::Offline),
+            ]
+        );
+        assert_eq!(s.targets, prev.targets);
+        // Without a previous picture: just the discovery portal.
+        let s = merge(&cfg, &outcomes, &Probes::new(), None);
+        assert_eq!(portals(&s).len(), 1);
+        assert!(s.targets.is_empty());
+    }
+
+    #[test]
+    fn refusal_fails_the_subsystem_and_busy_is_not_ready() {
+        let cfg = config(&["127.0.0.1:3260", "127.0.0.1:3261"]);
+        let s = merge(
+            &cfg,
+            &[
+                failed(
+                    FailureClass::Refused,
+                    "authentication failure (login status 0x0201)",
+                ),
+                failed(FailureClass::Unreachable, "timed out"),
+            ],
+            &Probes::new(),
+            None,
+        );
+        assert_eq!(s.status, SubSystemStatus::Failed);
+        assert_eq!(s.health, Health::Failed);
+        assert_eq!(
+            s.detail.as_deref(),
+            Some(
+                "127.0.0.1:3260: authentication failure (login status 0x0201); \
+                 127.0.0.1:3261: timed out"
+            )
+        );
+        assert_eq!(s.portals[0].status, IscsiPortalStatus::Failed);
+        assert_eq!(s.portals[1].status, IscsiPortalStatus::Offline);
+
+        let s = merge(
+            &cfg,
+            &[
+                failed(FailureClass::Busy, "service unavailable"),
+                failed(FailureClass::Unreachable, "timed out"),
+            ],
+            &Probes::new(),
+            None,
+        );
+        assert_eq!(s.status, SubSystemStatus::NotReady);
+        assert_eq!(s.portals[0].status, IscsiPortalStatus::NotReady);
+    }
+
+    #[test]
+    fn retired_subsystems_go_offline_with_their_picture() {
+        let prev = previous();
+        let s = retired(&prev);
+        assert_eq!(s.status, SubSystemStatus::Offline);
+        assert_eq!(s.detail.as_deref(), Some("no longer configured"));
+        assert!(
+            s.portals
+                .iter()
+                .all(|p| p.status == IscsiPortalStatus::Offline)
+        );
+        assert_eq!(s.targets, prev.targets);
+    }
+
+    #[test]
+    fn merged_snapshots_satisfy_the_model_invariants() {
+        // The model refuses a snapshot whose groups name unknown portals or repeat a portal.
+        let prev = previous();
+        let cfg = config(&["127.0.0.1:3262"]);
+        let offline = merge(
+            &cfg,
+            &[failed(FailureClass::Unreachable, "refused")],
+            &Probes::new(),
+            Some(&prev),
+        );
+        for s in [retired(&prev), prev, offline] {
+            let (_, err) = vds_model::HwProvider::from_cache(
+                vds_model::sim::SimBackend::with_subsystems(vec![]),
+                vec![s],
+                vds_model::CacheHealth::Good,
+            );
+            assert_eq!(err, None);
+        }
+    }
+}
