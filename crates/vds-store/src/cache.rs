@@ -1,0 +1,1173 @@
+//! The cache: what the providers last learned, in SQLite (WAL mode) at `<root>/cache.sqlite`.
+//!
+//! This module owns the schema, the mapping between [`SubSystemSnapshot`]s and rows, and every
+//! check that keeps a damaged cache from being believed. It does not decide *when* to save or
+//! rebuild; `vdsadm` does, following the model's rule (corrupt until `reenumerate` and then
+//! `refresh`).
+//!
+//! # Schema (version [`CACHE_SCHEMA_VERSION`])
+//!
+//! `meta(key, value)` holds `schema_version` and `health`; `PRAGMA application_id` is
+//! [`APPLICATION_ID`] and `PRAGMA user_version` the schema version. `subsystems` has one row per
+//! subsystem (its `id` is also its enumeration order) with every property, `refreshed_at` (Unix
+//! milliseconds) and a `checksum`. Children hang off it by `(subsystem, position)`: `portals`
+//! (address type, host text, port, flow, scope, status), `targets`, `portal_groups` and
+//! `group_portals`, whose members reference `portals` (so a group can only hold a portal of its own
+//! subsystem). Foreign keys are on, with `ON DELETE CASCADE`.
+//!
+//! # Corruption
+//!
+//! Before SQLite opens the file, its 100-byte header is read: the magic string and, when no
+//! write-ahead log is pending, the page count against the file length (a truncated file). After
+//! opening: `application_id`, `user_version`, the set of tables and `meta.schema_version`. While
+//! loading: SQLite's own `SQLITE_CORRUPT`/`SQLITE_NOTADB`, values of the wrong type or range, gaps in
+//! positions, children of missing parents, and a per-subsystem checksum (FNV-1a-64 over the
+//! snapshot), which catches bytes changed inside a record that SQLite has no way to notice. All of
+//! these are [`StoreError::CacheCorrupt`] with a reason. `PRAGMA quick_check` reads every page, so it
+//! runs only on demand ([`crate::Store::verify_cache`]); see docs/PERFORMANCE.md for its cost.
+//!
+//! # Atomicity and concurrency
+//!
+//! Every change is one `BEGIN IMMEDIATE` transaction with `synchronous = FULL`: a process killed at
+//! any moment leaves the previous content or the new one. Writers from several processes queue on
+//! SQLite's lock for at most [`BUSY_TIMEOUT`], then fail with `Busy`. A store that uses the cache holds
+//! a shared `flock` on `<root>/cache.lock`; [`crate::Store::rebuild_cache`] needs it exclusively, so it
+//! never moves the file from under another process (that process gets `Busy` instead).
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use vds_model::{
+    CacheHealth, Health, IpAddressType, IscsiPortalStatus, PortalGroupSnapshot, PortalSnapshot,
+    SubSystemFlags, SubSystemSnapshot, SubSystemStatus, TargetSnapshot, VdsIpAddress,
+};
+
+use crate::{StoreError, fsutil};
+
+/// `PRAGMA application_id` of a vds cache: `"VDSC"`.
+pub const APPLICATION_ID: i32 = 0x5644_5343;
+
+/// The schema version (`PRAGMA user_version` and `meta.schema_version`) this crate reads and writes.
+pub const CACHE_SCHEMA_VERSION: i32 = 1;
+
+/// How long a writer waits for another process's cache transaction before answering `Busy`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE subsystems (
+    id                INTEGER PRIMARY KEY,
+    key               TEXT NOT NULL UNIQUE,
+    friendly_name     TEXT NOT NULL,
+    identification    TEXT NOT NULL,
+    flags             INTEGER NOT NULL,
+    stripe_size_flags INTEGER NOT NULL,
+    status            INTEGER NOT NULL,
+    health            INTEGER NOT NULL,
+    detail            TEXT,
+    refreshed_at      INTEGER NOT NULL,
+    checksum          INTEGER NOT NULL
+);
+CREATE TABLE portals (
+    subsystem    INTEGER NOT NULL REFERENCES subsystems(id) ON DELETE CASCADE,
+    position     INTEGER NOT NULL,
+    address_type INTEGER NOT NULL,
+    host         TEXT NOT NULL,
+    port         INTEGER NOT NULL,
+    flow         INTEGER NOT NULL,
+    scope        INTEGER NOT NULL,
+    status       INTEGER NOT NULL,
+    PRIMARY KEY (subsystem, position)
+) WITHOUT ROWID;
+CREATE TABLE targets (
+    subsystem     INTEGER NOT NULL REFERENCES subsystems(id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL,
+    iscsi_name    TEXT NOT NULL,
+    friendly_name TEXT NOT NULL,
+    chap_enabled  INTEGER NOT NULL,
+    lun_count     INTEGER NOT NULL,
+    PRIMARY KEY (subsystem, position),
+    UNIQUE (subsystem, iscsi_name)
+) WITHOUT ROWID;
+CREATE TABLE portal_groups (
+    subsystem INTEGER NOT NULL,
+    target    INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    tag       INTEGER NOT NULL,
+    PRIMARY KEY (subsystem, target, position),
+    UNIQUE (subsystem, target, tag),
+    FOREIGN KEY (subsystem, target) REFERENCES targets(subsystem, position) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE group_portals (
+    subsystem INTEGER NOT NULL,
+    target    INTEGER NOT NULL,
+    grp       INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    portal    INTEGER NOT NULL,
+    PRIMARY KEY (subsystem, target, grp, position),
+    FOREIGN KEY (subsystem, target, grp)
+        REFERENCES portal_groups(subsystem, target, position) ON DELETE CASCADE,
+    FOREIGN KEY (subsystem, portal) REFERENCES portals(subsystem, position) ON DELETE CASCADE
+) WITHOUT ROWID;
+";
+
+const TABLES: [&str; 6] = [
+    "group_portals",
+    "meta",
+    "portal_groups",
+    "portals",
+    "subsystems",
+    "targets",
+];
+
+/// The whole cache as loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedState {
+    /// Every subsystem, in enumeration order.
+    pub subsystems: Vec<SubSystemSnapshot>,
+    /// The health recorded with the last save (feed it to `HwProvider::from_cache`).
+    pub health: CacheHealth,
+    /// When each subsystem (by key) was last saved.
+    pub refreshed_at: HashMap<String, SystemTime>,
+}
+
+/// The cache connection of a store and the shared lock that goes with it; opened on first use.
+#[derive(Default)]
+pub(crate) struct Slot {
+    conn: Option<Connection>,
+    shared: Option<File>,
+}
+
+/// The cache's paths.
+pub(crate) struct Files {
+    pub(crate) db: PathBuf,
+    pub(crate) lock: PathBuf,
+}
+
+impl Files {
+    pub(crate) fn new(root: &Path) -> Files {
+        Files {
+            db: root.join("cache.sqlite"),
+            lock: root.join("cache.lock"),
+        }
+    }
+
+    fn corrupt(&self, reason: impl Into<String>) -> StoreError {
+        StoreError::CacheCorrupt {
+            path: self.db.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Maps an SQLite error: corruption, type and range errors → `CacheCorrupt`; contention → `Busy`.
+    fn db_err(&self, e: rusqlite::Error) -> StoreError {
+        use rusqlite::Error as E;
+        match &e {
+            E::SqliteFailure(f, _) => match f.code {
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                    self.corrupt(format!("SQLite: {e}"))
+                }
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy {
+                    name: "cache".into(),
+                },
+                _ => StoreError::Sqlite {
+                    path: self.db.clone(),
+                    source: e,
+                },
+            },
+            E::InvalidColumnType(..)
+            | E::FromSqlConversionFailure(..)
+            | E::IntegralValueOutOfRange(..)
+            | E::Utf8Error(..)
+            | E::InvalidColumnIndex(..)
+            | E::InvalidColumnName(..) => self.corrupt(format!("unexpected value: {e}")),
+            _ => StoreError::Sqlite {
+                path: self.db.clone(),
+                source: e,
+            },
+        }
+    }
+}
+
+fn health_label(h: CacheHealth) -> &'static str {
+    match h {
+        CacheHealth::Good => "good",
+        CacheHealth::Corrupt => "corrupt",
+        CacheHealth::Rebuilt => "rebuilt",
+    }
+}
+
+fn health_from_label(s: &str) -> Option<CacheHealth> {
+    match s {
+        "good" => Some(CacheHealth::Good),
+        "corrupt" => Some(CacheHealth::Corrupt),
+        "rebuilt" => Some(CacheHealth::Rebuilt),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening, creating, keeping aside
+
+/// The checks made on the raw header before SQLite sees the file.
+fn check_header(files: &Files) -> Result<(), StoreError> {
+    let mut f = match File::open(&files.db) {
+        Ok(f) => f,
+        Err(e) => return Err(StoreError::io(&files.db, e)),
+    };
+    let len = f
+        .metadata()
+        .map_err(|e| StoreError::io(&files.db, e))?
+        .len();
+    let mut header = [0u8; 100];
+    let mut got = 0;
+    while got < header.len() {
+        match f.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(StoreError::io(&files.db, e)),
+        }
+    }
+    if got < header.len() {
+        return Err(files.corrupt(format!(
+            "the file is {len} bytes long, shorter than an SQLite header"
+        )));
+    }
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err(files.corrupt("not an SQLite database (bad magic string)"));
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536u64,
+        n => u64::from(n),
+    };
+    let pages = u64::from(be32(28));
+    // The in-header page count is valid only when the change counter matches "version-valid-for".
+    let count_valid = be32(24) == be32(92) && pages != 0;
+    // With a pending write-ahead log, the main file may legitimately lag behind; SQLite checks.
+    let wal = PathBuf::from(format!("{}-wal", files.db.display()));
+    let wal_pending = fs::metadata(&wal).map(|m| m.len() > 0).unwrap_or(false);
+    if count_valid && !wal_pending && pages * page_size > len {
+        return Err(files.corrupt(format!(
+            "truncated: the header says {pages} pages of {page_size} bytes, the file has {len} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+}
+
+/// Checks that the open database is a vds cache of this schema version.
+fn check_identity(files: &Files, conn: &Connection) -> Result<(), StoreError> {
+    let (app, version): (i32, i32) = conn
+        .query_row(
+            "SELECT a.application_id, v.user_version
+             FROM pragma_application_id() AS a, pragma_user_version() AS v",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| files.db_err(e))?;
+    if app != APPLICATION_ID {
+        return Err(files.corrupt(format!(
+            "not a vds cache: application_id is {app:#010x}, expected {APPLICATION_ID:#010x} \
+             (another application's database?)"
+        )));
+    }
+    if version != CACHE_SCHEMA_VERSION {
+        return Err(files.corrupt(format!(
+            "schema version {version}; this vds reads version {CACHE_SCHEMA_VERSION}"
+        )));
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             ORDER BY name",
+        )
+        .map_err(|e| files.db_err(e))?;
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| files.db_err(e))?;
+    if tables != TABLES {
+        return Err(files.corrupt(format!("unexpected tables {tables:?}")));
+    }
+    let meta_version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| files.db_err(e))?;
+    if meta_version.as_deref() != Some(&CACHE_SCHEMA_VERSION.to_string()) {
+        return Err(files.corrupt(format!(
+            "meta.schema_version is {meta_version:?}, expected \"{CACHE_SCHEMA_VERSION}\""
+        )));
+    }
+    Ok(())
+}
+
+/// Creates an empty cache with `health` at `files.db`, unless a file is already there (then
+/// nothing happens). The new file is built under a temporary name and linked into place, so a
+/// process never sees a half-initialized cache and two creators cannot overwrite each other.
+fn create(files: &Files, health: CacheHealth) -> Result<(), StoreError> {
+    let dir = files.db.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".cache.sqlite.new-{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    let result = (|| {
+        // Create it 0600 first: SQLite gives its -wal and -shm files the same mode.
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| StoreError::io(&tmp, e))?;
+        let conn = Connection::open_with_flags(
+            &tmp,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| files.db_err(e))?;
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA user_version = {CACHE_SCHEMA_VERSION};
+             BEGIN;
+             {SCHEMA}
+             INSERT INTO meta (key, value) VALUES ('schema_version', '{CACHE_SCHEMA_VERSION}');
+             INSERT INTO meta (key, value) VALUES ('health', '{}');
+             COMMIT;",
+            health_label(health)
+        ))
+        .map_err(|e| files.db_err(e))?;
+        // Closing the only connection checkpoints the log into the file and removes it.
+        conn.close().map_err(|(_, e)| files.db_err(e))?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::io(&tmp, e))?;
+        match fs::hard_link(&tmp, &files.db) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(StoreError::io(&files.db, e)),
+        }
+    })();
+    let _ = fs::remove_file(&tmp);
+    let _ = fs::remove_file(format!("{}-wal", tmp.display()));
+    let _ = fs::remove_file(format!("{}-shm", tmp.display()));
+    result?;
+    fsutil::sync_dir(dir)
+}
+
+impl Slot {
+    /// The open connection, opening (and creating) the cache first if needed.
+    fn conn(&mut self, files: &Files) -> Result<&mut Connection, StoreError> {
+        if self.shared.is_none() {
+            let f = fsutil::open_lock_file(&files.lock)?;
+            if !fsutil::try_lock_shared(&f, &files.lock)? {
+                return Err(StoreError::Busy {
+                    name: "cache".into(),
+                });
+            }
+            self.shared = Some(f);
+        }
+        if self.conn.is_none() {
+            match fs::symlink_metadata(&files.db) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    create(files, CacheHealth::Good)?
+                }
+                Err(e) => return Err(StoreError::io(&files.db, e)),
+            }
+            check_header(files)?;
+            let conn = Connection::open_with_flags(
+                &files.db,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| files.db_err(e))?;
+            configure(&conn).map_err(|e| files.db_err(e))?;
+            check_identity(files, &conn)?;
+            self.conn = Some(conn);
+        }
+        match self.conn.as_mut() {
+            Some(c) => Ok(c),
+            None => Err(files.corrupt("internal: no connection")),
+        }
+    }
+
+    /// Closes the connection and drops the shared lock.
+    pub(crate) fn close(&mut self) {
+        self.conn = None;
+        self.shared = None;
+    }
+
+    /// Runs `f` on the connection. On corruption the connection is closed, so that the next call
+    /// checks the file afresh.
+    pub(crate) fn with<R>(
+        &mut self,
+        files: &Files,
+        f: impl FnOnce(&mut Connection, &Files) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let result = self.conn(files).and_then(|c| f(c, files));
+        if matches!(result, Err(StoreError::CacheCorrupt { .. })) {
+            self.conn = None;
+        }
+        result
+    }
+}
+
+/// Moves the cache (and its -wal and -shm) aside and creates an empty one with health `Rebuilt`.
+pub(crate) fn rebuild(files: &Files, slot: &mut Slot) -> Result<Option<PathBuf>, StoreError> {
+    slot.close();
+    let lock = fsutil::open_lock_file(&files.lock)?;
+    if !fsutil::try_lock(&lock, &files.lock)? {
+        return Err(StoreError::Busy {
+            name: "cache".into(),
+        });
+    }
+    let dir = files.db.parent().unwrap_or(Path::new("."));
+    let aside = match fs::symlink_metadata(&files.db) {
+        Ok(_) => {
+            let stamp = fsutil::utc_stamp(SystemTime::now());
+            let base = format!("{}.corrupt-{stamp}", files.db.display());
+            let mut aside = PathBuf::from(&base);
+            let mut n = 1;
+            while fs::symlink_metadata(&aside).is_ok() {
+                aside = PathBuf::from(format!("{base}-{n}"));
+                n += 1;
+            }
+            fs::rename(&files.db, &aside).map_err(|e| StoreError::io(&files.db, e))?;
+            for suffix in ["-wal", "-shm"] {
+                let from = PathBuf::from(format!("{}{suffix}", files.db.display()));
+                let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+                match fs::rename(&from, &to) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io(&from, e)),
+                }
+            }
+            fsutil::sync_dir(dir)?;
+            Some(aside)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(StoreError::io(&files.db, e)),
+    };
+    create(files, CacheHealth::Rebuilt)?;
+    drop(lock);
+    Ok(aside)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checksums
+
+/// FNV-1a-64 over a length-prefixed encoding of a subsystem: cheap, stable across Rust versions.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn str(&mut self, s: &str) {
+        self.u64(s.len() as u64);
+        self.bytes(s.as_bytes());
+    }
+}
+
+fn checksum(s: &SubSystemSnapshot, refreshed_ms: i64) -> i64 {
+    let mut h = Fnv::new();
+    h.str(&s.key);
+    h.str(&s.friendly_name);
+    h.str(&s.identification);
+    h.u64(u64::from(s.flags.0));
+    h.u64(u64::from(s.stripe_size_flags));
+    h.u64(s.status.to_raw() as u64);
+    h.u64(s.health.to_raw() as u64);
+    match &s.detail {
+        Some(d) => {
+            h.u64(1);
+            h.str(d);
+        }
+        None => h.u64(0),
+    }
+    h.u64(refreshed_ms as u64);
+    h.u64(s.portals.len() as u64);
+    for p in &s.portals {
+        address(&mut h, &p.address);
+        h.u64(p.status.to_raw() as u64);
+    }
+    h.u64(s.targets.len() as u64);
+    for t in &s.targets {
+        h.str(&t.iscsi_name);
+        h.str(&t.friendly_name);
+        h.u64(u64::from(t.chap_enabled));
+        h.u64(u64::from(t.lun_count));
+        h.u64(t.portal_groups.len() as u64);
+        for g in &t.portal_groups {
+            h.u64(u64::from(g.tag));
+            h.u64(g.portals.len() as u64);
+            for a in &g.portals {
+                address(&mut h, a);
+            }
+        }
+    }
+    h.0 as i64
+}
+
+fn address(h: &mut Fnv, a: &VdsIpAddress) {
+    let (ty, host, port, flow, scope) = address_columns(a);
+    h.u64(ty as u64);
+    h.str(&host);
+    h.u64(u64::from(port));
+    h.u64(u64::from(flow));
+    h.u64(u64::from(scope));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+/// `(address_type, host, port, flow, scope)` of an address.
+fn address_columns(a: &VdsIpAddress) -> (i32, String, u32, u32, u32) {
+    let ty = a.address_type().0;
+    match a {
+        VdsIpAddress::Text { text, port } => (ty, text.clone(), *port, 0, 0),
+        VdsIpAddress::Ipv4 { addr, port } => (ty, addr.to_string(), *port, 0, 0),
+        VdsIpAddress::Ipv6 {
+            addr,
+            flow_info,
+            scope_id,
+            port,
+        } => (ty, addr.to_string(), *port, *flow_info, *scope_id),
+        VdsIpAddress::Empty => (ty, String::new(), 0, 0, 0),
+        VdsIpAddress::Unknown { port, .. } => (ty, String::new(), *port, 0, 0),
+    }
+}
+
+fn address_from_columns(
+    ty: i32,
+    host: String,
+    port: u32,
+    flow: u32,
+    scope: u32,
+) -> Option<VdsIpAddress> {
+    Some(match IpAddressType(ty) {
+        IpAddressType::TEXT => VdsIpAddress::Text { text: host, port },
+        IpAddressType::IPV4 => VdsIpAddress::Ipv4 {
+            addr: host.parse::<Ipv4Addr>().ok()?,
+            port,
+        },
+        IpAddressType::IPV6 => VdsIpAddress::Ipv6 {
+            addr: host.parse::<Ipv6Addr>().ok()?,
+            flow_info: flow,
+            scope_id: scope,
+            port,
+        },
+        IpAddressType::EMPTY => VdsIpAddress::Empty,
+        IpAddressType(n) => VdsIpAddress::Unknown {
+            address_type: n,
+            port,
+        },
+    })
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn time_from_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// A backend that is never called: only used to run the model's invariant checks.
+struct CheckOnly;
+
+impl vds_model::ProviderBackend for CheckOnly {
+    fn info(&self) -> vds_model::ProviderInfo {
+        vds_model::ProviderInfo {
+            name: "vds-store-check".into(),
+            version: String::new(),
+            hw_type: vds_model::HwProviderType::Iscsi,
+        }
+    }
+    fn reenumerate(
+        &self,
+        _: &[SubSystemSnapshot],
+    ) -> Result<Vec<SubSystemSnapshot>, vds_model::Hresult> {
+        Err(vds_model::Hresult::E_UNEXPECTED)
+    }
+    fn refresh(
+        &self,
+        _: &[SubSystemSnapshot],
+    ) -> Result<Vec<SubSystemSnapshot>, vds_model::Hresult> {
+        Err(vds_model::Hresult::E_UNEXPECTED)
+    }
+}
+
+/// The model's own invariants (one source of truth): what it would refuse to load is not saved.
+fn check_invariants(subsystems: &[SubSystemSnapshot]) -> Result<(), StoreError> {
+    let (_, err) =
+        vds_model::HwProvider::from_cache(CheckOnly, subsystems.to_vec(), CacheHealth::Good);
+    match err {
+        None => Ok(()),
+        Some(e) => Err(StoreError::InvalidSnapshot {
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn insert_subsystem(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    s: &SubSystemSnapshot,
+    refreshed_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO subsystems (id, key, friendly_name, identification, flags, stripe_size_flags,
+             status, health, detail, refreshed_at, checksum)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        id,
+        s.key,
+        s.friendly_name,
+        s.identification,
+        s.flags.0,
+        s.stripe_size_flags,
+        s.status.to_raw(),
+        s.health.to_raw(),
+        s.detail,
+        refreshed_ms,
+        checksum(s, refreshed_ms),
+    ])?;
+    let mut position_of: HashMap<String, usize> = HashMap::with_capacity(s.portals.len());
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO portals (subsystem, position, address_type, host, port, flow, scope, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (i, p) in s.portals.iter().enumerate() {
+            let (ty, host, port, flow, scope) = address_columns(&p.address);
+            stmt.execute(params![
+                id,
+                i,
+                ty,
+                host,
+                port,
+                flow,
+                scope,
+                p.status.to_raw()
+            ])?;
+            position_of.insert(p.address.canonical_key(), i);
+        }
+    }
+    let mut target_stmt = tx.prepare_cached(
+        "INSERT INTO targets (subsystem, position, iscsi_name, friendly_name, chap_enabled, lun_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut group_stmt = tx.prepare_cached(
+        "INSERT INTO portal_groups (subsystem, target, position, tag) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut member_stmt = tx.prepare_cached(
+        "INSERT INTO group_portals (subsystem, target, grp, position, portal)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (ti, t) in s.targets.iter().enumerate() {
+        target_stmt.execute(params![
+            id,
+            ti,
+            t.iscsi_name,
+            t.friendly_name,
+            t.chap_enabled,
+            t.lun_count
+        ])?;
+        for (gi, g) in t.portal_groups.iter().enumerate() {
+            group_stmt.execute(params![id, ti, gi, g.tag])?;
+            for (mi, a) in g.portals.iter().enumerate() {
+                // check_invariants ran first, so every member is a portal of the subsystem.
+                let Some(&portal) = position_of.get(&a.canonical_key()) else {
+                    return Err(rusqlite::Error::InvalidParameterName(a.to_string()));
+                };
+                member_stmt.execute(params![id, ti, gi, mi, portal])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_health(tx: &rusqlite::Transaction<'_>, health: CacheHealth) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('health', ?1)")?
+        .execute([health_label(health)])?;
+    Ok(())
+}
+
+pub(crate) fn save_all(
+    conn: &mut Connection,
+    files: &Files,
+    subsystems: &[SubSystemSnapshot],
+    health: CacheHealth,
+) -> Result<(), StoreError> {
+    check_invariants(subsystems)?;
+    let refreshed = now_ms();
+    let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DELETE FROM group_portals; DELETE FROM portal_groups; DELETE FROM targets;
+             DELETE FROM portals; DELETE FROM subsystems;",
+        )?;
+        for (i, s) in subsystems.iter().enumerate() {
+            insert_subsystem(&tx, i as i64, s, refreshed)?;
+        }
+        set_health(&tx, health)?;
+        tx.commit()
+    };
+    run(conn).map_err(|e| files.db_err(e))
+}
+
+pub(crate) fn save_some(
+    conn: &mut Connection,
+    files: &Files,
+    subsystems: &[SubSystemSnapshot],
+    health: CacheHealth,
+) -> Result<(), StoreError> {
+    check_invariants(subsystems)?;
+    let refreshed = now_ms();
+    let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for s in subsystems {
+            let existing: Option<i64> = tx
+                .prepare_cached("SELECT id FROM subsystems WHERE key = ?1")?
+                .query_row([&s.key], |r| r.get(0))
+                .optional()?;
+            let id = match existing {
+                Some(id) => {
+                    tx.prepare_cached("DELETE FROM subsystems WHERE id = ?1")?
+                        .execute([id])?;
+                    id
+                }
+                None => tx
+                    .prepare_cached("SELECT COALESCE(MAX(id), -1) + 1 FROM subsystems")?
+                    .query_row([], |r| r.get(0))?,
+            };
+            insert_subsystem(&tx, id, s, refreshed)?;
+        }
+        set_health(&tx, health)?;
+        tx.commit()
+    };
+    run(conn).map_err(|e| files.db_err(e))
+}
+
+pub(crate) fn remove(conn: &mut Connection, files: &Files, key: &str) -> Result<bool, StoreError> {
+    let run = |conn: &mut Connection| -> rusqlite::Result<bool> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute("DELETE FROM subsystems WHERE key = ?1", [key])?;
+        tx.commit()?;
+        Ok(n > 0)
+    };
+    run(conn).map_err(|e| files.db_err(e))
+}
+
+pub(crate) fn store_health(
+    conn: &mut Connection,
+    files: &Files,
+    health: CacheHealth,
+) -> Result<(), StoreError> {
+    let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        set_health(&tx, health)?;
+        tx.commit()
+    };
+    run(conn).map_err(|e| files.db_err(e))
+}
+
+pub(crate) fn load_health(conn: &Connection, files: &Files) -> Result<CacheHealth, StoreError> {
+    let label: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'health'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .map_err(|e| files.db_err(e))?;
+    match label.as_deref().and_then(health_from_label) {
+        Some(h) => Ok(h),
+        None => Err(files.corrupt(format!("meta.health is {label:?}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+/// A subsystem row being assembled, with its stored checksum and time.
+struct Partial {
+    snap: SubSystemSnapshot,
+    refreshed_ms: i64,
+    checksum: i64,
+}
+
+fn u32_col(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u32> {
+    row.get::<_, u32>(i)
+}
+
+fn read_subsystem_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Partial)> {
+    let id: i64 = row.get(0)?;
+    let mut snap = SubSystemSnapshot::new(row.get::<_, String>(1)?, SubSystemStatus::Unknown);
+    snap.friendly_name = row.get(2)?;
+    snap.identification = row.get(3)?;
+    snap.flags = SubSystemFlags(u32_col(row, 4)?);
+    snap.stripe_size_flags = u32_col(row, 5)?;
+    snap.status = SubSystemStatus::from_raw(row.get(6)?);
+    snap.health = Health::from_raw(row.get(7)?);
+    snap.detail = row.get(8)?;
+    Ok((
+        id,
+        Partial {
+            snap,
+            refreshed_ms: row.get(9)?,
+            checksum: row.get(10)?,
+        },
+    ))
+}
+
+/// Where a child row goes: the index of its subsystem in `parts`.
+type Index = HashMap<i64, usize>;
+
+fn position(files: &Files, what: &str, got: i64, expected: usize) -> Result<(), StoreError> {
+    if usize::try_from(got).ok() == Some(expected) {
+        Ok(())
+    } else {
+        Err(files.corrupt(format!(
+            "{what} at position {got}, expected position {expected} (rows missing or misplaced)"
+        )))
+    }
+}
+
+/// Fills in the children of `parts` from the rows the `WHERE` clause `filter` selects (bound to
+/// `args`), then checks each subsystem's checksum.
+fn load_children(
+    conn: &Connection,
+    files: &Files,
+    parts: &mut [Partial],
+    index: &Index,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<(), StoreError> {
+    let e = |e| files.db_err(e);
+    let lookup = |id: i64, what: &str| -> Result<usize, StoreError> {
+        index.get(&id).copied().ok_or_else(|| {
+            files.corrupt(format!(
+                "a {what} row names subsystem id {id}, which does not exist"
+            ))
+        })
+    };
+
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT subsystem, position, address_type, host, port, flow, scope, status
+             FROM portals {filter} ORDER BY subsystem, position"
+        ))
+        .map_err(e)?;
+    let mut rows = stmt.query(args).map_err(e)?;
+    while let Some(row) = rows.next().map_err(e)? {
+        let i = lookup(row.get(0).map_err(e)?, "portal")?;
+        let portals = &mut parts[i].snap.portals;
+        position(files, "portal", row.get(1).map_err(e)?, portals.len())?;
+        let ty: i32 = row.get(2).map_err(e)?;
+        let host: String = row.get(3).map_err(e)?;
+        let (port, flow, scope) = (
+            u32_col(row, 4).map_err(e)?,
+            u32_col(row, 5).map_err(e)?,
+            u32_col(row, 6).map_err(e)?,
+        );
+        let Some(address) = address_from_columns(ty, host.clone(), port, flow, scope) else {
+            return Err(files.corrupt(format!(
+                "portal host {host:?} is not an address of type {ty}"
+            )));
+        };
+        portals.push(PortalSnapshot {
+            address,
+            status: IscsiPortalStatus::from_raw(row.get(7).map_err(e)?),
+        });
+    }
+    drop(rows);
+
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT subsystem, position, iscsi_name, friendly_name, chap_enabled, lun_count
+             FROM targets {filter} ORDER BY subsystem, position"
+        ))
+        .map_err(e)?;
+    let mut rows = stmt.query(args).map_err(e)?;
+    while let Some(row) = rows.next().map_err(e)? {
+        let i = lookup(row.get(0).map_err(e)?, "target")?;
+        let targets = &mut parts[i].snap.targets;
+        position(files, "target", row.get(1).map_err(e)?, targets.len())?;
+        targets.push(TargetSnapshot {
+            iscsi_name: row.get(2).map_err(e)?,
+            friendly_name: row.get(3).map_err(e)?,
+            chap_enabled: row.get(4).map_err(e)?,
+            lun_count: u32_col(row, 5).map_err(e)?,
+            portal_groups: Vec::new(),
+        });
+    }
+    drop(rows);
+
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT subsystem, target, position, tag FROM portal_groups {filter}
+             ORDER BY subsystem, target, position"
+        ))
+        .map_err(e)?;
+    let mut rows = stmt.query(args).map_err(e)?;
+    while let Some(row) = rows.next().map_err(e)? {
+        let i = lookup(row.get(0).map_err(e)?, "portal group")?;
+        let t: i64 = row.get(1).map_err(e)?;
+        let target = usize::try_from(t)
+            .ok()
+            .and_then(|t| parts[i].snap.targets.get_mut(t))
+            .ok_or_else(|| files.corrupt(format!("a portal group names missing target {t}")))?;
+        position(
+            files,
+            "portal group",
+            row.get(2).map_err(e)?,
+            target.portal_groups.len(),
+        )?;
+        target.portal_groups.push(PortalGroupSnapshot {
+            tag: row.get(3).map_err(e)?,
+            portals: Vec::new(),
+        });
+    }
+    drop(rows);
+
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT subsystem, target, grp, position, portal FROM group_portals {filter}
+             ORDER BY subsystem, target, grp, position"
+        ))
+        .map_err(e)?;
+    let mut rows = stmt.query(args).map_err(e)?;
+    while let Some(row) = rows.next().map_err(e)? {
+        let i = lookup(row.get(0).map_err(e)?, "group member")?;
+        let (t, g, p): (i64, i64, i64) = (
+            row.get(1).map_err(e)?,
+            row.get(2).map_err(e)?,
+            row.get(4).map_err(e)?,
+        );
+        let snap = &mut parts[i].snap;
+        let address = usize::try_from(p)
+            .ok()
+            .and_then(|p| snap.portals.get(p))
+            .map(|p| p.address.clone())
+            .ok_or_else(|| {
+                files.corrupt(format!(
+                    "subsystem {:?}: a portal group member names portal {p}, which it does not have",
+                    snap.key
+                ))
+            })?;
+        let group = usize::try_from(t)
+            .ok()
+            .and_then(|t| snap.targets.get_mut(t))
+            .and_then(|t| {
+                usize::try_from(g)
+                    .ok()
+                    .and_then(|g| t.portal_groups.get_mut(g))
+            })
+            .ok_or_else(|| files.corrupt(format!("a group member names missing group {t}/{g}")))?;
+        position(
+            files,
+            "group member",
+            row.get(3).map_err(e)?,
+            group.portals.len(),
+        )?;
+        group.portals.push(address);
+    }
+    drop(rows);
+
+    for part in parts.iter() {
+        if checksum(&part.snap, part.refreshed_ms) != part.checksum {
+            return Err(files.corrupt(format!(
+                "subsystem {:?}: checksum mismatch (its rows were changed or damaged)",
+                part.snap.key
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn load_all(conn: &mut Connection, files: &Files) -> Result<CachedState, StoreError> {
+    let e = |e| files.db_err(e);
+    // One read transaction: the five queries see one snapshot even while another process saves.
+    let tx = conn.transaction().map_err(e)?;
+    let health = load_health(&tx, files)?;
+    let mut parts = Vec::new();
+    let mut index = Index::new();
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT id, key, friendly_name, identification, flags, stripe_size_flags, status,
+                     health, detail, refreshed_at, checksum
+                 FROM subsystems ORDER BY id",
+            )
+            .map_err(e)?;
+        let mut rows = stmt.query([]).map_err(e)?;
+        while let Some(row) = rows.next().map_err(e)? {
+            let (id, part) = read_subsystem_row(row).map_err(e)?;
+            index.insert(id, parts.len());
+            parts.push(part);
+        }
+    }
+    load_children(&tx, files, &mut parts, &index, "", &[])?;
+    tx.finish().map_err(e)?;
+    let mut refreshed_at = HashMap::with_capacity(parts.len());
+    let mut subsystems = Vec::with_capacity(parts.len());
+    for p in parts {
+        refreshed_at.insert(p.snap.key.clone(), time_from_ms(p.refreshed_ms));
+        subsystems.push(p.snap);
+    }
+    Ok(CachedState {
+        subsystems,
+        health,
+        refreshed_at,
+    })
+}
+
+pub(crate) fn load_one(
+    conn: &mut Connection,
+    files: &Files,
+    key: &str,
+) -> Result<Option<(SubSystemSnapshot, SystemTime)>, StoreError> {
+    let e = |e| files.db_err(e);
+    let tx = conn.transaction().map_err(e)?;
+    let found = tx
+        .prepare_cached(
+            "SELECT id, key, friendly_name, identification, flags, stripe_size_flags, status,
+                 health, detail, refreshed_at, checksum
+             FROM subsystems WHERE key = ?1",
+        )
+        .and_then(|mut s| s.query_row([key], read_subsystem_row).optional())
+        .map_err(e)?;
+    let Some((id, part)) = found else {
+        return Ok(None);
+    };
+    let mut parts = vec![part];
+    let index = Index::from([(id, 0)]);
+    load_children(
+        &tx,
+        files,
+        &mut parts,
+        &index,
+        "WHERE subsystem = ?1",
+        &[&id],
+    )?;
+    tx.finish().map_err(e)?;
+    let Some(p) = parts.pop() else {
+        return Ok(None);
+    };
+    Ok(Some((p.snap, time_from_ms(p.refreshed_ms))))
+}
+
+/// `PRAGMA integrity_check` (or `quick_check`), then a full load: every page and every row.
+pub(crate) fn verify(
+    conn: &mut Connection,
+    files: &Files,
+    thorough: bool,
+) -> Result<(), StoreError> {
+    let pragma = if thorough {
+        "integrity_check"
+    } else {
+        "quick_check"
+    };
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA {pragma}(20)"))
+        .map_err(|e| files.db_err(e))?;
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| files.db_err(e))?;
+    drop(stmt);
+    if lines != ["ok"] {
+        return Err(files.corrupt(format!("{pragma}: {}", lines.join("; "))));
+    }
+    let fk: Option<String> = conn
+        .query_row(
+            "SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| files.db_err(e))?;
+    if let Some(table) = fk {
+        return Err(files.corrupt(format!("foreign_key_check: a row of {table} has no parent")));
+    }
+    load_all(conn, files).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip_through_columns() {
+        let cases = [
+            VdsIpAddress::Text {
+                text: "Array.Example".into(),
+                port: 3260,
+            },
+            VdsIpAddress::Ipv4 {
+                addr: Ipv4Addr::new(192, 0, 2, 1),
+                port: 860,
+            },
+            VdsIpAddress::Ipv6 {
+                addr: "fe80::1".parse().unwrap(),
+                flow_info: 7,
+                scope_id: 3,
+                port: 3260,
+            },
+            VdsIpAddress::Empty,
+            VdsIpAddress::Unknown {
+                address_type: 9,
+                port: 1,
+            },
+        ];
+        for a in cases {
+            let (ty, host, port, flow, scope) = address_columns(&a);
+            assert_eq!(address_from_columns(ty, host, port, flow, scope), Some(a));
+        }
+        assert_eq!(address_from_columns(1, "nope".into(), 1, 0, 0), None);
+    }
+
+    #[test]
+    fn checksum_sees_every_field() {
+        let base = vds_model::sim::demo_array_1();
+        let c = checksum(&base, 5);
+        assert_eq!(c, checksum(&base.clone(), 5));
+        assert_ne!(c, checksum(&base, 6));
+        let mut m = base.clone();
+        m.portals[3].status = IscsiPortalStatus::Online;
+        assert_ne!(c, checksum(&m, 5));
+        let mut m = base.clone();
+        m.targets[0].portal_groups[0].portals.swap(0, 1);
+        assert_ne!(c, checksum(&m, 5));
+        let mut m = base;
+        m.detail = Some(String::new());
+        assert_ne!(c, checksum(&m, 5));
+    }
+}

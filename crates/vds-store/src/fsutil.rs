@@ -1,0 +1,175 @@
+//! File-system primitives shared by the configuration, the secrets and the locks: atomic
+//! replacement of a small file, directory creation with a mode, and `flock` with a deadline.
+//!
+//! Nothing here knows what the files hold.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fs2::FileExt;
+
+use crate::StoreError;
+
+/// Creates `dir` (and missing parents) with `mode` when it does not exist; an existing directory
+/// keeps its mode.
+pub(crate) fn create_dir(dir: &Path, mode: u32) -> Result<(), StoreError> {
+    match DirBuilder::new().recursive(true).mode(mode).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(StoreError::io(dir, e)),
+    }
+}
+
+/// `fsync` of a directory, so that a rename or create inside it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+/// Replaces `path` with `bytes` atomically: a temporary file beside it (created with `mode`, which
+/// the umask may only narrow, then set exactly), written and `fsync`ed, renamed over `path`, and the
+/// directory `fsync`ed. A crash at any moment leaves the old file or the new one, never a mix.
+pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(StoreError::io(path, e));
+    }
+    sync_dir(dir)
+}
+
+/// Opens (creating with mode 0600) a lock file.
+pub(crate) fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StoreError::io(path, e))
+}
+
+/// `flock(LOCK_EX | LOCK_NB)`: `Ok(true)` when taken, `Ok(false)` when another open file holds it.
+pub(crate) fn try_lock(file: &File, path: &Path) -> Result<bool, StoreError> {
+    match FileExt::try_lock_exclusive(file) {
+        Ok(()) => Ok(true),
+        Err(e) if is_contended(&e) => Ok(false),
+        Err(e) => Err(StoreError::io(path, e)),
+    }
+}
+
+/// `flock(LOCK_SH | LOCK_NB)`, as [`try_lock`].
+pub(crate) fn try_lock_shared(file: &File, path: &Path) -> Result<bool, StoreError> {
+    match FileExt::try_lock_shared(file) {
+        Ok(()) => Ok(true),
+        Err(e) if is_contended(&e) => Ok(false),
+        Err(e) => Err(StoreError::io(path, e)),
+    }
+}
+
+fn is_contended(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
+}
+
+/// Takes an exclusive `flock` on `path`, retrying for at most `deadline`; `Busy { name }` when it
+/// stays held. Every wait in vds has a deadline; this one only covers short read-modify-write
+/// sections of other processes.
+pub(crate) fn lock_with_deadline(
+    path: &Path,
+    name: &str,
+    deadline: Duration,
+) -> Result<File, StoreError> {
+    let file = open_lock_file(path)?;
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(200);
+    loop {
+        if try_lock(&file, path)? {
+            return Ok(file);
+        }
+        if start.elapsed() >= deadline {
+            return Err(StoreError::Busy { name: name.into() });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// The current UTC time as `YYYYMMDDTHHMMSSZ`, for names of files kept aside.
+pub(crate) fn utc_stamp(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian), after H. Hinnant.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn stamps() {
+        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101T000000Z");
+        // 2000-02-29 12:34:56 UTC
+        let t = UNIX_EPOCH + Duration::from_secs(951_827_696);
+        assert_eq!(utc_stamp(t), "20000229T123456Z");
+        // 2026-12-31 23:59:59 UTC
+        let t = UNIX_EPOCH + Duration::from_secs(1_798_761_599);
+        assert_eq!(utc_stamp(t), "20261231T235959Z");
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_sets_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        atomic_write(&p, b"one", 0o600).unwrap();
+        atomic_write(&p, b"two", 0o640).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        // No temporary left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
