@@ -199,7 +199,7 @@ fn collect(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Collected {
             }
         }
     }
-    others.sort_by(|a, b| sort_key(&a.address).cmp(&sort_key(&b.address)));
+    others.sort_by_cached_key(|p| sort_key(&p.address));
     portals.extend(others);
     Collected { portals, targets }
 }
@@ -389,7 +389,7 @@ fn unanswered(
                 status: IscsiPortalStatus::Offline,
             })
             .collect();
-        rest.sort_by(|a, b| sort_key(&a.address).cmp(&sort_key(&b.address)));
+        rest.sort_by_cached_key(|p| sort_key(&p.address));
         snap.portals.extend(rest);
         snap.targets = prev.targets.clone();
     }
