@@ -12,7 +12,7 @@ use core::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::PeerMisbehaved;
-use crate::text::KeyValue;
+use crate::text::{KeyValue, TextError};
 
 /// The iSCSI well-known port.
 pub const DEFAULT_PORT: u16 = 3260;
@@ -75,7 +75,7 @@ impl Host {
         if let Some(inner) = s.strip_prefix('[') {
             let inner = inner
                 .strip_suffix(']')
-                .ok_or(err(AddressErrorReason::UnclosedBracket))?;
+                .ok_or_else(|| err(AddressErrorReason::UnclosedBracket))?;
             return parse_v6(inner).map_err(err);
         }
         if s.contains(':') {
@@ -228,7 +228,7 @@ impl TargetAddress {
         let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
             let close = rest
                 .find(']')
-                .ok_or(err(AddressErrorReason::UnclosedBracket))?;
+                .ok_or_else(|| err(AddressErrorReason::UnclosedBracket))?;
             let host = parse_v6(&rest[..close]).map_err(err)?;
             let after = &rest[close + 1..];
             let port = if after.is_empty() {
@@ -283,9 +283,12 @@ impl DiscoveredTarget {
     }
 }
 
-/// Error from [`parse_send_targets`].
+/// Error from [`parse_send_targets`] and [`parse_send_targets_text`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendTargetsError {
+    /// The text does not decode.
+    #[error(transparent)]
+    Text(#[from] TextError),
     /// A TargetAddress does not parse.
     #[error(transparent)]
     Address(#[from] AddressError),
@@ -297,6 +300,7 @@ pub enum SendTargetsError {
 impl From<SendTargetsError> for crate::Error {
     fn from(e: SendTargetsError) -> Self {
         match e {
+            SendTargetsError::Text(t) => crate::Error::InvalidPdu(t.into()),
             SendTargetsError::Address(a) => crate::Error::InvalidPdu(a.into()),
             SendTargetsError::Structure(p) => crate::Error::PeerMisbehaved(p),
         }
@@ -308,28 +312,43 @@ impl From<SendTargetsError> for crate::Error {
 /// `TargetName` starts a target, `TargetAddress` lines attach to the latest one. An echoed
 /// `SendTargets=Reject|NotUnderstood|Irrelevant` is an error; other keys are ignored.
 pub fn parse_send_targets(pairs: &[KeyValue]) -> Result<Vec<DiscoveredTarget>, SendTargetsError> {
+    group(
+        pairs
+            .iter()
+            .map(|kv| Ok((kv.key.as_str(), kv.value.as_str()))),
+    )
+}
+
+/// Decodes and groups a complete SendTargets answer in one pass, without building the
+/// intermediate key/value list (the session uses this).
+pub fn parse_send_targets_text(data: &[u8]) -> Result<Vec<DiscoveredTarget>, SendTargetsError> {
+    group(crate::text::pairs(data))
+}
+
+fn group<'a>(
+    pairs: impl Iterator<Item = Result<(&'a str, &'a str), TextError>>,
+) -> Result<Vec<DiscoveredTarget>, SendTargetsError> {
     let mut out: Vec<DiscoveredTarget> = Vec::new();
-    for kv in pairs {
-        match kv.key.as_str() {
+    for pair in pairs {
+        let (key, value) = pair?;
+        match key {
             "TargetName" => out.push(DiscoveredTarget {
-                name: kv.value.clone(),
+                name: value.to_owned(),
                 addresses: Vec::new(),
             }),
             "TargetAddress" => {
-                let addr = TargetAddress::parse(&kv.value)?;
+                let addr = TargetAddress::parse(value)?;
                 match out.last_mut() {
                     Some(t) => t.addresses.push(addr),
                     None => {
-                        return Err(
-                            PeerMisbehaved::AddressWithoutTarget(truncate(&kv.value)).into()
-                        );
+                        return Err(PeerMisbehaved::AddressWithoutTarget(truncate(value)).into());
                     }
                 }
             }
             "SendTargets" => {
                 return Err(PeerMisbehaved::KeyRefused {
                     key: "SendTargets".into(),
-                    value: truncate(&kv.value),
+                    value: truncate(value),
                 }
                 .into());
             }

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 
 use rand::RngCore;
 
-use crate::address::{DiscoveredTarget, TargetAddress, parse_send_targets};
+use crate::address::{DiscoveredTarget, TargetAddress, parse_send_targets_text};
 use crate::chap::{self, ChapAlgorithm, ChapCredentials};
 use crate::error::{ApiMisuse, Error, InvalidPdu, Limit, LoginFailure, PeerMisbehaved};
 use crate::text::{KeyValue, TextAccumulator, TextWriter};
@@ -856,8 +856,7 @@ impl ExpectTextResponse {
         }
         cx.stats.answer_bytes = self.answer.len();
         if t.final_ {
-            let kv = self.answer.decode().map_err(InvalidPdu::from)?;
-            let targets = parse_send_targets(&kv)?;
+            let targets = parse_send_targets_text(self.answer.as_bytes())?;
             cx.events.push_back(Event::Targets(targets));
             let itt = cx.send_logout()?;
             return Ok(State::ExpectLogoutResponse(ExpectLogoutResponse { itt }));
