@@ -50,7 +50,8 @@
 //! `VDS_E_OBJECT_STATUS_FAILED`), else `NOT_READY` if a portal was busy, else `OFFLINE`. With no
 //! answer, the previous portals and targets are kept, discovery portals get their own status and
 //! every other portal is marked `OFFLINE`, so the administrator still sees what was there. `detail`
-//! names each failed discovery portal and its cause (`127.0.0.1:3260: authentication failed: ...`);
+//! names each failed discovery portal and its cause (`127.0.0.1:3260: authentication failure (login
+//! status 0x0201)`);
 //! it never contains a secret. Flags: `SUPPORTS_AUTH_CHAP | SUPPORTS_AUTH_MUTUAL_CHAP`; friendly
 //! name: the configured name; identification: the discovery portals joined by `", "`.
 //!
