@@ -105,6 +105,18 @@ fn tgtd_120_targets_over_ipv4_and_ipv6_equal_iscsi_ls_also_with_mrdsl_512() {
         assert!(split.pdus > 15, "only {} PDUs", split.pdus);
         assert!(ours.pdus <= 4, "{} PDUs", ours.pdus);
     }
+    // An IPv6 zone becomes the scope id (by interface name or number); ::1 works with it.
+    let zoned = Host::Ipv6 {
+        addr: Ipv6Addr::LOCALHOST,
+        zone: Some("lo".into()),
+    };
+    let r = rt.block_on(discover(&zoned, port, &opts())).unwrap();
+    assert_eq!(r.targets.len(), 120);
+    assert_eq!(r.portal.to_string(), format!("[::1%lo]:{port},1"));
+    let std::net::SocketAddr::V6(a) = r.connected_to else {
+        panic!("{}", r.connected_to)
+    };
+    assert_eq!(a.scope_id(), iscsi_client::scope_id("lo").unwrap());
     tgtd.stop().unwrap();
 }
 
