@@ -21,13 +21,19 @@ fn provider(portal: &str, n: usize) -> HwProvider {
             mutual: None,
         })
         .collect();
-    let backend = SendTargetsBackend::new(subsystems, SendTargetsOptions::default())
-        .expect("backend builds");
+    let backend =
+        SendTargetsBackend::new(subsystems, SendTargetsOptions::default()).expect("backend builds");
     let provider = HwProvider::new(backend);
     provider.initialize().expect("initialize");
     provider.reenumerate().expect("reenumerate");
     for s in provider.export() {
-        assert_eq!(s.status, SubSystemStatus::Online, "{}: {:?}", s.key, s.detail);
+        assert_eq!(
+            s.status,
+            SubSystemStatus::Online,
+            "{}: {:?}",
+            s.key,
+            s.detail
+        );
         assert_eq!(s.targets.len(), 10);
     }
     provider

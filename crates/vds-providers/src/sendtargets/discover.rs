@@ -13,7 +13,7 @@ use tracing::debug;
 use vds_model::{Hresult, SubSystemSnapshot};
 
 use super::merge::{self, Failure, FailureClass, Outcome, Probes};
-use super::{Configured, Progress, ProgressFn};
+use super::{Configured, MAX_PROBES_PER_SUBSYSTEM, Progress, ProgressFn};
 
 /// What a client error means for the status of the portal it happened on, and the message that
 /// says so (without the portal, which the caller prefixes; never a secret).
@@ -131,7 +131,16 @@ async fn subsystem(
         }
     }
     let mut probes_set = JoinSet::new();
-    for target in merge::portals_to_probe(config, &outcomes) {
+    let to_probe = merge::portals_to_probe(config, &outcomes);
+    if to_probe.len() > MAX_PROBES_PER_SUBSYSTEM {
+        tracing::warn!(
+            subsystem = %config.name,
+            portals = to_probe.len(),
+            probed = MAX_PROBES_PER_SUBSYSTEM,
+            "the array lists more portals than are probed; the rest stay UNKNOWN"
+        );
+    }
+    for target in to_probe.into_iter().take(MAX_PROBES_PER_SUBSYSTEM) {
         let configured = configured.clone();
         let permits = permits.clone();
         probes_set.spawn(async move {

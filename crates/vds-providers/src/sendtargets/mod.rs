@@ -13,7 +13,8 @@
 //!
 //! All subsystems run concurrently, and so do all discovery portals of a subsystem; then the
 //! portals that only appeared in `TargetAddress` answers are probed (a discovery login and logout),
-//! concurrently. At most [`SendTargetsOptions::concurrency`] connections are open at once.
+//! concurrently (at most [`MAX_PROBES_PER_SUBSYSTEM`] per subsystem). At most
+//! [`SendTargetsOptions::concurrency`] connections are open at once.
 //!
 //! # How answers become objects
 //!
@@ -86,6 +87,11 @@ pub const PROVIDER_NAME: &str = "vds-sendtargets";
 
 /// The default for [`SendTargetsOptions::concurrency`].
 pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// The most portals probed per subsystem and run. The addresses come from the array's answer, so
+/// this bounds the connections an array (or whoever answers in its place) can make us open; the
+/// portals past it (in portal order) are reported with status `UNKNOWN`.
+pub const MAX_PROBES_PER_SUBSYSTEM: usize = 256;
 
 /// One array, as the administrator configured it.
 ///
