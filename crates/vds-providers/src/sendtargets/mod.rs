@@ -78,7 +78,7 @@ use vds_model::{
 };
 
 pub use merge::DEFAULT_PORTAL_GROUP_TAG;
-pub use portal::{DEFAULT_PORT, DiscoveryPortal, DiscoveryPortalError, scope_id, vds_address};
+pub use portal::{DEFAULT_PORT, DiscoveryPortal, DiscoveryPortalError, vds_address};
 
 use crate::ProviderError;
 

@@ -5,7 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use iscsi_proto::Host;
+use iscsi_proto::address::AddressErrorReason;
+use iscsi_proto::{Host, TargetAddress};
 use vds_model::VdsIpAddress;
 
 /// The iSCSI well-known port, used when a discovery portal names none.
@@ -60,62 +61,30 @@ pub struct DiscoveryPortalError {
 impl FromStr for DiscoveryPortal {
     type Err = DiscoveryPortalError;
 
+    /// The `TargetAddress` syntax (the one parser, `iscsi_proto::TargetAddress::parse`) without a
+    /// portal group tag.
     fn from_str(s: &str) -> Result<DiscoveryPortal, DiscoveryPortalError> {
         let err = |reason: String| DiscoveryPortalError {
             input: truncate(s, 128),
             reason,
         };
-        let s_trim = s.trim();
-        if s_trim.is_empty() {
+        let text = s.trim();
+        if text.is_empty() {
             return Err(err("empty".into()));
         }
-        let (host_part, port_part) = if let Some(rest) = s_trim.strip_prefix('[') {
-            let close = rest
-                .find(']')
-                .ok_or_else(|| err("unclosed '[' around an IPv6 address".into()))?;
-            let after = &rest[close + 1..];
-            let port = match after {
-                "" => None,
-                _ => Some(after.strip_prefix(':').ok_or_else(|| {
-                    err(format!(
-                        "expected ':PORT' after ']', found {:?}",
-                        truncate(after, 32)
-                    ))
-                })?),
-            };
-            (&s_trim[..close + 2], port)
-        } else if s_trim.matches(':').count() > 1 {
-            // More than one colon and no brackets: a bare IPv6 address, which cannot carry a port.
-            if s_trim.parse::<std::net::Ipv6Addr>().is_err() && !s_trim.contains('%') {
-                return Err(err(
-                    "an IPv6 address with a port must be written in brackets: [ADDR]:PORT".into(),
-                ));
+        match TargetAddress::parse(text) {
+            Ok(TargetAddress { tag: Some(_), .. }) => Err(err(
+                "a discovery portal is HOST[:PORT], without a portal group tag".into(),
+            )),
+            Ok(TargetAddress { host, port, .. }) => Ok(DiscoveryPortal { host, port }),
+            Err(e) if e.reason == AddressErrorReason::BadIpv6 && !text.starts_with('[') => {
+                Err(err(format!(
+                    "{}; an IPv6 address with a port must be written in brackets: [ADDR]:PORT",
+                    e.reason
+                )))
             }
-            (s_trim, None)
-        } else {
-            match s_trim.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (s_trim, None),
-            }
-        };
-        let port = match port_part {
-            None => DEFAULT_PORT,
-            Some(p) => match p.parse::<u16>() {
-                Ok(0) => return Err(err("port 0 is not a usable TCP port".into())),
-                Ok(n) if p.bytes().all(|b| b.is_ascii_digit()) => n,
-                _ => {
-                    return Err(err(format!(
-                        "port {:?} is not a number from 1 to 65535",
-                        truncate(p, 32)
-                    )));
-                }
-            },
-        };
-        if host_part.is_empty() {
-            return Err(err("no host before the port".into()));
+            Err(e) => Err(err(e.reason.to_string())),
         }
-        let host = Host::parse(host_part).map_err(|e| err(e.reason.to_string()))?;
-        Ok(DiscoveryPortal { host, port })
     }
 }
 
@@ -150,7 +119,7 @@ pub fn vds_address(host: &Host, port: u16) -> Option<VdsIpAddress> {
 
 /// The scope id of an IPv6 zone: a decimal number as it is, otherwise the index of the interface of
 /// that name on this machine, 0 if there is none.
-pub fn scope_id(zone: &str) -> u32 {
+fn scope_id(zone: &str) -> u32 {
     iscsi_client::scope_id(zone).unwrap_or(0)
 }
 
@@ -236,16 +205,18 @@ mod tests {
     fn errors_name_the_input_and_the_cause() {
         for (input, needle) in [
             ("", "empty"),
-            ("[::1", "unclosed"),
-            ("[::1]3260", "expected ':PORT'"),
-            ("127.0.0.1:0", "port 0"),
-            ("127.0.0.1:65536", "1 to 65535"),
-            ("127.0.0.1:+5", "1 to 65535"),
-            ("127.0.0.1:", "1 to 65535"),
-            (":3260", "no host"),
+            ("   ", "empty"),
+            ("[::1", "'[' without ']'"),
+            ("[::1]3260", "after ']'"),
+            ("127.0.0.1:0", "invalid port"),
+            ("127.0.0.1:65536", "invalid port"),
+            ("127.0.0.1:+5", "invalid port"),
+            ("127.0.0.1:", "invalid port"),
+            (":3260", "empty host"),
             ("2001:db8::1:3260x", "brackets"),
-            ("[zz::1]:3260", ""),
-            ("bad_host!:3260", ""),
+            ("[zz::1]:3260", "invalid IPv6 address"),
+            ("bad_host!:3260", "invalid host name"),
+            ("127.0.0.1:3260,1", "without a portal group tag"),
         ] {
             let e = p(input).expect_err(input);
             let msg = e.to_string();
