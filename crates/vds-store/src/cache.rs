@@ -21,7 +21,7 @@
 //! write-ahead log is pending, the page count against the file length (a truncated file). After
 //! opening: `application_id`, `user_version`, the set of tables and `meta.schema_version`. While
 //! loading: SQLite's own `SQLITE_CORRUPT`/`SQLITE_NOTADB`, values of the wrong type or range, gaps in
-//! positions, children of missing parents, and a per-subsystem checksum (FNV-1a-64 over the
+//! positions, children of missing parents, and a per-subsystem checksum (64-bit, FNV-style, over the
 //! snapshot), which catches bytes changed inside a record that SQLite has no way to notice. All of
 //! these are [`StoreError::CacheCorrupt`] with a reason. `PRAGMA quick_check` reads every page, so it
 //! runs only on demand ([`crate::Store::verify_cache`]); see docs/PERFORMANCE.md for its cost.
@@ -118,6 +118,8 @@ CREATE TABLE group_portals (
         REFERENCES portal_groups(subsystem, target, position) ON DELETE CASCADE,
     FOREIGN KEY (subsystem, portal) REFERENCES portals(subsystem, position) ON DELETE CASCADE
 ) WITHOUT ROWID;
+-- Deleting a portal looks up the group members that name it.
+CREATE INDEX group_portals_by_portal ON group_portals (subsystem, portal);
 ";
 
 const TABLES: [&str; 6] = [
@@ -473,20 +475,31 @@ pub(crate) fn rebuild(files: &Files, slot: &mut Slot) -> Result<Option<PathBuf>,
 // ---------------------------------------------------------------------------------------------
 // Checksums
 
-/// FNV-1a-64 over a length-prefixed encoding of a subsystem: cheap, stable across Rust versions.
+/// A 64-bit FNV-style hash taken a word at a time (`h = (h ^ word) * prime`) over a
+/// length-prefixed encoding of a subsystem: cheap, stable across Rust versions, and since each
+/// step is a bijection in the word, changing any single word always changes the result.
 struct Fnv(u64);
 
 impl Fnv {
     fn new() -> Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
-    fn bytes(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
     fn u64(&mut self, v: u64) {
-        self.bytes(&v.to_le_bytes());
+        self.0 = (self.0 ^ v).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.u64(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.u64(u64::from_le_bytes(w));
+        }
     }
     fn str(&mut self, s: &str) {
         self.u64(s.len() as u64);
@@ -535,12 +548,23 @@ fn checksum(s: &SubSystemSnapshot, refreshed_ms: i64) -> i64 {
 }
 
 fn address(h: &mut Fnv, a: &VdsIpAddress) {
-    let (ty, host, port, flow, scope) = address_columns(a);
-    h.u64(ty as u64);
-    h.str(&host);
-    h.u64(u64::from(port));
-    h.u64(u64::from(flow));
-    h.u64(u64::from(scope));
+    // The raw fields, not the text form: formatting every address would cost more than the rest.
+    h.u64(a.address_type().0 as u64);
+    h.u64(u64::from(a.port()));
+    match a {
+        VdsIpAddress::Text { text, .. } => h.str(text),
+        VdsIpAddress::Ipv4 { addr, .. } => h.bytes(&addr.octets()),
+        VdsIpAddress::Ipv6 {
+            addr,
+            flow_info,
+            scope_id,
+            ..
+        } => {
+            h.bytes(&addr.octets());
+            h.u64(u64::from(*flow_info) << 32 | u64::from(*scope_id));
+        }
+        VdsIpAddress::Empty | VdsIpAddress::Unknown { .. } => {}
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -565,13 +589,16 @@ fn address_columns(a: &VdsIpAddress) -> (i32, String, u32, u32, u32) {
 
 fn address_from_columns(
     ty: i32,
-    host: String,
+    host: &str,
     port: u32,
     flow: u32,
     scope: u32,
 ) -> Option<VdsIpAddress> {
     Some(match IpAddressType(ty) {
-        IpAddressType::TEXT => VdsIpAddress::Text { text: host, port },
+        IpAddressType::TEXT => VdsIpAddress::Text {
+            text: host.to_string(),
+            port,
+        },
         IpAddressType::IPV4 => VdsIpAddress::Ipv4 {
             addr: host.parse::<Ipv4Addr>().ok()?,
             port,
@@ -662,7 +689,7 @@ fn insert_subsystem(
         refreshed_ms,
         checksum(s, refreshed_ms),
     ])?;
-    let mut position_of: HashMap<String, usize> = HashMap::with_capacity(s.portals.len());
+    let mut position_of: HashMap<&VdsIpAddress, usize> = HashMap::with_capacity(s.portals.len());
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO portals (subsystem, position, address_type, host, port, flow, scope, status)
@@ -680,7 +707,7 @@ fn insert_subsystem(
                 scope,
                 p.status.to_raw()
             ])?;
-            position_of.insert(p.address.canonical_key(), i);
+            position_of.insert(&p.address, i);
         }
     }
     let mut target_stmt = tx.prepare_cached(
@@ -706,8 +733,15 @@ fn insert_subsystem(
         for (gi, g) in t.portal_groups.iter().enumerate() {
             group_stmt.execute(params![id, ti, gi, g.tag])?;
             for (mi, a) in g.portals.iter().enumerate() {
-                // check_invariants ran first, so every member is a portal of the subsystem.
-                let Some(&portal) = position_of.get(&a.canonical_key()) else {
+                // check_invariants ran first, so every member is a portal of the subsystem, by the
+                // model's identity (the canonical key); usually also spelled exactly the same.
+                let found = position_of.get(a).copied().or_else(|| {
+                    let key = a.canonical_key();
+                    s.portals
+                        .iter()
+                        .position(|p| p.address.canonical_key() == key)
+                });
+                let Some(portal) = found else {
                     return Err(rusqlite::Error::InvalidParameterName(a.to_string()));
                 };
                 member_stmt.execute(params![id, ti, gi, mi, portal])?;
@@ -891,13 +925,16 @@ fn load_children(
         let portals = &mut parts[i].snap.portals;
         position(files, "portal", row.get(1).map_err(e)?, portals.len())?;
         let ty: i32 = row.get(2).map_err(e)?;
-        let host: String = row.get(3).map_err(e)?;
+        let host = row
+            .get_ref(3)
+            .and_then(|v| v.as_str().map_err(rusqlite::Error::from))
+            .map_err(e)?;
         let (port, flow, scope) = (
             u32_col(row, 4).map_err(e)?,
             u32_col(row, 5).map_err(e)?,
             u32_col(row, 6).map_err(e)?,
         );
-        let Some(address) = address_from_columns(ty, host.clone(), port, flow, scope) else {
+        let Some(address) = address_from_columns(ty, host, port, flow, scope) else {
             return Err(files.corrupt(format!(
                 "portal host {host:?} is not an address of type {ty}"
             )));
@@ -1149,9 +1186,9 @@ mod tests {
         ];
         for a in cases {
             let (ty, host, port, flow, scope) = address_columns(&a);
-            assert_eq!(address_from_columns(ty, host, port, flow, scope), Some(a));
+            assert_eq!(address_from_columns(ty, &host, port, flow, scope), Some(a));
         }
-        assert_eq!(address_from_columns(1, "nope".into(), 1, 0, 0), None);
+        assert_eq!(address_from_columns(1, "nope", 1, 0, 0), None);
     }
 
     #[test]
