@@ -329,8 +329,7 @@ fn check_identity(files: &Files, conn: &Connection) -> Result<(), StoreError> {
 /// process never sees a half-initialized cache and two creators cannot overwrite each other.
 fn create(files: &Files, health: CacheHealth) -> Result<(), StoreError> {
     let dir = files.db.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".cache.sqlite.new-{}", std::process::id()));
-    let _ = fs::remove_file(&tmp);
+    let tmp = dir.join(format!(".cache.sqlite.new-{}", fsutil::unique_suffix()));
     let result = (|| {
         // Create it 0600 first: SQLite gives its -wal and -shm files the same mode.
         OpenOptions::new()
@@ -843,7 +842,10 @@ pub(crate) fn load_health(conn: &Connection, files: &Files) -> Result<CacheHealt
         .map_err(|e| files.db_err(e))?;
     match label.as_deref().and_then(health_from_label) {
         Some(h) => Ok(h),
-        None => Err(files.corrupt(format!("meta.health is {label:?}"))),
+        None => Err(files.corrupt(match label {
+            Some(l) => format!("meta.health is {l:?}, not good, corrupt or rebuilt"),
+            None => "meta.health is missing".to_string(),
+        })),
     }
 }
 

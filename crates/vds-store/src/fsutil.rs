@@ -29,6 +29,13 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io(dir, e))
 }
 
+/// A suffix for temporary file names that no other process or thread uses at the same time.
+pub(crate) fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
 /// Replaces `path` with `bytes` atomically: a temporary file beside it (created with `mode`, which
 /// the umask may only narrow, then set exactly), written and `fsync`ed, renamed over `path`, and the
 /// directory `fsync`ed. A crash at any moment leaves the old file or the new one, never a mix.
@@ -38,7 +45,7 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), S
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = dir.join(format!(".{name}.tmp-{}", unique_suffix()));
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)

@@ -49,10 +49,36 @@ fn expect_corrupt(store: &Store, what: &str) -> String {
             };
             assert_eq!(path, store.cache_path(), "{what}");
             assert!(!reason.is_empty(), "{what}");
+            eprintln!("{what}: {e}");
             reason.clone()
         }
         other => panic!("{what}: expected CacheCorrupt, got {other:?}"),
     }
+}
+
+#[test]
+fn a_store_can_be_shared_between_threads() {
+    fn check<T: Send + Sync>() {}
+    check::<Store>();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.save_cache(&demo(), CacheHealth::Good).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    assert_eq!(store.load_cache().unwrap().subsystems, demo());
+                }
+            });
+        }
+        s.spawn(|| {
+            for _ in 0..20 {
+                store
+                    .save_subsystems(&[sim::demo_array_2()], CacheHealth::Good)
+                    .unwrap();
+            }
+        });
+    });
 }
 
 #[test]

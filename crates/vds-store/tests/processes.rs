@@ -19,9 +19,34 @@ const CHILD: &str = "VDS_STORE_CHILD";
 const ROOT: &str = "VDS_STORE_CHILD_ROOT";
 const ARG: &str = "VDS_STORE_CHILD_ARG";
 
+/// A helper process, killed (by its pid, SIGKILL) if the test ends before it does.
+struct Helper(Child);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Helper {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Helper {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Runs this test executable again as a helper process in `mode`.
-fn spawn_child(mode: &str, root: &Path, arg: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
+fn spawn_child(mode: &str, root: &Path, arg: &str) -> Helper {
+    let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "child_process_entry",
             "--exact",
@@ -35,7 +60,8 @@ fn spawn_child(mode: &str, root: &Path, arg: &str) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Helper(child)
 }
 
 /// The helper side. Not a test of its own: without `VDS_STORE_CHILD` it returns at once.
@@ -89,7 +115,7 @@ fn wait_for(path: &Path, child: &mut Child) {
 #[test]
 fn two_processes_adding_20_subsystems_each_all_land() {
     let dir = tempfile::tempdir().unwrap();
-    let mut children: Vec<Child> = ["left", "right"]
+    let mut children: Vec<Helper> = ["left", "right"]
         .iter()
         .map(|side| spawn_child("add", dir.path(), side))
         .collect();
