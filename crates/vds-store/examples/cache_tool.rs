@@ -22,7 +22,8 @@ fn print(out: &mut impl Write, s: &SubSystemSnapshot) -> std::io::Result<()> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let usage = "usage: cache_tool fill ROOT [SUBSYSTEMS] [PORTALS] | list ROOT KEY | list-all ROOT";
+    let usage =
+        "usage: cache_tool fill ROOT [SUBSYSTEMS] [PORTALS] | list ROOT KEY | list-all ROOT";
     let (cmd, root) = match args {
         [cmd, root, ..] => (cmd.as_str(), Path::new(root)),
         _ => return Err(usage.into()),
@@ -33,7 +34,8 @@ fn run(args: &[String]) -> Result<(), String> {
     match (cmd, &args[2..]) {
         ("fill", rest) => {
             let n = |i: usize, d: usize| -> Result<usize, String> {
-                rest.get(i).map_or(Ok(d), |v| v.parse().map_err(|e| format!("{v}: {e}")))
+                rest.get(i)
+                    .map_or(Ok(d), |v| v.parse().map_err(|e| format!("{v}: {e}")))
             };
             let provider = HwProvider::new(SimBackend::scaled(n(0, 1_000)?, n(1, 16)?));
             provider.initialize().map_err(|e| e.to_string())?;

@@ -4,8 +4,8 @@
 //! | what | where | format | written |
 //! |---|---|---|---|
 //! | [configuration](config) | `<root>/vds.toml` | TOML, for people and version control | atomically, under `vds.toml.lock` |
-//! | [secrets](secrets) | `<root>/secrets/<name>` | raw bytes, mode 0600, dir 0700 | atomically |
-//! | [cache](cache) | `<root>/cache.sqlite` | SQLite, WAL mode | one transaction per change |
+//! | [secrets] | `<root>/secrets/<name>` | raw bytes, mode 0600, dir 0700 | atomically |
+//! | [cache] | `<root>/cache.sqlite` | SQLite, WAL mode | one transaction per change |
 //! | [locks](lock) | `<root>/locks/<name>.lock` | empty files held with `flock` | — |
 //!
 //! The configuration says *which* subsystems exist; the cache says *what the providers last learned*

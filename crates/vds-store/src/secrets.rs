@@ -25,8 +25,9 @@ use crate::{MAX_NAME_CHARS, StoreError, fsutil};
 /// the limit only keeps a wrong file from being read whole.
 pub const MAX_SECRET_LEN: usize = 4096;
 
-/// A secret's bytes. `Debug` prints `Secret(<redacted>)`; the bytes are wiped on drop.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret's bytes. `Debug` prints `Secret(<redacted>)`; the bytes are wiped on drop. It has no
+/// `PartialEq`: comparing secrets byte by byte would leak timing; compare what CHAP computes.
+#[derive(Clone)]
 pub struct Secret(Zeroizing<Vec<u8>>);
 
 impl Secret {
