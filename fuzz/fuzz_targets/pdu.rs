@@ -10,9 +10,26 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // Every accessor is safe after check_len.
-    let _ = (packet.opcode(), packet.flags(), packet.csg(), packet.nsg(), packet.lun());
-    let _ = (packet.itt(), packet.ttt(), packet.cmd_sn(), packet.max_cmd_sn(), packet.ahs());
-    let _ = (packet.status_class(), packet.async_event(), packet.parameter3(), packet.data());
+    let _ = (
+        packet.opcode(),
+        packet.flags(),
+        packet.csg(),
+        packet.nsg(),
+        packet.lun(),
+    );
+    let _ = (
+        packet.itt(),
+        packet.ttt(),
+        packet.cmd_sn(),
+        packet.max_cmd_sn(),
+        packet.ahs(),
+    );
+    let _ = (
+        packet.status_class(),
+        packet.async_event(),
+        packet.parameter3(),
+        packet.data(),
+    );
     let repr = Repr::parse(&packet).expect("check_len passed");
     let bytes = repr.to_vec().expect("a parsed data segment fits");
     let again = Packet::new_checked(&bytes[..]).expect("emitted PDU is complete");

@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
         config.chap_algorithms = vec![ChapAlgorithm::Md5, ChapAlgorithm::Sha256];
     }
     if mode & 2 != 0 {
-        config.mutual = config.chap.clone().map(|_| ChapCredentials::new("target", "tsecret-tsecret"));
+        config.mutual = config
+            .chap
+            .clone()
+            .map(|_| ChapCredentials::new("target", "tsecret-tsecret"));
     }
     if mode & 4 != 0 {
         config.max_recv_data_segment_length = 512;

@@ -13,6 +13,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let formatted = a.to_string();
-    assert_eq!(TargetAddress::parse(&formatted).expect("formatted address parses"), a);
+    assert_eq!(
+        TargetAddress::parse(&formatted).expect("formatted address parses"),
+        a
+    );
     let _ = iscsi_proto::Host::parse(s);
 });

@@ -8,7 +8,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(pairs) = text::decode(data) else {
         return;
     };
-    let Ok(encoded) = text::encode(&pairs.iter().map(|kv| (kv.key.as_str(), kv.value.as_str())).collect::<Vec<_>>()) else {
+    let Ok(encoded) = text::encode(
+        &pairs
+            .iter()
+            .map(|kv| (kv.key.as_str(), kv.value.as_str()))
+            .collect::<Vec<_>>(),
+    ) else {
         // Keys the decoder accepts but the (stricter) encoder refuses, e.g. with spaces.
         return;
     };
