@@ -1,5 +1,6 @@
-//! `query_portals` plus a full enumeration (`next(1)` until `S_FALSE`, reading each portal's
-//! properties) at 10, 1,000 and 100,000 portals, on the simulator.
+//! `query_portals` plus a full enumeration at 10, 1,000 and 100,000 portals, on the simulator: the
+//! COM-style loop (`next(1)` until `S_FALSE`), the iterator, and the iterator reading each portal's
+//! properties (`GetProperties`, as `list tportals` does).
 //!
 //! Run: `cargo bench -p vds-model --bench query_portals`
 
@@ -16,7 +17,7 @@ fn query_and_enumerate(c: &mut Criterion) {
             .sub_system_by_key("sim-scale-0")
             .expect("subsystem");
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::new("handles", n), &n, |b, &n| {
+        group.bench_with_input(BenchmarkId::new("next(1)", n), &n, |b, &n| {
             b.iter(|| {
                 let mut e = subsystem.query_portals().expect("query_portals");
                 let mut count = 0usize;
@@ -27,6 +28,13 @@ fn query_and_enumerate(c: &mut Criterion) {
                         break;
                     }
                 }
+                assert_eq!(count, n);
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("iterator", n), &n, |b, &n| {
+            b.iter(|| {
+                let e = subsystem.query_portals().expect("query_portals");
+                let count = e.into_iter().map(|p| std::hint::black_box(p).id()).count();
                 assert_eq!(count, n);
             })
         });

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::Hresult;
+use crate::{Hresult, ObjectId};
 
 /// An `IEnumVdsObject` over objects of type `T`.
 ///
@@ -29,17 +29,82 @@ use crate::Hresult;
 /// assert_eq!(e.next(1), (vec![], Hresult::S_FALSE));
 /// assert_eq!(c.into_iter().collect::<Vec<_>>(), vec!["c"]);
 /// ```
-#[derive(Clone, Debug)]
 pub struct EnumVdsObject<T> {
-    items: Arc<[T]>,
+    source: Source<T>,
     position: usize,
+}
+
+/// Where the objects come from: a list of them, or a frozen list of ids and a function that makes
+/// the handle of an id when it is fetched (so a query costs O(1) and an enumeration allocates only
+/// what the caller asks for).
+enum Source<T> {
+    Items(Arc<[T]>),
+    Lazy(Arc<LazyItems<T>>),
+}
+
+type MakeItem<T> = dyn Fn(ObjectId) -> T + Send + Sync;
+
+struct LazyItems<T> {
+    ids: Arc<[ObjectId]>,
+    make: Box<MakeItem<T>>,
+}
+
+impl<T> Clone for Source<T> {
+    fn clone(&self) -> Source<T> {
+        match self {
+            Source::Items(items) => Source::Items(items.clone()),
+            Source::Lazy(lazy) => Source::Lazy(lazy.clone()),
+        }
+    }
+}
+
+/// Copies the cursor; the snapshot itself is shared, not copied.
+impl<T> Clone for EnumVdsObject<T> {
+    fn clone(&self) -> EnumVdsObject<T> {
+        EnumVdsObject {
+            source: self.source.clone(),
+            position: self.position,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for EnumVdsObject<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnumVdsObject")
+            .field("len", &self.source_len())
+            .field("position", &self.position)
+            .finish()
+    }
+}
+
+impl<T> EnumVdsObject<T> {
+    fn source_len(&self) -> usize {
+        match &self.source {
+            Source::Items(items) => items.len(),
+            Source::Lazy(lazy) => lazy.ids.len(),
+        }
+    }
+
+    /// An enumerator over frozen `ids`, making each object with `make` when it is fetched.
+    pub(crate) fn lazy(
+        ids: Arc<[ObjectId]>,
+        make: impl Fn(ObjectId) -> T + Send + Sync + 'static,
+    ) -> EnumVdsObject<T> {
+        EnumVdsObject {
+            source: Source::Lazy(Arc::new(LazyItems {
+                ids,
+                make: Box::new(make),
+            })),
+            position: 0,
+        }
+    }
 }
 
 impl<T: Clone> EnumVdsObject<T> {
     /// An enumerator over `items`, positioned at the start.
     pub fn new(items: Vec<T>) -> EnumVdsObject<T> {
         EnumVdsObject {
-            items: items.into(),
+            source: Source::Items(items.into()),
             position: 0,
         }
     }
@@ -48,8 +113,8 @@ impl<T: Clone> EnumVdsObject<T> {
     /// `S_FALSE` otherwise. The length of the vector is `*pcFetched`.
     pub fn next(&mut self, celt: u32) -> (Vec<T>, Hresult) {
         let wanted = usize::try_from(celt).unwrap_or(usize::MAX);
-        let end = self.position.saturating_add(wanted).min(self.items.len());
-        let fetched = self.items[self.position..end].to_vec();
+        let end = self.position.saturating_add(wanted).min(self.source_len());
+        let fetched: Vec<T> = (self.position..end).filter_map(|i| self.get(i)).collect();
         self.position = end;
         let hr = if fetched.len() == wanted {
             Hresult::S_OK
@@ -63,12 +128,12 @@ impl<T: Clone> EnumVdsObject<T> {
     /// cursor is then at the end).
     pub fn skip(&mut self, celt: u32) -> Hresult {
         let wanted = usize::try_from(celt).unwrap_or(usize::MAX);
-        let remaining = self.items.len() - self.position;
+        let remaining = self.source_len() - self.position;
         if wanted <= remaining {
             self.position += wanted;
             Hresult::S_OK
         } else {
-            self.position = self.items.len();
+            self.position = self.source_len();
             Hresult::S_FALSE
         }
     }
@@ -81,12 +146,12 @@ impl<T: Clone> EnumVdsObject<T> {
 
     /// The number of objects in the snapshot.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.source_len()
     }
 
     /// True when the snapshot holds no objects.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.source_len() == 0
     }
 
     /// The cursor: how many objects have been fetched or skipped since the start.
@@ -94,9 +159,12 @@ impl<T: Clone> EnumVdsObject<T> {
         self.position
     }
 
-    /// The whole snapshot, whatever the cursor.
-    pub fn as_slice(&self) -> &[T] {
-        &self.items
+    /// The object at `index` of the snapshot, whatever the cursor; `None` past the end.
+    pub fn get(&self, index: usize) -> Option<T> {
+        match &self.source {
+            Source::Items(items) => items.get(index).cloned(),
+            Source::Lazy(lazy) => lazy.ids.get(index).map(|id| (lazy.make)(*id)),
+        }
     }
 }
 
@@ -107,13 +175,13 @@ impl<T: Clone> Iterator for &mut EnumVdsObject<T> {
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
-        let item = self.items.get(self.position)?.clone();
+        let item = self.get(self.position)?;
         self.position += 1;
         Some(item)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.items.len() - self.position;
+        let n = self.source_len() - self.position;
         (n, Some(n))
     }
 }
@@ -132,7 +200,7 @@ impl<T: Clone> Iterator for IntoIter<T> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.0.items.len() - self.0.position;
+        let n = self.0.source_len() - self.0.position;
         (n, Some(n))
     }
 }

@@ -142,17 +142,27 @@ impl SubSystem {
     /// (the subsystem's status is `Failed`). Never waits on the network.
     pub fn query_portals(&self) -> Result<EnumVdsObject<Portal>, Hresult> {
         let sub = self.state_for_query()?;
-        Ok(EnumVdsObject::new(
-            sub.portal_order.iter().map(|id| self.portal(*id)).collect(),
-        ))
+        let (inner, subsystem) = (self.inner.clone(), self.id);
+        Ok(EnumVdsObject::lazy(sub.portal_order.clone(), move |id| {
+            Portal {
+                inner: inner.clone(),
+                subsystem,
+                id,
+            }
+        }))
     }
 
     /// `IVdsSubSystemIscsi::QueryTargets`: like [`query_portals`](Self::query_portals), for targets.
     pub fn query_targets(&self) -> Result<EnumVdsObject<Target>, Hresult> {
         let sub = self.state_for_query()?;
-        Ok(EnumVdsObject::new(
-            sub.target_order.iter().map(|id| self.target(*id)).collect(),
-        ))
+        let (inner, subsystem) = (self.inner.clone(), self.id);
+        Ok(EnumVdsObject::lazy(sub.target_order.clone(), move |id| {
+            Target {
+                inner: inner.clone(),
+                subsystem,
+                id,
+            }
+        }))
     }
 
     /// The portal of this subsystem with the given address, if any (`VDS_E_OBJECT_NOT_FOUND`).

@@ -97,9 +97,9 @@ pub(crate) struct GroupEntry {
 pub(crate) struct SubState {
     pub(crate) snapshot: SubSystemSnapshot,
     pub(crate) prop: SubSystemProp,
-    pub(crate) portal_order: Vec<ObjectId>,
+    pub(crate) portal_order: Arc<[ObjectId]>,
     pub(crate) portals: HashMap<ObjectId, PortalEntry>,
-    pub(crate) target_order: Vec<ObjectId>,
+    pub(crate) target_order: Arc<[ObjectId]>,
     pub(crate) targets: HashMap<ObjectId, TargetEntry>,
     pub(crate) groups: HashMap<ObjectId, GroupEntry>,
 }
@@ -220,9 +220,9 @@ impl SubState {
         Ok(SubState {
             snapshot,
             prop,
-            portal_order,
+            portal_order: portal_order.into(),
             portals,
-            target_order,
+            target_order: target_order.into(),
             targets,
             groups,
         })
@@ -318,12 +318,12 @@ fn diff_subsystem(o: &SubState, n: &SubState, out: &mut Vec<Notification>) {
     if o.prop != n.prop {
         note(out, Ntt::SUB_SYSTEM, Ev::SUB_SYSTEM_MODIFY, n.id());
     }
-    for id in &o.portal_order {
+    for id in o.portal_order.iter() {
         if !n.portals.contains_key(id) {
             note(out, Ntt::PORTAL, Ev::PORTAL_DEPART, *id);
         }
     }
-    for id in &n.portal_order {
+    for id in n.portal_order.iter() {
         match (o.portals.get(id), n.portals.get(id)) {
             (None, _) => note(out, Ntt::PORTAL, Ev::PORTAL_ARRIVE, *id),
             (Some(a), Some(b)) if a.prop != b.prop => {
@@ -332,12 +332,12 @@ fn diff_subsystem(o: &SubState, n: &SubState, out: &mut Vec<Notification>) {
             _ => {}
         }
     }
-    for id in &o.target_order {
+    for id in o.target_order.iter() {
         if !n.targets.contains_key(id) {
             note(out, Ntt::TARGET, Ev::TARGET_DEPART, *id);
         }
     }
-    for id in &n.target_order {
+    for id in n.target_order.iter() {
         match (o.targets.get(id), n.targets.get(id)) {
             (None, _) => note(out, Ntt::TARGET, Ev::TARGET_ARRIVE, *id),
             (Some(a), Some(b)) if a.prop != b.prop || a.lun_count != b.lun_count => {

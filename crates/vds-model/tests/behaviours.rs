@@ -260,7 +260,7 @@ fn enumerators_are_snapshots_and_departed_objects_answer_object_deleted() {
     let gone = addr("192.0.2.11:3260");
     control.remove_portal(ARRAY1, &gone);
     let batch = provider.refresh().expect("refresh");
-    let gone_id = before.as_slice()[1].id();
+    let gone_id = before.get(1).expect("second").id();
     assert!(batch.contains(&Notification {
         object_type: NotificationTargetType::PORTAL,
         event: NotificationEvent::PORTAL_DEPART,
@@ -820,7 +820,7 @@ fn handles_and_enumerators_release_everything_when_dropped() {
     let subs = provider.query_sub_systems().expect("subs");
     let portals = array(&provider, ARRAY1).query_portals().expect("portals");
     let cloned = portals.clone();
-    let one = portals.as_slice()[0].clone();
+    let one = portals.get(0).expect("first");
     drop(provider);
     // Handles keep the provider alive (as COM references do)...
     assert_eq!(dropped.load(Ordering::SeqCst), 0);
