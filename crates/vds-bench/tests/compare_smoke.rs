@@ -1,0 +1,52 @@
+//! Smoke test of the comparison harness: `bench/compare --quick` runs end to end (its own tgtd on
+//! loopback, every comparison, tgtd stopped) and prints a ratio for each comparison. The figures
+//! themselves are not checked: they belong to the full run (docs/PERFORMANCE.md).
+//!
+//! Needs root and tgtd/iscsi-ls (`scripts/install-deps.sh`). The script builds vdsadm with
+//! `cargo build --release -p vdsadm` (same `CARGO_TARGET_DIR`), unless `VDSADM` names a binary.
+
+use std::process::Command;
+
+use vds_bench::{COMPARISONS, ratios, repo_root};
+
+#[test]
+fn quick_run_prints_a_ratio_for_each_comparison() {
+    let script = repo_root().join("bench").join("compare");
+    let out = Command::new(&script)
+        .arg("--quick")
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench/compare --quick failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let found = ratios(&stdout);
+    for key in COMPARISONS {
+        let r = found
+            .iter()
+            .find(|r| r.key == key)
+            .unwrap_or_else(|| panic!("no ratio for {key} in:\n{stdout}"));
+        assert!(r.value > 0.0 && r.value.is_finite(), "{r:?}");
+    }
+    // The verdicts are stated where the issue sets a target.
+    for key in ["discover", "refresh-vs-loop", "rss-growth"] {
+        let r = found.iter().find(|r| r.key == key).map(|r| r.verdict.as_str());
+        assert!(
+            r.is_some_and(|v| v.ends_with("MET") || v.ends_with("MISSED")),
+            "{key}: no verdict in {r:?}"
+        );
+    }
+    // The tgtd the script started is gone.
+    let pid: u32 = stdout
+        .split("tgtd pid ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no tgtd pid in:\n{stdout}"));
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert_ne!(comm.trim(), "tgtd", "tgtd {pid} still running");
+}
