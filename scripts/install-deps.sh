@@ -23,6 +23,7 @@ PROGRAMS=(
     "tshark:tshark"
     "editcap:wireshark-common"
     "hyperfine:hyperfine"
+    "/usr/bin/time:time"
     "valgrind:valgrind"
     "ip:iproute2"
     "strace:strace"
