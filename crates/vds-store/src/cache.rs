@@ -33,8 +33,19 @@
 //! SQLite's lock for at most [`BUSY_TIMEOUT`], then fail with `Busy`. A store that uses the cache holds
 //! a shared `flock` on `<root>/cache.lock`; [`crate::Store::rebuild_cache`] needs it exclusively, so it
 //! never moves the file from under another process (that process gets `Busy` instead).
+//!
+//! # Readers and writers
+//!
+//! Loads open the cache read-only and never checkpoint: closing such a connection leaves the
+//! `-wal` (empty) and `-shm` files in place, so the next query process opens them instead of
+//! creating them and deleting them again (see docs/PERFORMANCE.md). A call that changes the cache
+//! (re)opens it read-write, and closing a read-write connection keeps SQLite's default: the last
+//! one copies the log into the main file and removes it. A load that finds a non-empty log (left
+//! by a writer that died, or by one that closed while a reader still had the file open) opens the
+//! cache read-write too, so that its close folds the log in. Either way the header checks, which
+//! can only judge the main file when no log is pending, apply again after the next close.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -42,6 +53,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use vds_model::{
     CacheHealth, Health, IpAddressType, IscsiPortalStatus, PortalGroupSnapshot, PortalSnapshot,
@@ -146,6 +158,8 @@ pub struct CachedState {
 #[derive(Default)]
 pub(crate) struct Slot {
     conn: Option<Connection>,
+    /// Whether `conn` was opened read-write.
+    writable: bool,
     shared: Option<File>,
 }
 
@@ -220,8 +234,9 @@ fn health_from_label(s: &str) -> Option<CacheHealth> {
 // ---------------------------------------------------------------------------------------------
 // Opening, creating, keeping aside
 
-/// The checks made on the raw header before SQLite sees the file.
-fn check_header(files: &Files) -> Result<(), StoreError> {
+/// The checks made on the raw header before SQLite sees the file. Returns whether a non-empty
+/// write-ahead log is next to it (changes not yet copied into the main file).
+fn check_header(files: &Files) -> Result<bool, StoreError> {
     let mut f = match File::open(&files.db) {
         Ok(f) => f,
         Err(e) => return Err(StoreError::io(&files.db, e)),
@@ -266,24 +281,66 @@ fn check_header(files: &Files) -> Result<(), StoreError> {
             "truncated: the header says {pages} pages of {page_size} bytes, the file has {len} bytes"
         )));
     }
-    Ok(())
+    Ok(wal_pending)
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+/// What a call does with the cache: reads only, or changes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Loads and health reads.
+    Read,
+    /// Saves, removals, health writes, checks.
+    Write,
 }
+
+fn configure(conn: &Connection, access: Access) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Foreign keys on without preparing a statement (the bundled SQLite defaults to on as well).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)?;
+    match access {
+        // A reader leaves the -wal and -shm files in place when it closes (it cannot checkpoint
+        // anyway: it is read-only), so the next query process does not create and delete them.
+        Access::Read => conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map(|_| ()),
+        // A writer keeps SQLite's default: the last connection to close copies the log into the
+        // main file and removes it, so the header checks see the whole file again.
+        Access::Write => conn.execute_batch("PRAGMA synchronous = FULL;"),
+    }
+}
+
+/// The opening checks in one statement (one parse): application id, schema version, the set of
+/// tables (space-separated, sorted) and `meta.schema_version`.
+const IDENTITY: &str = "SELECT a.application_id, v.user_version,
+        (SELECT group_concat(name, ' ' ORDER BY name) FROM sqlite_schema
+         WHERE type = 'table' AND name NOT LIKE 'sqlite_%'),
+        (SELECT value FROM meta WHERE key = 'schema_version')
+    FROM pragma_application_id() AS a, pragma_user_version() AS v";
+
+/// [`IDENTITY`] without `meta`, for a database where that statement does not compile (no `meta`
+/// table), so that the reason names what is wrong.
+const IDENTITY_NO_META: &str = "SELECT a.application_id, v.user_version,
+        (SELECT group_concat(name, ' ' ORDER BY name) FROM sqlite_schema
+         WHERE type = 'table' AND name NOT LIKE 'sqlite_%'),
+        NULL
+    FROM pragma_application_id() AS a, pragma_user_version() AS v";
 
 /// Checks that the open database is a vds cache of this schema version.
 fn check_identity(files: &Files, conn: &Connection) -> Result<(), StoreError> {
-    let (app, version): (i32, i32) = conn
-        .query_row(
-            "SELECT a.application_id, v.user_version
-             FROM pragma_application_id() AS a, pragma_user_version() AS v",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(|e| files.db_err(e))?;
+    type Identity = (i32, i32, Option<String>, Option<String>);
+    let read = |sql: &str| -> rusqlite::Result<Identity> {
+        conn.query_row(sql, [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+    };
+    let (app, version, tables, meta_version) = match read(IDENTITY) {
+        Ok(x) => x,
+        // "no such table: meta" (a plain SQLITE_ERROR while compiling): say what is there instead.
+        Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == ErrorCode::Unknown => {
+            read(IDENTITY_NO_META).map_err(|e| files.db_err(e))?
+        }
+        Err(e) => return Err(files.db_err(e)),
+    };
     if app != APPLICATION_ID {
         return Err(files.corrupt(format!(
             "not a vds cache: application_id is {app:#010x}, expected {APPLICATION_ID:#010x} \
@@ -295,27 +352,10 @@ fn check_identity(files: &Files, conn: &Connection) -> Result<(), StoreError> {
             "schema version {version}; this vds reads version {CACHE_SCHEMA_VERSION}"
         )));
     }
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-             ORDER BY name",
-        )
-        .map_err(|e| files.db_err(e))?;
-    let tables: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| files.db_err(e))?;
+    let tables: Vec<&str> = tables.as_deref().unwrap_or("").split_whitespace().collect();
     if tables != TABLES {
         return Err(files.corrupt(format!("unexpected tables {tables:?}")));
     }
-    let meta_version: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| files.db_err(e))?;
     if meta_version.as_deref() != Some(&CACHE_SCHEMA_VERSION.to_string()) {
         return Err(files.corrupt(format!(
             "meta.schema_version is {meta_version:?}, expected \"{CACHE_SCHEMA_VERSION}\""
@@ -374,8 +414,10 @@ fn create(files: &Files, health: CacheHealth) -> Result<(), StoreError> {
 }
 
 impl Slot {
-    /// The open connection, opening (and creating) the cache first if needed.
-    fn conn(&mut self, files: &Files) -> Result<&mut Connection, StoreError> {
+    /// The open connection, opening (and creating) the cache first if needed. Reads get a read-only
+    /// connection, unless a log is pending (then the connection is read-write, so that closing it
+    /// copies the log into the main file); a write on a read-only connection reopens it read-write.
+    fn conn(&mut self, files: &Files, access: Access) -> Result<&mut Connection, StoreError> {
         if self.shared.is_none() {
             let f = fsutil::open_lock_file(&files.lock)?;
             if !fsutil::try_lock_shared(&f, &files.lock)? {
@@ -385,6 +427,9 @@ impl Slot {
             }
             self.shared = Some(f);
         }
+        if access == Access::Write && !self.writable {
+            self.conn = None;
+        }
         if self.conn.is_none() {
             match fs::symlink_metadata(&files.db) {
                 Ok(_) => {}
@@ -393,15 +438,22 @@ impl Slot {
                 }
                 Err(e) => return Err(StoreError::io(&files.db, e)),
             }
-            check_header(files)?;
-            let conn = Connection::open_with_flags(
-                &files.db,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|e| files.db_err(e))?;
-            configure(&conn).map_err(|e| files.db_err(e))?;
+            let access = if check_header(files)? {
+                Access::Write
+            } else {
+                access
+            };
+            let mode = match access {
+                Access::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
+                Access::Write => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            };
+            let conn =
+                Connection::open_with_flags(&files.db, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(|e| files.db_err(e))?;
+            configure(&conn, access).map_err(|e| files.db_err(e))?;
             check_identity(files, &conn)?;
             self.conn = Some(conn);
+            self.writable = access == Access::Write;
         }
         match self.conn.as_mut() {
             Some(c) => Ok(c),
@@ -412,6 +464,7 @@ impl Slot {
     /// Closes the connection and drops the shared lock.
     pub(crate) fn close(&mut self) {
         self.conn = None;
+        self.writable = false;
         self.shared = None;
     }
 
@@ -420,9 +473,10 @@ impl Slot {
     pub(crate) fn with<R>(
         &mut self,
         files: &Files,
+        access: Access,
         f: impl FnOnce(&mut Connection, &Files) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let result = self.conn(files).and_then(|c| f(c, files));
+        let result = self.conn(files, access).and_then(|c| f(c, files));
         if matches!(result, Err(StoreError::CacheCorrupt { .. })) {
             self.conn = None;
         }
@@ -779,16 +833,32 @@ pub(crate) fn save_all(
     run(conn).map_err(|e| files.db_err(e))
 }
 
+/// Upserts `subsystems` (an existing key keeps its place, a new one is appended) and records
+/// `health`, in one transaction. With `keep`, the cached subsystems whose key is neither in `keep`
+/// nor among `subsystems` are deleted first, in the same transaction.
 pub(crate) fn save_some(
     conn: &mut Connection,
     files: &Files,
     subsystems: &[SubSystemSnapshot],
+    keep: Option<&HashSet<&str>>,
     health: CacheHealth,
 ) -> Result<(), StoreError> {
     check_invariants(subsystems)?;
     let refreshed = now_ms();
     let run = |conn: &mut Connection| -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(keep) = keep {
+            let cached: Vec<String> = tx
+                .prepare("SELECT key FROM subsystems")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for key in cached {
+                if !keep.contains(key.as_str()) && !subsystems.iter().any(|s| s.key == key) {
+                    tx.prepare_cached("DELETE FROM subsystems WHERE key = ?1")?
+                        .execute([&key])?;
+                }
+            }
+        }
         for s in subsystems {
             let existing: Option<i64> = tx
                 .prepare_cached("SELECT id FROM subsystems WHERE key = ?1")?
@@ -1088,13 +1158,17 @@ pub(crate) fn load_all(conn: &mut Connection, files: &Files) -> Result<CachedSta
     })
 }
 
+/// The cache's health and one subsystem with its save time, read in one transaction.
+pub(crate) type OneSubsystem = (CacheHealth, Option<(SubSystemSnapshot, SystemTime)>);
+
 pub(crate) fn load_one(
     conn: &mut Connection,
     files: &Files,
     key: &str,
-) -> Result<Option<(SubSystemSnapshot, SystemTime)>, StoreError> {
+) -> Result<OneSubsystem, StoreError> {
     let e = |e| files.db_err(e);
     let tx = conn.transaction().map_err(e)?;
+    let health = load_health(&tx, files)?;
     let found = tx
         .prepare_cached(
             "SELECT id, key, friendly_name, identification, flags, stripe_size_flags, status,
@@ -1104,7 +1178,7 @@ pub(crate) fn load_one(
         .and_then(|mut s| s.query_row([key], read_subsystem_row).optional())
         .map_err(e)?;
     let Some((id, part)) = found else {
-        return Ok(None);
+        return Ok((health, None));
     };
     let mut parts = vec![part];
     let index = Index::from([(id, 0)]);
@@ -1117,10 +1191,10 @@ pub(crate) fn load_one(
         &[&id],
     )?;
     tx.finish().map_err(e)?;
-    let Some(p) = parts.pop() else {
-        return Ok(None);
-    };
-    Ok(Some((p.snap, time_from_ms(p.refreshed_ms))))
+    Ok((
+        health,
+        parts.pop().map(|p| (p.snap, time_from_ms(p.refreshed_ms))),
+    ))
 }
 
 /// `PRAGMA integrity_check` (or `quick_check`), then a full load: every page and every row.

@@ -51,6 +51,7 @@ use std::time::{Duration, SystemTime};
 
 use vds_model::{CacheHealth, SubSystemSnapshot};
 
+use cache::Access;
 pub use cache::{APPLICATION_ID, BUSY_TIMEOUT, CACHE_SCHEMA_VERSION, CachedState};
 pub use config::{CONFIG_VERSION, Config, MAX_NAME_CHARS, SubsystemConfig, validate_name};
 pub use error::{SecretProblem, StoreError};
@@ -161,8 +162,7 @@ impl Store {
         &self,
         edit: impl FnOnce(&mut Config) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let lock_path = self.root.join("vds.toml.lock");
-        let _lock = fsutil::lock_with_deadline(&lock_path, "vds.toml", CONFIG_LOCK_DEADLINE)?;
+        let _lock = self.lock_config()?;
         let mut config = self.config()?;
         let out = edit(&mut config)?;
         for (i, s) in config.subsystems.iter().enumerate() {
@@ -179,6 +179,12 @@ impl Store {
             .unwrap_or(0o644);
         fsutil::atomic_write(&path, config::render(&config)?.as_bytes(), mode)?;
         Ok(out)
+    }
+
+    /// The cross-process lock of configuration changes (`vds.toml.lock`).
+    fn lock_config(&self) -> Result<std::fs::File, StoreError> {
+        let lock_path = self.root.join("vds.toml.lock");
+        fsutil::lock_with_deadline(&lock_path, "vds.toml", CONFIG_LOCK_DEADLINE)
     }
 
     /// Registers a subsystem. `InvalidName` if a field breaks the rules
@@ -204,7 +210,9 @@ impl Store {
             let Some(at) = config.subsystems.iter().position(|s| s.name == name) else {
                 return Err(StoreError::NotFound { name: name.into() });
             };
-            match self.with_cache(|conn, files| cache::remove(conn, files, name)) {
+            match self.with_cache(Access::Write, |conn, files| {
+                cache::remove(conn, files, name)
+            }) {
                 Ok(_) | Err(StoreError::CacheCorrupt { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -250,9 +258,10 @@ impl Store {
 
     fn with_cache<R>(
         &self,
+        access: Access,
         f: impl FnOnce(&mut rusqlite::Connection, &cache::Files) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        self.slot().with(&self.cache_files, f)
+        self.slot().with(&self.cache_files, access, f)
     }
 
     /// The whole cache: every subsystem in order, the recorded health, and when each subsystem was
@@ -260,16 +269,15 @@ impl Store {
     /// the file is damaged, truncated, foreign, of another schema version, or its rows break an
     /// invariant or a checksum; `Busy` while [`rebuild_cache`](Self::rebuild_cache) runs elsewhere.
     pub fn load_cache(&self) -> Result<CachedState, StoreError> {
-        self.with_cache(cache::load_all)
+        self.with_cache(Access::Read, cache::load_all)
     }
 
     /// One subsystem of the cache, by key (its configured name), without reading the others:
     /// `Ok(None)` when it is not cached. Errors as [`load_cache`](Self::load_cache), limited to the
-    /// rows read. Pair it with [`cache_health`](Self::cache_health).
+    /// rows read. A query also needs the health:
+    /// [`load_subsystem_and_health`](Self::load_subsystem_and_health) reads both at once.
     pub fn load_subsystem(&self, key: &str) -> Result<Option<SubSystemSnapshot>, StoreError> {
-        Ok(self
-            .with_cache(|conn, files| cache::load_one(conn, files, key))?
-            .map(|(snap, _)| snap))
+        Ok(self.load_subsystem_and_health(key)?.1.map(|(snap, _)| snap))
     }
 
     /// As [`load_subsystem`](Self::load_subsystem), with the time it was last saved.
@@ -277,17 +285,32 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<Option<(SubSystemSnapshot, SystemTime)>, StoreError> {
-        self.with_cache(|conn, files| cache::load_one(conn, files, key))
+        Ok(self.load_subsystem_and_health(key)?.1)
+    }
+
+    /// The recorded health and one subsystem with the time it was last saved (`None` when it is
+    /// not cached), read in one transaction, so both come from the same save: the hot path of a
+    /// query about one subsystem (`vdsadm list tportals`). Errors as
+    /// [`load_subsystem`](Self::load_subsystem).
+    pub fn load_subsystem_and_health(
+        &self,
+        key: &str,
+    ) -> Result<(CacheHealth, Option<(SubSystemSnapshot, SystemTime)>), StoreError> {
+        self.with_cache(Access::Read, |conn, files| {
+            cache::load_one(conn, files, key)
+        })
     }
 
     /// The health recorded in the cache.
     pub fn cache_health(&self) -> Result<CacheHealth, StoreError> {
-        self.with_cache(|conn, files| cache::load_health(conn, files))
+        self.with_cache(Access::Read, |conn, files| cache::load_health(conn, files))
     }
 
     /// Records `health` without changing any subsystem.
     pub fn set_cache_health(&self, health: CacheHealth) -> Result<(), StoreError> {
-        self.with_cache(|conn, files| cache::store_health(conn, files, health))
+        self.with_cache(Access::Write, |conn, files| {
+            cache::store_health(conn, files, health)
+        })
     }
 
     /// Replaces the whole cache with `subsystems` (in that order) and `health`, in one transaction.
@@ -298,7 +321,9 @@ impl Store {
         subsystems: &[SubSystemSnapshot],
         health: CacheHealth,
     ) -> Result<(), StoreError> {
-        self.with_cache(|conn, files| cache::save_all(conn, files, subsystems, health))
+        self.with_cache(Access::Write, |conn, files| {
+            cache::save_all(conn, files, subsystems, health)
+        })
     }
 
     /// Replaces just `subsystems` (by key; a new key is appended at the end of the order, an
@@ -309,7 +334,31 @@ impl Store {
         subsystems: &[SubSystemSnapshot],
         health: CacheHealth,
     ) -> Result<(), StoreError> {
-        self.with_cache(|conn, files| cache::save_some(conn, files, subsystems, health))
+        self.with_cache(Access::Write, |conn, files| {
+            cache::save_some(conn, files, subsystems, None, health)
+        })
+    }
+
+    /// The save of a reenumeration: `subsystems` are saved as by
+    /// [`save_subsystems`](Self::save_subsystems) and, in the same transaction, every cached
+    /// subsystem whose key is neither among them nor the name of a subsystem in the configuration
+    /// as it is *now* is dropped. The configuration lock is held from reading the configuration to
+    /// the commit, so a subsystem registered meanwhile by another process (which writes the
+    /// configuration before its cache rows) is never dropped, as it would be by
+    /// [`save_cache`](Self::save_cache), which replaces everything. `Busy { name: "vds.toml" }` as
+    /// [`update_config`](Self::update_config); other errors as [`save_cache`](Self::save_cache).
+    pub fn save_enumeration(
+        &self,
+        subsystems: &[SubSystemSnapshot],
+        health: CacheHealth,
+    ) -> Result<(), StoreError> {
+        let _lock = self.lock_config()?;
+        let config = self.config()?;
+        let keep: std::collections::HashSet<&str> =
+            config.subsystems.iter().map(|s| s.name.as_str()).collect();
+        self.with_cache(Access::Write, |conn, files| {
+            cache::save_some(conn, files, subsystems, Some(&keep), health)
+        })
     }
 
     /// For `vdsadm reenumerate` on a corrupt cache: moves the cache file (and its `-wal` and `-shm`)
@@ -326,7 +375,9 @@ impl Store {
     /// `thorough`), foreign keys, then a full load with every checksum. Reads every page, so it is
     /// not done on the hot path (see docs/PERFORMANCE.md); for `vdsadm` diagnostics.
     pub fn verify_cache(&self, thorough: bool) -> Result<(), StoreError> {
-        self.with_cache(|conn, files| cache::verify(conn, files, thorough))
+        self.with_cache(Access::Read, |conn, files| {
+            cache::verify(conn, files, thorough)
+        })
     }
 
     // -----------------------------------------------------------------------------------------

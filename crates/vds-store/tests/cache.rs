@@ -507,3 +507,90 @@ fn remove_subsystem_works_with_a_corrupt_cache() {
     // The damaged cache was not touched.
     expect_corrupt(&store, "still corrupt");
 }
+
+#[test]
+fn save_enumeration_keeps_subsystems_registered_meanwhile_and_drops_unconfigured_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for name in ["sim-array-1", "sim-array-2"] {
+        store
+            .add_subsystem(SubsystemConfig::new(name, "sendtargets"))
+            .unwrap();
+    }
+    store.save_cache(&demo(), CacheHealth::Good).unwrap();
+
+    // A reenumeration starts: it has read the configuration (both arrays) and enumerated.
+    let mut enumerated = sim::demo_array_1();
+    enumerated.status = SubSystemStatus::Offline;
+    // Meanwhile another process registers "late" (configuration first, then its cache rows),
+    // and "sim-array-2" leaves the configuration without its rows leaving the cache.
+    let other = Store::open(dir.path()).unwrap();
+    other
+        .add_subsystem(SubsystemConfig::new("late", "sendtargets"))
+        .unwrap();
+    let late = SubSystemSnapshot::new("late", SubSystemStatus::Online);
+    other
+        .save_subsystems(&[late.clone()], CacheHealth::Good)
+        .unwrap();
+    drop(other);
+    store
+        .update_config(|c| {
+            c.subsystems.retain(|s| s.name != "sim-array-2");
+            Ok(())
+        })
+        .unwrap();
+
+    store
+        .save_enumeration(&[enumerated.clone()], CacheHealth::Good)
+        .unwrap();
+    let state = store.load_cache().unwrap();
+    assert_eq!(
+        state.subsystems,
+        vec![enumerated, late],
+        "the enumerated one saved in place, the late one kept, the unconfigured one dropped"
+    );
+}
+
+#[test]
+fn queries_leave_the_log_files_for_the_next_process_and_writers_fold_them_in() {
+    let (dir, path, content) = filled_cache();
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let shm = PathBuf::from(format!("{}-shm", path.display()));
+    for _ in 0..2 {
+        let store = Store::open(dir.path()).unwrap();
+        let (health, found) = store.load_subsystem_and_health("sim-array-1").unwrap();
+        assert_eq!(health, CacheHealth::Good);
+        assert_eq!(found.map(|(s, _)| s), Some(content[0].clone()));
+        assert_eq!(store.load_cache().unwrap().subsystems, content);
+        drop(store);
+        // A reader neither checkpoints nor deletes: the next query process opens existing files.
+        assert_eq!(fs::metadata(&wal).unwrap().len(), 0);
+        assert!(shm.exists());
+    }
+
+    // A store that read first can still write (it reopens the cache read-write), and closing a
+    // writer copies the log into the main file and removes it, as before.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.cache_health().unwrap(), CacheHealth::Good);
+    store
+        .save_subsystems(&[sim::demo_array_2()], CacheHealth::Rebuilt)
+        .unwrap();
+    assert_eq!(store.cache_health().unwrap(), CacheHealth::Rebuilt);
+    drop(store);
+    assert!(!wal.exists(), "the writer's close checkpoints the log");
+
+    // A log left by a writer that died is read (the reader then opens the cache read-write).
+    let dead = rusqlite::Connection::open(&path).unwrap();
+    dead.execute_batch("UPDATE meta SET value = 'corrupt' WHERE key = 'health';")
+        .unwrap();
+    std::mem::forget(dead);
+    assert!(fs::metadata(&wal).unwrap().len() > 0);
+    let store = Store::open(dir.path()).unwrap();
+    let (health, found) = store.load_subsystem_and_health("sim-array-2").unwrap();
+    assert_eq!(health, CacheHealth::Corrupt);
+    assert_eq!(found.map(|(s, _)| s), Some(sim::demo_array_2()));
+    assert_eq!(
+        store.load_subsystem_and_health("nope").unwrap(),
+        (CacheHealth::Corrupt, None)
+    );
+}
