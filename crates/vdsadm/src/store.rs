@@ -9,7 +9,9 @@
 //!   `VDS_E_ANOTHER_CALL_IN_PROGRESS`), load the cache into a provider over a `SendTargetsBackend`
 //!   built from the configuration and the secrets, run the model's `refresh()`/`reenumerate()`, and
 //!   save the result in one transaction with the provider's cache health. `reenumerate` on a corrupt
-//!   cache first has the store move the damaged file aside (`rebuild_cache`).
+//!   cache first has the store move the damaged file aside (`rebuild_cache`); it saves what it
+//!   enumerated and drops only subsystems no longer configured (`save_enumeration`), so a
+//!   `subsystem add` running at the same time is not lost from the cache.
 //! - **`subsystem add`** copies the secret files into the store, registers the subsystem, then
 //!   reenumerates and refreshes that subsystem alone and saves just its rows.
 //! - **`discover`** is one SendTargets exchange; it opens no store.
@@ -196,11 +198,8 @@ fn corrupt_provider(why: String) -> Loaded {
 impl Session {
     /// A provider over the cached picture of `name` alone (the hot path of `list tportals`).
     fn load_one(&self, name: &str) -> CliResult<Loaded> {
-        let loaded = self
-            .store
-            .cache_health()
-            .and_then(|health| Ok((health, self.store.load_subsystem(name)?)));
-        let (health, snap) = match loaded {
+        // One read transaction for the health and the rows: the whole store cost of the query.
+        let (health, snap) = match self.store.load_subsystem_and_health(name) {
             Ok(x) => x,
             Err(e @ StoreError::CacheCorrupt { .. }) => return Ok(corrupt_provider(e.to_string())),
             Err(e) => return Err(store_error(e)),
@@ -215,7 +214,7 @@ impl Session {
                 ));
             }
         }
-        let snaps: Vec<SubSystemSnapshot> = snap.into_iter().collect();
+        let snaps: Vec<SubSystemSnapshot> = snap.into_iter().map(|(s, _)| s).collect();
         Ok(self.provider_over(snaps, health))
     }
 
@@ -269,11 +268,7 @@ impl Session {
             chap: chap(&c.chap_user, &c.chap_secret),
             mutual: chap(&c.mutual_user, &c.mutual_secret),
         });
-        let loaded = self
-            .store
-            .cache_health()
-            .and_then(|h| Ok((h, self.store.load_subsystem_with_time(name)?)));
-        let (loaded, refreshed_at, health) = match loaded {
+        let (loaded, refreshed_at, health) = match self.store.load_subsystem_and_health(name) {
             Ok((health, Some((snap, at)))) => (
                 self.provider_over(vec![snap], health),
                 Some(rfc3339(at)),
@@ -463,8 +458,10 @@ impl Session {
         let result = provider.reenumerate();
         bar.finish();
         let batch = result.map_err(|hr| CliError::new(hr, "provider", None))?;
+        // Not `save_cache`: a subsystem registered by another process since `config` was read is
+        // in neither `config` nor the export, and must not be dropped from the cache.
         self.store
-            .save_cache(&provider.export(), provider.cache_health())
+            .save_enumeration(&provider.export(), provider.cache_health())
             .map_err(store_error)?;
         let kept = kept.map(|p| p.display().to_string());
         let report = self.report("reenumerate", &provider, batch.len(), kept);

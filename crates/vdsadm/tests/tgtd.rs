@@ -587,3 +587,55 @@ fn a_second_refresh_is_refused_while_one_holds_the_locks() {
     adm.run(&["list", "tportals", "--subsystem", "lab"]).ok();
     t.stop().expect("stop tgtd");
 }
+
+#[test]
+fn a_subsystem_added_during_a_reenumerate_stays_in_the_cache() {
+    let portal = format!("127.0.0.1:{}", free_port());
+    let t = tgtd(vec![portal.clone()]);
+    let adm = Adm::new();
+    adm.run(&["subsystem", "add", "first", "--portal", &portal])
+        .ok();
+
+    // The reenumerate reads the configuration (only "first"), takes its locks and sleeps there.
+    let mut reenumerate = adm
+        .command(&["reenumerate"])
+        .env("VDSADM_TEST_HOLD_LOCKS_MS", "2000")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let store = vds_store::Store::open(&adm.store()).expect("store");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.lock_subsystems(&["first"]) {
+            Err(vds_store::StoreError::Busy { .. }) => break,
+            Ok(lock) => drop(lock),
+            Err(e) => panic!("{e}"),
+        }
+        assert!(Instant::now() < deadline, "reenumerate never took its lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Meanwhile a new subsystem is registered and cached.
+    adm.run(&["subsystem", "add", "second", "--portal", &portal])
+        .ok();
+    assert_eq!(portal_rows(&adm, "second").len(), 1);
+    assert!(
+        store.lock_subsystems(&["first"]).is_err(),
+        "the add finished while reenumerate still held its locks"
+    );
+    assert!(reenumerate.wait().expect("wait").success());
+
+    // The reenumerate did not know "second", and did not drop it from the cache either.
+    assert_eq!(portal_rows(&adm, "second").len(), 1);
+    assert_eq!(portal_rows(&adm, "first").len(), 1);
+    let names: BTreeSet<String> = adm
+        .run(&["--json", "list", "subsystems"])
+        .ok()
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|s| s["name"].as_str().map(String::from))
+        .collect();
+    assert_eq!(names, BTreeSet::from(["first".into(), "second".into()]));
+    t.stop().expect("stop tgtd");
+}
