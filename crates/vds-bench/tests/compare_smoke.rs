@@ -34,7 +34,10 @@ fn quick_run_prints_a_ratio_for_each_comparison() {
     }
     // The verdicts are stated where the issue sets a target.
     for key in ["discover", "refresh-vs-loop", "rss-growth"] {
-        let r = found.iter().find(|r| r.key == key).map(|r| r.verdict.as_str());
+        let r = found
+            .iter()
+            .find(|r| r.key == key)
+            .map(|r| r.verdict.as_str());
         assert!(
             r.is_some_and(|v| v.ends_with("MET") || v.ends_with("MISSED")),
             "{key}: no verdict in {r:?}"
