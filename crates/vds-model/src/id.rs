@@ -34,11 +34,19 @@ impl ObjectId {
 
     /// The id of a child of `self` whose kind is `kind` and natural key is `key`.
     pub fn child(self, kind: &str, key: &str) -> ObjectId {
-        let mut name = Vec::with_capacity(kind.len() + key.len() + 1);
-        name.extend_from_slice(kind.as_bytes());
-        name.push(0);
-        name.extend_from_slice(key.as_bytes());
-        ObjectId(Uuid::new_v5(&self.0, &name))
+        // The name is `kind NUL key`; short ones (every portal, most targets) are built on the stack.
+        let len = kind.len() + 1 + key.len();
+        let mut stack = [0u8; 256];
+        let mut heap = Vec::new();
+        let name: &mut [u8] = if len <= stack.len() {
+            &mut stack[..len]
+        } else {
+            heap.resize(len, 0);
+            &mut heap
+        };
+        name[..kind.len()].copy_from_slice(kind.as_bytes());
+        name[kind.len() + 1..].copy_from_slice(key.as_bytes());
+        ObjectId(Uuid::new_v5(&self.0, name))
     }
 
     /// The GUID in the registry form Windows prints: `{6B29FC40-CA47-1067-B31D-00DD010662DA}`.

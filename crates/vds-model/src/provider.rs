@@ -359,7 +359,14 @@ impl HwProvider {
             Ok(answer) => answer,
             Err(hr) => return Err(self.backend_failed(hr)),
         };
-        let next = State::build(inner.id, answer).map_err(|_| Hresult::VDS_E_BAD_PROVIDER_DATA)?;
+        // A corrupt cache is not reused, not even for unchanged subsystems.
+        let reuse = if health == CacheHealth::Good {
+            inner.state.load_full()
+        } else {
+            Arc::new(State::default())
+        };
+        let next = State::rebuild(inner.id, answer, &reuse)
+            .map_err(|_| Hresult::VDS_E_BAD_PROVIDER_DATA)?;
         let old = inner.state.swap(Arc::new(next));
         {
             let mut cache = lock(&inner.cache);
@@ -402,7 +409,8 @@ impl HwProvider {
             .into_iter()
             .map(|p| by_key.remove(&p.key).unwrap_or(p))
             .collect();
-        let next = State::build(inner.id, merged).map_err(|_| Hresult::VDS_E_BAD_PROVIDER_DATA)?;
+        let next =
+            State::rebuild(inner.id, merged, &old).map_err(|_| Hresult::VDS_E_BAD_PROVIDER_DATA)?;
         let next = Arc::new(next);
         inner.state.store(next.clone());
         *lock(&inner.cache) = CacheHealth::Good;

@@ -250,12 +250,25 @@ impl State {
         provider: ObjectId,
         snapshots: Vec<SubSystemSnapshot>,
     ) -> Result<State, InvariantError> {
+        State::rebuild(provider, snapshots, &State::default())
+    }
+
+    /// Like [`State::build`], reusing every subsystem of `previous` whose snapshot did not change
+    /// (no ids derived again, no indexes rebuilt, and the diff skips it by pointer).
+    pub(crate) fn rebuild(
+        provider: ObjectId,
+        snapshots: Vec<SubSystemSnapshot>,
+        previous: &State,
+    ) -> Result<State, InvariantError> {
         let mut state = State::default();
         for snap in snapshots {
             let key = snap.key.clone();
-            let sub = SubState::build(provider, snap)?;
-            let id = sub.id();
-            if state.subsystems.insert(id, Arc::new(sub)).is_some() {
+            let id = provider.child("subsystem", &snap.key);
+            let sub = match previous.subsystems.get(&id) {
+                Some(old) if old.snapshot == snap => old.clone(),
+                _ => Arc::new(SubState::build(provider, snap)?),
+            };
+            if state.subsystems.insert(id, sub).is_some() {
                 return Err(InvariantError::DuplicateSubSystem(key));
             }
             state.order.push(id);
