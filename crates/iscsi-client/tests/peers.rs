@@ -5,7 +5,6 @@
 //! The peers must be installed (`scripts/install-deps.sh`); a missing one fails the test with that
 //! message.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -13,9 +12,7 @@ use iscsi_client::{
     ChapCredentials, DiscoveryOptions, ErrorKind, Host, SendTargetsQuery, discover, probe,
 };
 use vds_model::Hresult;
-use vds_testpeers::{
-    Istgt, IstgtConfig, IstgtTarget, Tgtd, TgtdConfig, free_port, iscsi_ls, require, url,
-};
+use vds_testpeers::{Istgt, IstgtConfig, Tgtd, TgtdConfig, free_port, iscsi_ls, require, url};
 
 fn need(bins: &[&str]) {
     if let Err(e) = require(bins) {
@@ -243,27 +240,10 @@ fn tgtd_discovery_chap_one_way_and_mutual() {
 fn istgt_two_portal_groups_with_ipv6_give_the_right_tags() {
     need(&["istgt"]);
     let (p1, p2) = (free_port(), free_port());
-    let cfg = IstgtConfig {
-        portal_groups: BTreeMap::from([
-            (1, vec![format!("127.0.0.1:{p1}")]),
-            (2, vec![format!("127.0.0.2:{p2}"), format!("[::1]:{p2}")]),
-        ]),
-        targets: vec![
-            IstgtTarget {
-                name: "disk1".into(),
-                portal_groups: vec![1],
-            },
-            IstgtTarget {
-                name: "disk2".into(),
-                portal_groups: vec![2],
-            },
-            IstgtTarget {
-                name: "iqn.2026-11.test.vds:istgt-d3".into(),
-                portal_groups: vec![1, 2],
-            },
-        ],
-        ..IstgtConfig::default()
-    };
+    let cfg = IstgtConfig::two_groups(
+        vec![format!("127.0.0.1:{p1}")],
+        vec![format!("127.0.0.2:{p2}"), format!("[::1]:{p2}")],
+    );
     let istgt = Istgt::start(cfg).unwrap();
     let rt = rt();
     let d3 = vec![

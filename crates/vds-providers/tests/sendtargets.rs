@@ -14,7 +14,7 @@ use vds_model::{
 use vds_providers::sendtargets::{
     Progress, SendTargetsBackend, SendTargetsOptions, SendTargetsSubsystem,
 };
-use vds_testpeers::{Istgt, IstgtConfig, IstgtTarget, Tgtd, TgtdConfig, free_port};
+use vds_testpeers::{Istgt, IstgtConfig, Tgtd, TgtdConfig, free_port};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -214,24 +214,7 @@ fn deleted_discovery_portal_goes_offline_and_comes_back() -> TestResult {
 }
 
 fn istgt_config(port: u16, pg2: Vec<String>) -> IstgtConfig {
-    IstgtConfig {
-        portal_groups: BTreeMap::from([(1, vec![format!("127.0.0.1:{port}")]), (2, pg2)]),
-        targets: vec![
-            IstgtTarget {
-                name: "disk1".into(),
-                portal_groups: vec![1],
-            },
-            IstgtTarget {
-                name: "disk2".into(),
-                portal_groups: vec![2],
-            },
-            IstgtTarget {
-                name: "iqn.2026-11.test.vds:istgt-d3".into(),
-                portal_groups: vec![1, 2],
-            },
-        ],
-        ..IstgtConfig::default()
-    }
+    IstgtConfig::two_groups(vec![format!("127.0.0.1:{port}")], pg2)
 }
 
 #[test]

@@ -60,6 +60,24 @@ impl Default for IstgtConfig {
 }
 
 impl IstgtConfig {
+    /// The topology of `shared/reference/peers.md` §7: portal group 1 on `pg1`, group 2 on `pg2`,
+    /// `disk1` mapped to group 1, `disk2` to group 2 and `iqn.2026-11.test.vds:istgt-d3` to both.
+    pub fn two_groups(pg1: Vec<String>, pg2: Vec<String>) -> IstgtConfig {
+        let target = |name: &str, portal_groups: Vec<u32>| IstgtTarget {
+            name: name.into(),
+            portal_groups,
+        };
+        IstgtConfig {
+            portal_groups: BTreeMap::from([(1, pg1), (2, pg2)]),
+            targets: vec![
+                target("disk1", vec![1]),
+                target("disk2", vec![2]),
+                target("iqn.2026-11.test.vds:istgt-d3", vec![1, 2]),
+            ],
+            ..IstgtConfig::default()
+        }
+    }
+
     /// The full name istgt gives `name` (NodeBase prefix unless it already is an iqn/eui/naa name).
     pub fn target_iqn(&self, name: &str) -> String {
         let lower = name.to_ascii_lowercase();

@@ -16,24 +16,7 @@ fn two_portal_groups_accept_and_discover() -> Result<(), PeerError> {
     let port = free_port();
     let pg1 = vec![format!("127.0.0.1:{port}")];
     let pg2 = vec![format!("127.0.0.2:{port}"), format!("[::1]:{port}")];
-    let cfg = IstgtConfig {
-        portal_groups: BTreeMap::from([(1, pg1.clone()), (2, pg2.clone())]),
-        targets: vec![
-            IstgtTarget {
-                name: "disk1".into(),
-                portal_groups: vec![1],
-            },
-            IstgtTarget {
-                name: "disk2".into(),
-                portal_groups: vec![2],
-            },
-            IstgtTarget {
-                name: "iqn.2026-11.test.vds:istgt-d3".into(),
-                portal_groups: vec![1, 2],
-            },
-        ],
-        ..IstgtConfig::default()
-    };
+    let cfg = IstgtConfig::two_groups(pg1.clone(), pg2.clone());
     let istgt = Istgt::start(cfg)?;
     assert_eq!(istgt.portals(2), pg2);
 
