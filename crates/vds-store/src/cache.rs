@@ -177,6 +177,10 @@ impl Files {
         }
     }
 
+    fn shm(&self) -> PathBuf {
+        PathBuf::from(format!("{}-shm", self.db.display()))
+    }
+
     fn corrupt(&self, reason: impl Into<String>) -> StoreError {
         StoreError::CacheCorrupt {
             path: self.db.clone(),
@@ -413,6 +417,48 @@ fn create(files: &Files, health: CacheHealth) -> Result<(), StoreError> {
     fsutil::sync_dir(dir)
 }
 
+/// `file:` URI of `db` with `readonly_shm=1`, or `None` when the path cannot be written as one
+/// (not UTF-8, or starting with `//`, which would read as an authority).
+fn readonly_shm_uri(db: &Path) -> Option<String> {
+    let path = db.to_str().filter(|p| !p.starts_with("//"))?;
+    let mut uri = String::with_capacity(path.len() + 24);
+    uri.push_str("file:");
+    for c in path.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?readonly_shm=1");
+    Some(uri)
+}
+
+/// Opens the cache for `access` and makes the opening checks. With `uri` (reads only), the
+/// connection also maps the `-shm` file read-only: when no writer has the cache open, SQLite
+/// then reads the (empty) log and the main file without resetting the shared-memory index, so
+/// a query writes nothing at all.
+fn open_checked(
+    files: &Files,
+    access: Access,
+    uri: Option<&str>,
+) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | match access {
+            Access::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
+            Access::Write => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        };
+    let conn = match uri {
+        Some(uri) => Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI),
+        None => Connection::open_with_flags(&files.db, flags),
+    }
+    .map_err(|e| files.db_err(e))?;
+    configure(&conn, access).map_err(|e| files.db_err(e))?;
+    check_identity(files, &conn)?;
+    Ok(conn)
+}
+
 impl Slot {
     /// The open connection, opening (and creating) the cache first if needed. Reads get a read-only
     /// connection, unless a log is pending (then the connection is read-write, so that closing it
@@ -443,15 +489,23 @@ impl Slot {
             } else {
                 access
             };
-            let mode = match access {
-                Access::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
-                Access::Write => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            let uri = match access {
+                Access::Read if fs::symlink_metadata(files.shm()).is_ok() => {
+                    readonly_shm_uri(&files.db)
+                }
+                _ => None,
             };
-            let conn =
-                Connection::open_with_flags(&files.db, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                    .map_err(|e| files.db_err(e))?;
-            configure(&conn, access).map_err(|e| files.db_err(e))?;
-            check_identity(files, &conn)?;
+            let conn = match uri.map(|u| open_checked(files, Access::Read, Some(&u))) {
+                // The -shm file went away between the look and the open (a writer closed):
+                // open the plain way, which creates it again.
+                Some(Err(StoreError::Sqlite { source, .. }))
+                    if source.sqlite_error_code() == Some(ErrorCode::CannotOpen) =>
+                {
+                    open_checked(files, access, None)?
+                }
+                Some(result) => result?,
+                None => open_checked(files, access, None)?,
+            };
             self.conn = Some(conn);
             self.writable = access == Access::Write;
         }

@@ -594,3 +594,23 @@ fn queries_leave_the_log_files_for_the_next_process_and_writers_fold_them_in() {
         (CacheHealth::Corrupt, None)
     );
 }
+
+#[test]
+fn a_root_with_uri_characters_in_its_path_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("odd ?#% name=1&x");
+    Store::open(&root)
+        .unwrap()
+        .save_cache(&demo(), CacheHealth::Good)
+        .unwrap();
+    // The first query creates the -shm file, the next ones open it by a `file:` URI.
+    for _ in 0..3 {
+        let store = Store::open(&root).unwrap();
+        assert_eq!(store.load_cache().unwrap().subsystems, demo());
+        assert!(root.join("cache.sqlite-shm").exists());
+    }
+    assert!(
+        !dir.path().join("odd ").exists(),
+        "no file outside the root"
+    );
+}

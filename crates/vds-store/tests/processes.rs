@@ -255,6 +255,50 @@ fn sigkill_at_50_random_moments_leaves_one_of_the_two_contents() {
 }
 
 #[test]
+fn queries_in_fresh_stores_see_whole_saves_while_another_process_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (content(false), content(true));
+    Store::open(dir.path())
+        .unwrap()
+        .save_cache(&a, CacheHealth::Good)
+        .unwrap();
+    // A query before the writer starts leaves the -shm file: the next ones map it read-only.
+    Store::open(dir.path())
+        .unwrap()
+        .load_subsystem("scale-0")
+        .unwrap();
+    let ready = dir.path().join("child-ready");
+    let mut child = spawn_child("save-loop", dir.path(), "");
+    wait_for(&ready, &mut child);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut queries = 0;
+    while Instant::now() < deadline || queries < 50 {
+        // A new store per query, as each vdsadm process opens its own.
+        let store = Store::open(dir.path()).unwrap();
+        let i = queries % 1_000;
+        let (health, found) = store
+            .load_subsystem_and_health(&format!("scale-{i}"))
+            .unwrap_or_else(|e| panic!("query {queries}: {e}"));
+        assert_eq!(health, CacheHealth::Good);
+        let (snap, _) = found.expect("every subsystem is in both contents");
+        assert!(
+            snap == a[i] || snap == b[i],
+            "query {queries}: a torn subsystem"
+        );
+        if queries % 20 == 0 {
+            let all = store.load_cache().unwrap().subsystems;
+            assert!(all == a || all == b, "query {queries}: a torn cache");
+        }
+        queries += 1;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eprintln!("{queries} queries while the other process saved");
+    let all = Store::open(dir.path()).unwrap().load_cache().unwrap();
+    assert!(all.subsystems == a || all.subsystems == b);
+}
+
+#[test]
 fn default_root_order() {
     let run = |vds_home: Option<&str>, xdg: Option<&str>, home: Option<&str>| -> String {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
