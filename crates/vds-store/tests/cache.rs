@@ -530,7 +530,7 @@ fn save_enumeration_keeps_subsystems_registered_meanwhile_and_drops_unconfigured
         .unwrap();
     let late = SubSystemSnapshot::new("late", SubSystemStatus::Online);
     other
-        .save_subsystems(&[late.clone()], CacheHealth::Good)
+        .save_subsystems(std::slice::from_ref(&late), CacheHealth::Good)
         .unwrap();
     drop(other);
     store
