@@ -2,8 +2,9 @@
 //! loopback, every comparison, tgtd stopped) and prints a ratio for each comparison. The figures
 //! themselves are not checked: they belong to the full run (docs/PERFORMANCE.md).
 //!
-//! Needs root and tgtd/iscsi-ls (`scripts/install-deps.sh`). The script builds vdsadm with
-//! `cargo build --release -p vdsadm` (same `CARGO_TARGET_DIR`), unless `VDSADM` names a binary.
+//! Needs root and tgtd/iscsi-ls (`scripts/install-deps.sh`). It runs the debug vdsadm (`--debug`:
+//! `cargo build -p vdsadm`, already built by `cargo test --workspace`), so the smoke test costs no
+//! release build; the figures it prints are therefore not the published ones.
 
 use std::process::Command;
 
@@ -14,6 +15,7 @@ fn quick_run_prints_a_ratio_for_each_comparison() {
     let script = repo_root().join("bench").join("compare");
     let out = Command::new(&script)
         .arg("--quick")
+        .arg("--debug")
         .current_dir(repo_root())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
