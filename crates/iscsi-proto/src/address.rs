@@ -152,7 +152,7 @@ fn truncate(s: &str) -> String {
 }
 
 fn parse_v6(inner: &str) -> Result<Host, AddressErrorReason> {
-    let (addr, zone) = match inner.split_once('%') {
+    let (addr, zone) = match byte_pos(inner, b'%').map(|i| (&inner[..i], &inner[i + 1..])) {
         Some((a, z)) => {
             if z.is_empty()
                 || z.len() > MAX_ZONE_LEN
@@ -166,13 +166,136 @@ fn parse_v6(inner: &str) -> Result<Host, AddressErrorReason> {
         }
         None => (inner, None),
     };
-    let addr: Ipv6Addr = addr.parse().map_err(|_| AddressErrorReason::BadIpv6)?;
+    let addr = match fast_v6(addr.as_bytes()) {
+        Some(a) => a,
+        None => addr.parse().map_err(|_| AddressErrorReason::BadIpv6)?,
+    };
     Ok(Host::Ipv6 { addr, zone })
+}
+
+/// The common IPv6 forms (hex groups and at most one `::`, no embedded IPv4) without going
+/// through std's general parser. Accepts a subset of what `Ipv6Addr::from_str` accepts, with
+/// the same result; `None` means "use std" (which may still accept or reject).
+fn fast_v6(s: &[u8]) -> Option<Ipv6Addr> {
+    let mut head = [0u16; 8];
+    let mut tail = [0u16; 8];
+    let (mut nhead, mut ntail) = (0usize, 0usize);
+    let mut gap = false;
+    let mut i = 0;
+    if s.starts_with(b"::") {
+        if s.len() == 2 {
+            return Some(Ipv6Addr::UNSPECIFIED);
+        }
+        gap = true;
+        i = 2;
+    }
+    loop {
+        let start = i;
+        let mut v: u16 = 0;
+        while let Some(&c) = s.get(i) {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => break,
+            };
+            if i - start == 4 {
+                return None;
+            }
+            v = (v << 4) | u16::from(d);
+            i += 1;
+        }
+        if i == start || nhead + ntail == 8 {
+            return None;
+        }
+        if gap {
+            tail[ntail] = v;
+            ntail += 1;
+        } else {
+            head[nhead] = v;
+            nhead += 1;
+        }
+        match s.get(i) {
+            None => break,
+            Some(b':') => i += 1,
+            Some(_) => return None,
+        }
+        if s.get(i) == Some(&b':') {
+            if gap {
+                return None;
+            }
+            gap = true;
+            i += 1;
+            if i == s.len() {
+                break;
+            }
+        }
+    }
+    if gap {
+        if nhead + ntail > 7 {
+            return None;
+        }
+        head[8 - ntail..].copy_from_slice(&tail[..ntail]);
+    } else if nhead != 8 {
+        return None;
+    }
+    Some(Ipv6Addr::from(head))
+}
+
+/// Strict dotted-quad IPv4 (four decimal octets of 1..=3 digits, no leading zero, each at most
+/// 255): exactly the form `Ipv4Addr::from_str` accepts; `None` means "not that form".
+fn fast_v4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, slot) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if s.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u16 = 0;
+        while let Some(&c) = s.get(i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            if i - start == 3 {
+                return None;
+            }
+            v = v * 10 + u16::from(c - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || (len > 1 && s[start] == b'0') {
+            return None;
+        }
+        *slot = u8::try_from(v).ok()?;
+    }
+    (i == s.len()).then_some(Ipv4Addr::from(octets))
+}
+
+/// Index of the first `b` in `s`: a plain byte loop, cheaper than `str::find` on values this
+/// short.
+#[inline]
+fn byte_pos(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+/// Value of 1..=5 ASCII digits (the caller checked the form), if it fits in a u16.
+fn digits_u16(s: &str) -> Option<u16> {
+    let v = s
+        .bytes()
+        .fold(0u32, |v, b| v * 10 + u32::from(b.wrapping_sub(b'0')));
+    u16::try_from(v).ok()
 }
 
 fn parse_v4_or_name(s: &str) -> Result<Host, AddressErrorReason> {
     if s.is_empty() {
         return Err(AddressErrorReason::EmptyHost);
+    }
+    if let Some(a) = fast_v4(s.as_bytes()) {
+        return Ok(Host::Ipv4(a));
     }
     if let Ok(a) = s.parse::<Ipv4Addr>() {
         return Ok(Host::Ipv4(a));
@@ -199,9 +322,9 @@ fn parse_port(s: &str) -> Result<u16, AddressErrorReason> {
     if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AddressErrorReason::BadPort);
     }
-    match s.parse::<u16>() {
-        Ok(0) | Err(_) => Err(AddressErrorReason::BadPort),
-        Ok(p) => Ok(p),
+    match digits_u16(s) {
+        Some(0) | None => Err(AddressErrorReason::BadPort),
+        Some(p) => Ok(p),
     }
 }
 
@@ -213,22 +336,20 @@ impl TargetAddress {
             reason,
         };
         // The tag follows the last ','; a ',' cannot occur in any host form.
-        let (hostport, tag) = match s.rsplit_once(',') {
+        let comma = s.bytes().rposition(|b| b == b',');
+        let (hostport, tag) = match comma.map(|i| (&s[..i], &s[i + 1..])) {
             Some((hp, t)) => {
                 if t.is_empty() || t.len() > 5 || !t.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(err(AddressErrorReason::BadTag));
                 }
-                let tag = t
-                    .parse::<u16>()
-                    .map_err(|_| err(AddressErrorReason::BadTag))?;
+                let tag = digits_u16(t).ok_or_else(|| err(AddressErrorReason::BadTag))?;
                 (hp, Some(tag))
             }
             None => (s, None),
         };
         let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-            let close = rest
-                .find(']')
-                .ok_or_else(|| err(AddressErrorReason::UnclosedBracket))?;
+            let close =
+                byte_pos(rest, b']').ok_or_else(|| err(AddressErrorReason::UnclosedBracket))?;
             let host = parse_v6(&rest[..close]).map_err(err)?;
             let after = &rest[close + 1..];
             let port = if after.is_empty() {
@@ -239,14 +360,17 @@ impl TargetAddress {
                 return Err(err(AddressErrorReason::TrailingAfterBracket));
             };
             (host, port)
-        } else if hostport.bytes().filter(|&b| b == b':').count() > 1 {
-            // Unbracketed IPv6 (not allowed by the RFC but seen in the wild): no port possible.
-            (parse_v6(hostport).map_err(err)?, DEFAULT_PORT)
-        } else if let Some((h, p)) = hostport.split_once(':') {
-            (
-                parse_v4_or_name(h).map_err(err)?,
-                parse_port(p).map_err(err)?,
-            )
+        } else if let Some(colon) = byte_pos(hostport, b':') {
+            let (h, p) = (&hostport[..colon], &hostport[colon + 1..]);
+            if byte_pos(p, b':').is_some() {
+                // Unbracketed IPv6 (not allowed by the RFC but seen in the wild): no port.
+                (parse_v6(hostport).map_err(err)?, DEFAULT_PORT)
+            } else {
+                (
+                    parse_v4_or_name(h).map_err(err)?,
+                    parse_port(p).map_err(err)?,
+                )
+            }
         } else {
             (parse_v4_or_name(hostport).map_err(err)?, DEFAULT_PORT)
         };
@@ -528,6 +652,93 @@ mod tests {
         let disc = ta("127.0.0.1:3260");
         assert_eq!(t[1].addresses_or(&disc), vec![disc.clone()]);
         assert_eq!(t[0].addresses_or(&disc), t[0].addresses);
+    }
+
+    #[test]
+    fn fast_paths_agree_with_std_on_common_forms() {
+        for s in [
+            "::",
+            "::1",
+            "1::",
+            "fd00::1a",
+            "FD00::1A",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+            "0001:0db8::0:1",
+            "fe80::1",
+        ] {
+            assert_eq!(fast_v6(s.as_bytes()), Some(s.parse().unwrap()), "{s}");
+        }
+        for s in [
+            "",
+            ":",
+            ":::",
+            "1:::2",
+            "1::2::3",
+            "1:2:3:4:5:6:7:8:9",
+            "1:2:3:4:5:6:7::8",
+            "1:2:3:4:5:6:7:8::",
+            "12345::",
+            "::ffff:1.2.3.4",
+            "1:",
+            ":1",
+            "g::",
+        ] {
+            assert_eq!(fast_v6(s.as_bytes()), None, "{s}");
+        }
+        for s in ["0.0.0.0", "10.0.39.15", "255.255.255.255", "1.2.3.4"] {
+            assert_eq!(fast_v4(s.as_bytes()), Some(s.parse().unwrap()), "{s}");
+        }
+        for s in [
+            "",
+            "1.2.3",
+            "1.2.3.4.",
+            "1.2.3.256",
+            "01.2.3.4",
+            "1.2.3.0004",
+            "1..3.4",
+            "a.b.c.d",
+        ] {
+            assert_eq!(fast_v4(s.as_bytes()), None, "{s}");
+            assert!(s.parse::<Ipv4Addr>().is_err(), "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_v6_is_a_subset_of_std(s in "[0-9a-fA-F:.]{0,41}") {
+            if let Some(a) = fast_v6(s.as_bytes()) {
+                proptest::prop_assert_eq!(Some(a), s.parse::<Ipv6Addr>().ok());
+            }
+        }
+
+        #[test]
+        fn fast_v6_takes_every_std_form(
+            groups in proptest::array::uniform8(0u16..=0xffff),
+            zero_run in 0usize..8,
+            run_len in 0usize..8,
+        ) {
+            let addr = Ipv6Addr::from(groups);
+            let shown = addr.to_string();
+            proptest::prop_assert_eq!(fast_v6(shown.as_bytes()), Some(addr));
+            // A longer zero run compressed by hand, with leading zeros in the groups.
+            let mut g = groups;
+            let end = (zero_run + run_len).min(8);
+            g[zero_run..end].fill(0);
+            let full: Vec<String> = g.iter().map(|x| format!("{x:04x}")).collect();
+            let text = if end > zero_run {
+                format!("{}::{}", full[..zero_run].join(":"), full[end..].join(":"))
+            } else {
+                full.join(":")
+            };
+            proptest::prop_assert_eq!(fast_v6(text.as_bytes()), text.parse::<Ipv6Addr>().ok());
+        }
+
+        #[test]
+        fn fast_v4_matches_std(s in "[0-9.]{0,17}") {
+            proptest::prop_assert_eq!(fast_v4(s.as_bytes()), s.parse::<Ipv4Addr>().ok());
+        }
     }
 
     #[test]

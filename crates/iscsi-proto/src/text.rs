@@ -70,14 +70,75 @@ fn lossy_key(bytes: &[u8]) -> String {
 /// Empty entries (two NULs in a row, or NUL padding) are skipped. The stream must end with NUL
 /// (or be empty).
 pub fn pairs(data: &[u8]) -> Pairs<'_> {
-    Pairs { data, pos: 0 }
+    // UTF-8 is validated once for the whole stream. NUL and '=' are ASCII, so every key and
+    // value that lies inside the valid prefix is valid on its own; only a pair reaching past it
+    // is checked again, which yields the same error (kind, offset, key) as checking each pair.
+    let valid = match core::str::from_utf8(data) {
+        Ok(s) => s,
+        Err(e) => core::str::from_utf8(&data[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    Pairs {
+        data,
+        valid,
+        pos: 0,
+    }
 }
 
 /// Iterator returned by [`pairs`].
 #[derive(Debug, Clone)]
 pub struct Pairs<'a> {
     data: &'a [u8],
+    /// The longest valid UTF-8 prefix of `data`.
+    valid: &'a str,
     pos: usize,
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const EQ: u64 = LO * b'=' as u64;
+
+/// High bit set in each byte of `x` that is zero; the lowest set bit always marks the first
+/// zero byte (false positives only occur above a true one).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// Index of the first byte of `hay` that is NUL, or also `=` when `stop_at_eq`; 8 bytes a step.
+#[inline(always)]
+fn scan(hay: &[u8], stop_at_eq: bool) -> Option<usize> {
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let Ok(word) = <[u8; 8]>::try_from(c) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word);
+        let mut m = zero_bytes(x);
+        if stop_at_eq {
+            m |= zero_bytes(x ^ EQ);
+        }
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == 0 || (stop_at_eq && b == b'='))
+        .map(|i| base + i)
+}
+
+impl<'a> Pairs<'a> {
+    /// `data[start..end]` as text, without validating again when it lies in the valid prefix.
+    fn text(&self, start: usize, end: usize) -> Option<&'a str> {
+        if end <= self.valid.len() {
+            self.valid.get(start..end)
+        } else {
+            core::str::from_utf8(self.data.get(start..end)?).ok()
+        }
+    }
 }
 
 impl<'a> Iterator for Pairs<'a> {
@@ -90,14 +151,6 @@ impl<'a> Iterator for Pairs<'a> {
                 return None;
             }
             let offset = self.pos;
-            let (entry, terminated) = match rest.iter().position(|&b| b == 0) {
-                Some(n) => (&rest[..n], true),
-                None => (rest, false),
-            };
-            self.pos += entry.len() + 1;
-            if entry.is_empty() {
-                continue;
-            }
             let err = |kind, key: Option<&[u8]>| {
                 Some(Err(TextError {
                     kind,
@@ -105,15 +158,29 @@ impl<'a> Iterator for Pairs<'a> {
                     key: key.map(lossy_key),
                 }))
             };
-            let Some(eq) = entry.iter().position(|&b| b == b'=') else {
-                self.pos = self.data.len();
-                return err(TextErrorKind::MissingEquals, Some(entry));
+            // The first NUL or '=' of the entry: a NUL first means an empty entry (skipped)
+            // or an entry without '='.
+            let eq = match scan(rest, true) {
+                Some(0) if rest[0] == 0 => {
+                    self.pos += 1;
+                    continue;
+                }
+                Some(i) if rest[i] == b'=' => i,
+                Some(i) => {
+                    self.pos = self.data.len();
+                    return err(TextErrorKind::MissingEquals, Some(&rest[..i]));
+                }
+                None => {
+                    self.pos = self.data.len();
+                    return err(TextErrorKind::MissingEquals, Some(rest));
+                }
             };
-            let (k, v) = (&entry[..eq], &entry[eq + 1..]);
-            if !terminated {
+            let k = &rest[..eq];
+            let Some(vlen) = scan(&rest[eq + 1..], false) else {
                 self.pos = self.data.len();
                 return err(TextErrorKind::Unterminated, Some(k));
-            }
+            };
+            self.pos += eq + 1 + vlen + 1;
             if k.is_empty() {
                 self.pos = self.data.len();
                 return err(TextErrorKind::EmptyKey, None);
@@ -122,11 +189,14 @@ impl<'a> Iterator for Pairs<'a> {
                 self.pos = self.data.len();
                 return err(TextErrorKind::KeyTooLong, Some(k));
             }
-            if v.len() > MAX_VALUE_LEN {
+            if vlen > MAX_VALUE_LEN {
                 self.pos = self.data.len();
                 return err(TextErrorKind::ValueTooLong, Some(k));
             }
-            let (Ok(ks), Ok(vs)) = (core::str::from_utf8(k), core::str::from_utf8(v)) else {
+            let (Some(ks), Some(vs)) = (
+                self.text(offset, offset + eq),
+                self.text(offset + eq + 1, offset + eq + 1 + vlen),
+            ) else {
                 self.pos = self.data.len();
                 return err(TextErrorKind::NotUtf8, Some(k));
             };
@@ -322,6 +392,36 @@ mod tests {
             decode(long_val.as_bytes()).unwrap_err().kind,
             TextErrorKind::ValueTooLong
         );
+    }
+
+    #[test]
+    fn utf8_error_after_a_long_valid_prefix_names_its_pair() {
+        // Many valid pairs (multi-byte text included) before the bad one; the error still names
+        // the pair's offset and key, and bad bytes in a later pair do not hide earlier errors.
+        let mut d = Vec::new();
+        for i in 0..50 {
+            d.extend_from_slice(format!("TargetName=iqn.é-{i}\0").as_bytes());
+        }
+        let bad_at = d.len();
+        d.extend_from_slice(b"TargetAlias=ok\xc3\0Next=\xff\0");
+        let e = decode(&d).unwrap_err();
+        assert_eq!(
+            (e.kind, e.offset, e.key.as_deref()),
+            (TextErrorKind::NotUtf8, bad_at, Some("TargetAlias"))
+        );
+        let e = decode(b"K\xff=v\0").unwrap_err();
+        assert_eq!(
+            (e.kind, e.key.as_deref()),
+            (TextErrorKind::NotUtf8, Some("K\u{fffd}"))
+        );
+        let e = decode(b"A=1\0B=\xff").unwrap_err();
+        assert_eq!((e.kind, e.offset), (TextErrorKind::Unterminated, 4));
+        let e = decode(b"A=1\0\xffnoequals\0").unwrap_err();
+        assert_eq!((e.kind, e.offset), (TextErrorKind::MissingEquals, 4));
+        let kv = decode("Ké=vé=x\0\0Long=0123456789abcdef0123\0".as_bytes()).unwrap();
+        assert_eq!(kv[0].key, "Ké");
+        assert_eq!(kv[0].value, "vé=x");
+        assert_eq!(kv[1].value, "0123456789abcdef0123");
     }
 
     #[test]
