@@ -50,6 +50,14 @@ fn cache(c: &mut Criterion) {
             assert_eq!(s.portals.len(), PORTALS);
         })
     });
+    group.bench_function("open+load_subsystem_and_health (cold store)", |b| {
+        b.iter(|| {
+            let store = Store::open(dir.path()).expect("open");
+            let (health, found) = store.load_subsystem_and_health(key).expect("load");
+            assert_eq!(health, CacheHealth::Good);
+            assert_eq!(found.expect("present").0.portals.len(), PORTALS);
+        })
+    });
     group.bench_function("open+load_cache (cold store)", |b| {
         b.iter(|| {
             let store = Store::open(dir.path()).expect("open");

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cache_tool fill ROOT [SUBSYSTEMS] [PORTALS]   # save a scaled simulator cache (default 1000 × 16)
-//! cache_tool list ROOT KEY                       # print one subsystem's portals (load_subsystem)
+//! cache_tool list ROOT KEY                       # print one subsystem's portals (load_subsystem_and_health)
 //! cache_tool list-all ROOT                       # print every portal (load_cache)
 //! ```
 
@@ -45,13 +45,13 @@ fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         }
         ("list", [key]) => {
-            if store.cache_health().map_err(|e| e.to_string())? != CacheHealth::Good {
+            let (health, found) = store
+                .load_subsystem_and_health(key)
+                .map_err(|e| e.to_string())?;
+            if health != CacheHealth::Good {
                 return Err("the cache is not good".into());
             }
-            let s = store
-                .load_subsystem(key)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no subsystem {key}"))?;
+            let (s, _) = found.ok_or_else(|| format!("no subsystem {key}"))?;
             print(&mut out, &s).map_err(|e| e.to_string())?;
         }
         ("list-all", []) => {
