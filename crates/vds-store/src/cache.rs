@@ -914,11 +914,27 @@ pub(crate) fn save_some(
             }
         }
         for s in subsystems {
-            let existing: Option<i64> = tx
-                .prepare_cached("SELECT id FROM subsystems WHERE key = ?1")?
-                .query_row([&s.key], |r| r.get(0))
+            let existing: Option<(i64, i64, i64)> = tx
+                .prepare_cached("SELECT id, refreshed_at, checksum FROM subsystems WHERE key = ?1")?
+                .query_row([&s.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            let id = match existing {
+            // An unchanged subsystem (its stored checksum is that of the new snapshot at the stored
+            // time) keeps its rows: only its time and checksum move. A refresh of arrays that did
+            // not change then writes one row per subsystem instead of rewriting every child row.
+            if let Some((id, old_ms, stored)) = existing {
+                if checksum(s, old_ms) == stored {
+                    tx.prepare_cached(
+                        "UPDATE subsystems SET refreshed_at = ?1, checksum = ?2 WHERE id = ?3",
+                    )?
+                    .execute(params![
+                        refreshed,
+                        checksum(s, refreshed),
+                        id
+                    ])?;
+                    continue;
+                }
+            }
+            let id = match existing.map(|e| e.0) {
                 Some(id) => {
                     tx.prepare_cached("DELETE FROM subsystems WHERE id = ?1")?
                         .execute([id])?;

@@ -614,3 +614,37 @@ fn a_root_with_uri_characters_in_its_path_works() {
         "no file outside the root"
     );
 }
+
+/// Saving skips the rows of a subsystem whose snapshot did not change (only its time and checksum
+/// move): the skip must keep the cache exact, move the time, and never hide a real change.
+#[test]
+fn saving_an_unchanged_subsystem_moves_its_time_and_a_changed_one_is_rewritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let snaps = demo();
+    store.save_cache(&snaps, CacheHealth::Good).expect("save");
+    let before = store.load_cache().expect("load");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    store
+        .save_subsystems(&snaps, CacheHealth::Good)
+        .expect("save again");
+    let after = store.load_cache().expect("load");
+    assert_eq!(after.subsystems, before.subsystems);
+    let key = &snaps[0].key;
+    assert!(
+        after.refreshed_at[key] > before.refreshed_at[key],
+        "its refresh time moves"
+    );
+    store
+        .verify_cache(true)
+        .expect("checksums agree after the skip");
+    // Every field change is seen, even one that keeps every count the same.
+    let mut changed = snaps.clone();
+    changed[0].portals[0].status = IscsiPortalStatus::Offline;
+    changed[0].targets[0].friendly_name = "renamed".into();
+    store
+        .save_subsystems(&changed[..1], CacheHealth::Good)
+        .expect("save changed");
+    assert_eq!(store.load_cache().expect("load").subsystems, changed);
+    store.verify_cache(true).expect("consistent");
+}
