@@ -1,5 +1,5 @@
-//! The HRESULT table against the reference list of every VDS code (`vds-hresults.txt`), and the
-//! generic codes against their documented values.
+//! The HRESULT table against the reference list of every VDS code (`tests/data/vds-hresults.txt`,
+//! see the README beside it), and the generic codes against their documented values.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,14 +7,9 @@ use std::path::PathBuf;
 use vds_model::Hresult;
 
 fn reference() -> Vec<(u32, String)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/vds-hresults.txt");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e} (shared/ must sit beside the repository)",
-            path.display()
-        )
-    });
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vds-hresults.txt");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
