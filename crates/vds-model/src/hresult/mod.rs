@@ -1,10 +1,11 @@
 //! `HRESULT`: the 32-bit result code every VDS method returns.
 //!
 //! This module owns the [`Hresult`] newtype, the one table of every code vds knows (names, values,
-//! one-line descriptions, generated from the VDS reference into `table.rs`), `HRESULT_FROM_WIN32`,
-//! and the mapping from `std::io::Error` to the Win32 code Windows would have reported. It must not
-//! grow scattered literals: a code is named through an associated constant such as
-//! [`Hresult::VDS_E_OBJECT_DELETED`], never written as a number elsewhere.
+//! one-line descriptions, written once in the `hresults!` invocation in `table.rs`, whose module doc
+//! says how to add a code), `HRESULT_FROM_WIN32`, and the mapping from `std::io::Error` to the
+//! Win32 code Windows would have reported. It must not grow scattered literals: a code is named
+//! through an associated constant such as [`Hresult::VDS_E_OBJECT_DELETED`], never written as a
+//! number elsewhere.
 
 mod table;
 mod win32;
