@@ -8,7 +8,8 @@
 //!     <user>
 //! ```
 //!
-//! Passwords are never shown. Unknown unindented lines and their children are skipped. Error: a
+//! With no account at all the reply is empty (not even the header line). Passwords are never
+//! shown. Unknown unindented lines and their children are skipped. Error: a
 //! user line before any `Account list:` header or other unindented line.
 
 use crate::error::{Grammar, ShowError, ShowProblem};
