@@ -30,7 +30,7 @@ pub use crate::error::{Grammar, ShowError, ShowProblem};
 pub(crate) const INDENT: usize = 4;
 
 /// One non-empty line: its 1-based number, its nesting level (leading spaces / 4) and the text
-/// after the indentation (trailing `\r` and spaces kept, except a final `\r`).
+/// after the indentation (trailing spaces kept, trailing `\r`s dropped).
 pub(crate) struct Line<'a> {
     pub number: usize,
     pub level: usize,
@@ -41,7 +41,7 @@ pub(crate) struct Line<'a> {
 /// The non-empty lines of `text`.
 pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
     text.split('\n').enumerate().filter_map(|(i, raw)| {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let raw = raw.trim_end_matches('\r');
         let body = raw.trim_start_matches(' ');
         if body.trim().is_empty() {
             return None;

@@ -46,13 +46,15 @@ pub fn parse_portals(text: &str) -> Result<Vec<PortalEntry>, ShowError> {
         let tpgt = tag
             .parse()
             .map_err(|_| err(G, &line, ShowProblem::BadNumber("portal group tag")))?;
-        let addr = addr.parse().map_err(|_| {
+        let addr: SocketAddr = addr.parse().map_err(|_| {
             err(
                 G,
                 &line,
                 ShowProblem::BadValue("`ADDR:PORT` with IPv6 in brackets"),
             )
         })?;
+        // tgtd prints no scope id; one in the text is dropped, as tgtd would not match it.
+        let addr = SocketAddr::new(addr.ip(), addr.port());
         out.push(PortalEntry { addr, tpgt });
     }
     Ok(out)

@@ -300,9 +300,14 @@ fn level3(target: &mut Target, section: Section, line: &Line<'_>) -> Result<(), 
             };
             if let Some(rest) = line.text.strip_prefix("Initiator: ") {
                 // iSCSI names have no spaces; an alias may, so split at the first " alias: ".
+                // An empty alias whose trailing space was trimmed reads as an empty alias too
+                // (found by the fuzzer: otherwise the name would swallow " alias:").
                 let (name, alias) = match rest.split_once(" alias: ") {
                     Some((n, a)) => (n, Some(a)),
-                    None => (rest, None),
+                    None => match rest.strip_suffix(" alias:") {
+                        Some(n) => (n, Some("")),
+                        None => (rest, None),
+                    },
                 };
                 nexus.initiator = Some(name.to_owned());
                 nexus.alias = alias.filter(|a| *a != "none").map(str::to_owned);
@@ -567,6 +572,18 @@ mod tests {
         assert_eq!(t.acls, vec!["ALL", "iqn.2026-12.test:init"]);
         // And it renders back to the same text.
         assert_eq!(render_targets(&[t.clone()]), ONE);
+    }
+
+    #[test]
+    fn initiator_line_with_trimmed_empty_alias() {
+        // From the fuzzer: the name must not end up holding " alias:", or rendering it back adds
+        // a second " alias: " that splits differently.
+        let text = "Target 3: t\n    I_T nexus information:\n        I_T nexus: 1\n            Initiator: iqn.x:init-a alias:\n";
+        let t = parse_targets(text).unwrap_or_default();
+        let n = &t[0].nexuses[0];
+        assert_eq!(n.initiator.as_deref(), Some("iqn.x:init-a"));
+        assert_eq!(n.alias.as_deref(), Some(""));
+        assert_eq!(parse_targets(&render_targets(&t)), Ok(t));
     }
 
     #[test]
