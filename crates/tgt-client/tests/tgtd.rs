@@ -402,6 +402,7 @@ fn chap_password_with_commas_is_stored_whole() {
             ..Default::default()
         };
         rt.block_on(iscsi_client::discover(&host, portal.port(), &opts))
+            .map_err(Box::new)
     };
     let found = discover(secret).unwrap();
     assert_eq!(found.targets.len(), 1);

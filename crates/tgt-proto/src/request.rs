@@ -616,7 +616,7 @@ impl Request {
     pub fn to_repr(&self) -> Result<RequestRepr, Refused> {
         use Mode as M;
         use Operation as O;
-        let mut r = match self {
+        let r = match self {
             Request::ShowTargets => RequestRepr::new(M::Target, O::Show),
             Request::ShowPortals => RequestRepr::new(M::Portal, O::Show),
             Request::ShowAccounts => RequestRepr::new(M::Account, O::Show),
@@ -732,8 +732,6 @@ impl Request {
                 });
             }
         }
-        // The lld is always "iscsi"; nothing else to set.
-        r.lun = NO_LUN;
         Ok(r)
     }
 
@@ -974,12 +972,12 @@ mod tests {
 
     #[test]
     fn payloads_are_what_tgtadm_sends() {
-        let portal = "127.0.0.5:13265".parse().unwrap_or_else(|_| unreachable!());
+        let portal = "127.0.0.5:13265".parse().unwrap();
         assert_eq!(
             text(&Request::NewPortal { portal }),
             "portalOps portal=127.0.0.5:13265,"
         );
-        let v6 = "[::1]:13265".parse().unwrap_or_else(|_| unreachable!());
+        let v6 = "[::1]:13265".parse().unwrap();
         assert_eq!(
             text(&Request::DeletePortal { portal: v6 }),
             "portalOps portal=[::1]:13265,"

@@ -80,11 +80,11 @@ mod tests {
         let p = parse_portals("Portal: [::1]:3260,1\nPortal: 127.0.0.1:3261,1\n\0");
         let want = vec![
             PortalEntry {
-                addr: "[::1]:3260".parse().unwrap_or_else(|_| unreachable!()),
+                addr: "[::1]:3260".parse().unwrap(),
                 tpgt: 1,
             },
             PortalEntry {
-                addr: "127.0.0.1:3261".parse().unwrap_or_else(|_| unreachable!()),
+                addr: "127.0.0.1:3261".parse().unwrap(),
                 tpgt: 1,
             },
         ];

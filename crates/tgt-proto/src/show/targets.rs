@@ -571,7 +571,7 @@ mod tests {
         );
         assert_eq!(t.acls, vec!["ALL", "iqn.2026-12.test:init"]);
         // And it renders back to the same text.
-        assert_eq!(render_targets(&[t.clone()]), ONE);
+        assert_eq!(render_targets(std::slice::from_ref(t)), ONE);
     }
 
     #[test]
