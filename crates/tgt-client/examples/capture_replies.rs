@@ -61,6 +61,7 @@ fn main() {
     tgtd.add_target(1, t1).expect("target 1"); // LUN 1 and initiator-address=ALL
     let run = |r: Request| {
         rt.block_on(client.execute(&r)).expect("request");
+        common::assert_alive(&tgtd);
     };
     run(Request::NewTarget {
         tid: 2,

@@ -78,7 +78,7 @@ fn show_matches_tgtadm_at_0_1_and_400_targets() {
     // 400 targets: the reply arrives in several reads and is put back together.
     for tid in 2..=400 {
         let name = format!("iqn.2026-12.test.vds:big{tid:03}");
-        rt.block_on(client.new_target(tid, &name)).unwrap();
+        alive!(tgtd, rt.block_on(client.new_target(tid, &name))).unwrap();
     }
     assert_alive(&tgtd);
     let raw = alive!(tgtd, rt.block_on(client.send(&Request::ShowTargets))).unwrap();
@@ -262,8 +262,11 @@ fn every_mutation_is_visible_to_tgtadm() {
 fn tgtd_error_codes_come_back_typed() {
     let (tgtd, client) = start();
     let rt = runtime();
-    rt.block_on(client.new_target(1, "iqn.2026-12.test.vds:e1"))
-        .unwrap();
+    alive!(
+        tgtd,
+        rt.block_on(client.new_target(1, "iqn.2026-12.test.vds:e1"))
+    )
+    .unwrap();
 
     let e = |r| {
         let c = code(r);
@@ -287,7 +290,7 @@ fn tgtd_error_codes_come_back_typed() {
     );
     // ACLs.
     let all = Acl::InitiatorAddress("ALL".into());
-    rt.block_on(client.bind_acl(1, all.clone())).unwrap();
+    alive!(tgtd, rt.block_on(client.bind_acl(1, all.clone()))).unwrap();
     assert_eq!(e(rt.block_on(client.bind_acl(1, all))), AclExist);
     let missing = Acl::InitiatorName("iqn.2026-12.test.vds:nobody".into());
     assert_eq!(e(rt.block_on(client.unbind_acl(1, missing))), AclNoexist);
@@ -298,20 +301,20 @@ fn tgtd_error_codes_come_back_typed() {
     );
     assert_eq!(e(rt.block_on(client.delete_account("ghost"))), NoUser);
     let pw = Secret::from("secret-12345");
-    rt.block_on(client.new_account("u1", &pw)).unwrap();
+    alive!(tgtd, rt.block_on(client.new_account("u1", &pw))).unwrap();
     assert_eq!(e(rt.block_on(client.new_account("u1", &pw))), UserExist);
     assert_eq!(
         e(rt.block_on(client.unbind_account("u1", at(1, IN)))),
         NoUser
     );
-    rt.block_on(client.bind_account("u1", at(1, IN))).unwrap();
+    alive!(tgtd, rt.block_on(client.bind_account("u1", at(1, IN)))).unwrap();
     assert_eq!(
         e(rt.block_on(client.bind_account("u1", at(1, IN)))),
         UserExist
     );
-    rt.block_on(client.new_account("o1", &pw)).unwrap();
-    rt.block_on(client.new_account("o2", &pw)).unwrap();
-    rt.block_on(client.bind_account("o1", at(1, OUT))).unwrap();
+    alive!(tgtd, rt.block_on(client.new_account("o1", &pw))).unwrap();
+    alive!(tgtd, rt.block_on(client.new_account("o2", &pw))).unwrap();
+    alive!(tgtd, rt.block_on(client.bind_account("o1", at(1, OUT)))).unwrap();
     assert_eq!(
         e(rt.block_on(client.bind_account("o2", at(1, OUT)))),
         OutaccountExist

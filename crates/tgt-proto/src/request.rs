@@ -1049,6 +1049,26 @@ mod tests {
     }
 
     #[test]
+    fn two_acl_keys_in_one_payload_are_refused_on_parse() {
+        // tgtd would store the ACL "A,initiator-name=B" and bind a name ACL too.
+        let mut repr = RequestRepr::new(Mode::Target, Operation::Bind);
+        repr.tid = 1;
+        repr.text = Some(
+            b"initiator-address=ALL,initiator-name=iqn.x:y"
+                .to_vec()
+                .into(),
+        );
+        let bytes = repr.to_bytes().unwrap_or_default();
+        assert!(matches!(
+            Request::parse(&bytes),
+            Err(Error::Refused(Refused::BadValue {
+                field: Field::Acl,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
     fn account_rules() {
         let new = |u: &str, p: &[u8]| Request::NewAccount {
             user: u.into(),
