@@ -47,7 +47,9 @@ pub enum ErrorKind {
     /// and tgtd serves only clients with its own uid and gid.
     #[error("permission denied: tgtd serves only clients running with its own uid and gid")]
     PermissionDenied,
-    /// Connecting failed otherwise.
+    /// Connecting failed otherwise. A Unix-socket connect does not wait: it succeeds or fails at
+    /// once, e.g. with EAGAIN ("Resource temporarily unavailable") when tgtd does not accept and
+    /// its backlog of 32 is full, or EINVAL for a path over 107 bytes.
     #[error("cannot connect: {0}")]
     Connect(Arc<io::Error>),
     /// A deadline expired.
