@@ -49,7 +49,7 @@ pub enum ErrorKind {
     PermissionDenied,
     /// Connecting failed otherwise. A Unix-socket connect does not wait: it succeeds or fails at
     /// once, e.g. with EAGAIN ("Resource temporarily unavailable") when tgtd does not accept and
-    /// its backlog of 32 is full, or EINVAL for a path over 107 bytes.
+    /// its backlog of 32 is full; a path over 107 bytes is refused before any connect.
     #[error("cannot connect: {0}")]
     Connect(Arc<io::Error>),
     /// A deadline expired.

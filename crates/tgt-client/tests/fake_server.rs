@@ -93,6 +93,15 @@ fn missing_socket_is_socket_missing() {
 }
 
 #[test]
+fn overlong_path_is_a_connect_error() {
+    // sockaddr_un holds 107 bytes and a NUL.
+    let path = PathBuf::from(format!("/tmp/{}", "x".repeat(120)));
+    let r = common::runtime().block_on(Client::new(config(&path)).send(&Request::ShowTargets));
+    assert!(matches!(kind(&r), ErrorKind::Connect(_)), "{r:?}");
+    assert_names_socket(&r, &path);
+}
+
+#[test]
 fn dead_socket_is_connection_refused() {
     let dir = tempfile::tempdir_in("/tmp").unwrap();
     let path = dir.path().join("stale.0");

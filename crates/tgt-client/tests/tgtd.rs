@@ -420,3 +420,60 @@ fn chap_password_with_commas_is_stored_whole() {
     assert_alive(&tgtd);
     tgtd.stop().unwrap();
 }
+
+#[test]
+fn payload_limit_is_tgtds() {
+    // 8192 payload bytes (text and NUL) get an answer (17: unknown key), 8193 are refused here;
+    // sent raw, 8193 make tgtd close without a reply. tgtd survives all of it.
+    let (tgtd, client) = start();
+    let rt = runtime();
+    let at_limit = vec![SystemParam::new("k", "v".repeat(8192 - 3))];
+    assert_eq!(
+        code(alive!(tgtd, rt.block_on(client.update_system(at_limit)))),
+        ErrorCode::InvalidRequest
+    );
+    let over = vec![SystemParam::new("k", "v".repeat(8192 - 2))];
+    match alive!(tgtd, rt.block_on(client.update_system(over))) {
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::Refused(tgt_proto::Refused::PayloadTooLong {
+                    len: 8193,
+                    max: 8192
+                })
+            ),
+            "{e}"
+        ),
+        Ok(()) => panic!("an 8193-byte payload was sent"),
+    }
+
+    // The same request built by hand, as a client without our checks would send it.
+    use std::io::{Read, Write};
+    let mut raw = Request::UpdateSystem {
+        params: vec![SystemParam::new("k", "v")],
+    }
+    .emit()
+    .unwrap()[..120]
+        .to_vec();
+    raw[72..76].copy_from_slice(&(120u32 + 8193).to_le_bytes());
+    raw.extend_from_slice(b"k=");
+    raw.extend(std::iter::repeat_n(b'v', 8193 - 3));
+    raw.push(0);
+    let mut s = std::os::unix::net::UnixStream::connect(tgtd.ipc_socket()).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _ = s.write_all(&raw); // tgtd may close before it has read everything
+    let mut reply = Vec::new();
+    let n = s.read_to_end(&mut reply).or_else(|e| {
+        // A reset is tgtd closing with our bytes unread.
+        if e.kind() == std::io::ErrorKind::ConnectionReset {
+            Ok(0)
+        } else {
+            Err(e)
+        }
+    });
+    assert_eq!(n.unwrap(), 0, "tgtd answered an 8193-byte payload");
+    assert_alive(&tgtd);
+    assert!(alive!(tgtd, rt.block_on(client.show_portals())).is_ok());
+    tgtd.stop().unwrap();
+}
