@@ -71,7 +71,8 @@ pub enum Refused {
     /// tgtd would close the connection without a reply.
     #[error("payload of {len} bytes (with its NUL) exceeds tgtd's limit of {max}")]
     PayloadTooLong {
-        /// Its length, trailing NUL included.
+        /// Its length, trailing NUL included (for a system update, counted up to the parameter
+        /// that crossed the limit: the rest is not even joined).
         len: usize,
         /// The limit.
         max: usize,
