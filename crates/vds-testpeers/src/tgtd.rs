@@ -181,6 +181,14 @@ impl Tgtd {
         &self.portals
     }
 
+    /// The management socket tgtd listens on: `<dir>/ipc.<control>` (what `tgtadm -C N` reaches
+    /// with `TGT_IPC_SOCKET=<dir>/ipc`).
+    pub fn ipc_socket(&self) -> PathBuf {
+        let mut path = self.ipc_prefix.clone().into_os_string();
+        path.push(format!(".{}", self.control));
+        PathBuf::from(path)
+    }
+
     /// The instance's private directory (log, backing files, management socket).
     pub fn dir(&self) -> &Path {
         self.dir.path()

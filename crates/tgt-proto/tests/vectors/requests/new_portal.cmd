@@ -1,0 +1,1 @@
+tgtadm -C 9 --lld iscsi --op new --mode portal --param portal=127.0.0.5:13265

@@ -1,0 +1,1 @@
+tgtadm -C 9 --lld iscsi --op show --mode target

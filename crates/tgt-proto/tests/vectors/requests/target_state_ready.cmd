@@ -1,0 +1,1 @@
+tgtadm -C 9 --lld iscsi --op update --mode target --tid 1 --name state --value ready
