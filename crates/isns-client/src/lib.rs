@@ -266,7 +266,7 @@ impl Client {
             Ok(Ok(())) => {}
         }
         let pdu = read_pdu(stream, deadline, max).await.map_err(|e| match e {
-            ReadError::Timeout => ErrorKind::Timeout {
+            ReadError::Timeout { .. } => ErrorKind::Timeout {
                 phase: Phase::Receive,
                 after,
             },

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 /// Why a PDU could not be read.
 #[derive(Debug)]
 pub(crate) enum ReadError {
-    /// The deadline passed.
-    Timeout,
+    /// The deadline passed after `received` bytes of the PDU.
+    Timeout { received: usize },
     /// EOF after `received` bytes of the PDU (0: a clean close between PDUs).
     Closed { received: usize },
     /// The header announced more than the cap.
@@ -46,7 +46,7 @@ async fn fill<R: AsyncRead + Unpin>(
 ) -> Result<(), ReadError> {
     while at < buf.len() {
         match tokio::time::timeout_at(deadline, r.read(&mut buf[at..])).await {
-            Err(_) => return Err(ReadError::Timeout),
+            Err(_) => return Err(ReadError::Timeout { received: at }),
             Ok(Err(e)) => return Err(ReadError::Io(e)),
             Ok(Ok(0)) => return Err(ReadError::Closed { received: at }),
             Ok(Ok(n)) => at += n,

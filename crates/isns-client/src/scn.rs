@@ -2,7 +2,8 @@
 //! (reference §4). Each connection runs in its own task; each PDU must arrive whole within
 //! `read_timeout`; an SCN is parsed, answered (function 0x8008, status 0, the destination) and
 //! queued for the caller in a bounded channel. Anything else (a malformed PDU, another function,
-//! a read deadline missed) closes that connection only. At most `max_connections` connections
+//! a PDU not complete within the deadline) closes that connection only, as does silence for
+//! `read_timeout` between PDUs. At most `max_connections` connections
 //! are served at once; more are closed on accept. So a hostile or slow connection costs one task
 //! and at most one PDU of `max_pdu_len` bytes, and cannot block the others.
 //!
@@ -71,8 +72,9 @@ pub struct ScnStats {
     pub refused_connections: u64,
     /// SCNs answered and queued.
     pub answered: u64,
-    /// Connections closed for a malformed PDU, another function, a PDU over the cap, or a missed
-    /// read deadline.
+    /// Connections closed for a malformed PDU, another function, a PDU over the cap, or a PDU
+    /// begun but not finished within the read deadline (idle connections closed after
+    /// `read_timeout` do not count).
     pub rejected: u64,
 }
 
@@ -202,7 +204,12 @@ async fn serve(
         let deadline = Instant::now() + config.read_timeout;
         let pdu = match read_pdu(&mut stream, deadline, max).await {
             Ok(p) => p,
-            Err(crate::pdu::ReadError::Closed { received: 0 }) => return Ok(()),
+            // A clean close, or nothing at all for `read_timeout` between PDUs: an idle
+            // connection is closed without counting as misbehaviour.
+            Err(
+                crate::pdu::ReadError::Closed { received: 0 }
+                | crate::pdu::ReadError::Timeout { received: 0 },
+            ) => return Ok(()),
             Err(_) => return Err(()),
         };
         let message = Message::parse_bytes(&pdu).map_err(drop)?;

@@ -391,7 +391,8 @@ async fn scn_listener_serves_good_senders_despite_hostile_ones() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let stats = listener.stats();
     assert_eq!(stats.answered, 2);
-    assert_eq!(stats.rejected, 3);
+    // The garbage and the dribbling sender; the silent one was merely idle.
+    assert_eq!(stats.rejected, 2);
     assert_eq!(stats.connections, 4);
 
     // Past max_connections, extra connections are closed on accept.
