@@ -1,7 +1,7 @@
 //! The open wire enums of iSNS: [`Function`], [`Status`], [`Tag`], [`NodeType`]. Each is a
 //! transparent newtype over its wire integer with one associated constant per known value, so any
 //! value parses, compares, matches in patterns and emits back unchanged; `name()` says what a known
-//! value means. All of them are made by one macro, [`wire_codes!`], one line per value.
+//! value means. All of them are made by one macro, `wire_codes!`, one line per value.
 
 /// Defines an open wire code: `#[repr(transparent)]` newtype, one `pub const` per known value,
 /// `name()` (`None` for unknown values), `Display` (`NAME (value)` or `unknown (value)`) and

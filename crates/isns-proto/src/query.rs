@@ -183,7 +183,7 @@ impl QueryAll {
         matches!(self.state, State::Done)
     }
 
-    fn expect(&self, reply: &Message, request: Function) -> Result<Status, PeerMisbehaved> {
+    fn reply_status(&self, reply: &Message, request: Function) -> Result<Status, PeerMisbehaved> {
         if reply.function != request.response() {
             return Err(PeerMisbehaved::UnexpectedFunction {
                 expected: request.response(),
@@ -211,7 +211,7 @@ impl QueryAll {
     fn step(&mut self, reply: &Message) -> Result<(), PeerMisbehaved> {
         self.requests += 1;
         match std::mem::replace(&mut self.state, State::Done) {
-            State::OneShot => match self.expect(reply, Function::DEV_ATTR_QRY)? {
+            State::OneShot => match self.reply_status(reply, Function::DEV_ATTR_QRY)? {
                 Status::SUCCESSFUL => self.objects.add_reply(reply.operating())?,
                 Status::NO_SUCH_ENTRY => {}
                 Status::INTERNAL_ERROR => {
@@ -225,7 +225,7 @@ impl QueryAll {
                     });
                 }
             },
-            State::Walk { .. } => match self.expect(reply, Function::DEV_GET_NEXT)? {
+            State::Walk { .. } => match self.reply_status(reply, Function::DEV_GET_NEXT)? {
                 Status::NO_SUCH_ENTRY => self.after_walk(),
                 Status::SUCCESSFUL if reply.attributes.is_empty() => self.after_walk(),
                 Status::SUCCESSFUL => {
@@ -257,7 +257,7 @@ impl QueryAll {
                 }
             },
             State::PerNode { next } => {
-                match self.expect(reply, Function::DEV_ATTR_QRY)? {
+                match self.reply_status(reply, Function::DEV_ATTR_QRY)? {
                     Status::SUCCESSFUL => self.objects.add_reply(reply.operating())?,
                     // Deregistered between the walk and this query.
                     Status::NO_SUCH_ENTRY => {}
