@@ -41,6 +41,7 @@
 
 mod client;
 mod error;
+mod isnsd;
 mod istgt;
 mod ports;
 mod process;
@@ -48,6 +49,10 @@ mod tgtd;
 
 pub use client::{ISCSI_LS_TIMEOUT, RAW_INITIATOR_NAME, iscsi_ls, require, sendtargets, url};
 pub use error::PeerError;
+pub use isnsd::{
+    ISNSADM_TIMEOUT, ISNSD_START_TIMEOUT, ISNSD_STOP_TIMEOUT, Isnsd, IsnsdConfig,
+    parse_isnsadm_list,
+};
 pub use istgt::{ISTGT_START_TIMEOUT, ISTGT_STOP_TIMEOUT, Istgt, IstgtConfig, IstgtTarget};
 pub use ports::{LOCK_DIR, PORT_RANGE, free_port, free_ports, try_free_port};
 pub use tgtd::{LUN_SIZE, TGTADM_TIMEOUT, TGTD_START_TIMEOUT, TGTD_STOP_TIMEOUT, Tgtd, TgtdConfig};
