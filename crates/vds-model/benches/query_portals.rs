@@ -12,7 +12,11 @@ fn query_and_enumerate(c: &mut Criterion) {
     for &n in &[10usize, 1_000, 100_000] {
         let provider = HwProvider::new(SimBackend::scaled(1, n));
         provider.initialize().expect("initialize");
-        provider.reenumerate().expect("reenumerate");
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(provider.reenumerate())
+            .expect("reenumerate");
         let subsystem = provider
             .sub_system_by_key("sim-scale-0")
             .expect("subsystem");

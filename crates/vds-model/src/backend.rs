@@ -2,7 +2,7 @@
 //!
 //! A backend answers three questions, and never touches the model's cache itself:
 //! - [`ProviderBackend::reenumerate`]: which subsystems exist now, with everything known about each;
-//! - [`ProviderBackend::refresh`]: the current picture of the subsystems the model already knows;
+//! - [`ProviderBackend::refresh`]: the current picture of one subsystem the model already knows;
 //! - [`ProviderBackend::apply`]: change the array (portal status, targets, portal groups) and say what
 //!   the subsystem looks like afterwards.
 //!
@@ -12,7 +12,7 @@
 //! implementation of this trait and needs no change to the model.
 
 use crate::{
-    Health, Hresult, HwProviderType, IscsiPortalStatus, SubSystemFlags, SubSystemStatus,
+    Error, Health, Hresult, HwProviderType, IscsiPortalStatus, SubSystemFlags, SubSystemStatus,
     VdsIpAddress,
 };
 
@@ -196,37 +196,42 @@ pub struct Applied {
 
 /// The seam through which an array plugs into the model. See the module documentation.
 ///
-/// Methods may block on the network; the model never holds a lock that queries need while calling
-/// them, so queries keep answering from the cache.
+/// Every method is asynchronous and runs on the caller's runtime (the service's): a backend owns no
+/// runtime and never blocks a thread on the network. The model never holds a lock that queries
+/// need while awaiting one, so queries keep answering from the cache.
+#[async_trait::async_trait]
 pub trait ProviderBackend: Send + Sync + 'static {
     /// Name, version and type of the provider.
     fn info(&self) -> ProviderInfo;
 
     /// `IVdsHwProvider::Reenumerate`: every subsystem that exists now, fully described. `previous` is
     /// what the model knew (empty when its cache is being rebuilt). Subsystems missing from the
-    /// answer depart; new ones arrive.
+    /// answer depart; new ones arrive. A subsystem the backend cannot reach or use is reported with
+    /// an `Offline` or `Failed` status and a detail, not as an error of the whole call.
     ///
-    /// Returning `Err(VDS_E_PROVIDER_CACHE_CORRUPT)` tells the model its cache cannot be trusted.
-    fn reenumerate(
+    /// Returning an error with `VDS_E_PROVIDER_CACHE_CORRUPT` tells the model its cache cannot be
+    /// trusted.
+    async fn reenumerate(
         &self,
         previous: &[SubSystemSnapshot],
-    ) -> Result<Vec<SubSystemSnapshot>, Hresult>;
+    ) -> Result<Vec<SubSystemSnapshot>, Error>;
 
-    /// `IVdsHwProvider::Refresh`: the current picture of each subsystem in `previous`, one entry per
-    /// key. A backend that cannot reach a subsystem reports it with an `Offline` or `Failed` status
-    /// rather than failing the whole call. Keys the model did not ask for are ignored (refresh finds
-    /// no new subsystems); keys left out keep their previous picture.
+    /// `IVdsHwProvider::Refresh`, for one subsystem: its current picture, with the same key. A
+    /// backend that cannot reach the subsystem reports it with an `Offline` or `Failed` status and a
+    /// detail rather than failing. The model refreshes subsystems independently (and concurrently),
+    /// each under its own gate.
     ///
-    /// Returning `Err(VDS_E_PROVIDER_CACHE_CORRUPT)` tells the model its cache cannot be trusted.
-    fn refresh(&self, previous: &[SubSystemSnapshot]) -> Result<Vec<SubSystemSnapshot>, Hresult>;
+    /// Returning an error with `VDS_E_PROVIDER_CACHE_CORRUPT` tells the model its cache cannot be
+    /// trusted; any other error leaves the subsystem's cached picture as it was.
+    async fn refresh(&self, previous: &SubSystemSnapshot) -> Result<SubSystemSnapshot, Error>;
 
     /// Changes the array. The default answers `VDS_E_NOT_SUPPORTED`, for discovery-only providers.
-    fn apply(
+    async fn apply(
         &self,
         subsystem: &SubSystemSnapshot,
         mutation: &Mutation,
-    ) -> Result<Applied, Hresult> {
+    ) -> Result<Applied, Error> {
         let _ = (subsystem, mutation);
-        Err(Hresult::VDS_E_NOT_SUPPORTED)
+        Err(Error::new(Hresult::VDS_E_NOT_SUPPORTED))
     }
 }

@@ -13,12 +13,13 @@
 //! # Example: the portals of the simulator
 //!
 //! ```
-//! use vds_model::{HwProvider, Hresult, sim::SimBackend};
+//! use vds_model::{Error, HwProvider, Hresult, sim::SimBackend};
 //!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let provider = HwProvider::new(SimBackend::demo());
 //! provider.initialize()?;
-//! provider.reenumerate()?;
-//! for subsystem in provider.query_sub_systems()? {
+//! provider.reenumerate().await?; // talks to the array: asynchronous
+//! for subsystem in provider.query_sub_systems()? { // answers from the cache: synchronous
 //!     let props = subsystem.get_properties()?;
 //!     println!("subsystem {} ({})", props.friendly_name, props.status);
 //!     let mut portals = subsystem.query_portals()?;
@@ -33,7 +34,8 @@
 //!         }
 //!     }
 //! }
-//! # Ok::<(), Hresult>(())
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -41,6 +43,7 @@
 mod address;
 pub mod backend;
 mod enumerator;
+mod error;
 pub mod ffi;
 mod hresult;
 mod id;
@@ -57,6 +60,7 @@ pub use backend::{
     SubSystemSnapshot, TargetSnapshot,
 };
 pub use enumerator::{EnumVdsObject, IntoIter};
+pub use error::{Error, ResultExt, Subject};
 pub use hresult::{FACILITY_ITF, FACILITY_WIN32, Hresult, Win32Error};
 pub use id::ObjectId;
 pub use notify::{
@@ -67,5 +71,5 @@ pub use props::{
     Health, HwProviderType, IscsiPortalGroupProp, IscsiPortalProp, IscsiPortalStatus,
     IscsiTargetProp, ProviderProp, ProviderType, SubSystemFlags, SubSystemProp, SubSystemStatus,
 };
-pub use provider::{CacheHealth, HwProvider, NotificationSink};
-pub use state::InvariantError;
+pub use provider::{CacheHealth, HwProvider, NotificationSink, RefreshReport, SubsystemRefreshed};
+pub use state::{InvariantError, check_snapshots};

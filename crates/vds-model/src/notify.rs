@@ -171,4 +171,8 @@ pub struct Notification {
     pub event: NotificationEvent,
     /// The id of the object the event is about.
     pub id: ObjectId,
+    /// The id of the subsystem the object belongs to (the object itself for subsystem events), so
+    /// that a receiver can filter by subsystem even after the object departed. Not part of
+    /// `VDS_NOTIFICATION`.
+    pub subsystem: ObjectId,
 }

@@ -11,18 +11,22 @@
 //! # Concurrency: when `VDS_E_ANOTHER_CALL_IN_PROGRESS` is returned
 //!
 //! Nothing ever waits for another operation; a conflicting call fails at once.
-//! - `refresh()` and `reenumerate()` are provider-wide: while one runs, a second one, and every
-//!   mutating call on any object (`set_status`, `create_target`, `add_portal`, …), answers
-//!   `VDS_E_ANOTHER_CALL_IN_PROGRESS`. A refresh also refuses to start while a mutating call runs.
-//! - Mutating calls are gated per subsystem: two at once on objects of the same subsystem, the second
-//!   answers `VDS_E_ANOTHER_CALL_IN_PROGRESS`; calls on different subsystems proceed in parallel.
+//! - Every subsystem has a gate. A refresh of that subsystem and every mutating call on its objects
+//!   (`set_status`, `create_target`, `add_portal`, …) take it; while it is held, another such call
+//!   on the same subsystem answers `VDS_E_ANOTHER_CALL_IN_PROGRESS`. Calls on different subsystems
+//!   proceed in parallel, so a subsystem whose array does not answer holds up nothing else.
+//! - `refresh()` refreshes every subsystem, each under its own gate, concurrently; a subsystem
+//!   whose gate is held is reported busy in the [`RefreshReport`] and the others are refreshed.
+//! - `reenumerate()` is provider-wide: it starts only when no subsystem gate is held, and while it
+//!   runs every refresh and mutating call answers `VDS_E_ANOTHER_CALL_IN_PROGRESS`.
 //! - Queries (`query_*`, `get_*`) read the last committed picture and are never refused during a
 //!   refresh or a mutation. The one exception: while `reenumerate()` is replacing the provider's set of
 //!   subsystems, `query_sub_systems()` and each subsystem's `query_portals()`/`query_targets()`
 //!   answer `VDS_E_ANOTHER_CALL_IN_PROGRESS`, because the subsystem they ask about may be about to
 //!   depart. Property reads (`get_properties`) still answer during a reenumerate.
 //! - Notification sinks run while the operation that raised them still holds its gate, so a sink that
-//!   calls `refresh()` gets `VDS_E_ANOTHER_CALL_IN_PROGRESS` instead of starting an endless loop.
+//!   refreshes the subsystem it was told about gets `VDS_E_ANOTHER_CALL_IN_PROGRESS` instead of
+//!   starting an endless loop.
 //!
 //! # The cache and `VDS_E_PROVIDER_CACHE_CORRUPT`
 //!
@@ -32,7 +36,14 @@
 //! cached-path method answers `VDS_E_PROVIDER_CACHE_CORRUPT`. `refresh()` alone does not clear it (it
 //! answers the same code and does nothing); `reenumerate()` rebuilds the subsystem set from the
 //! backend without trusting the old cache and leaves the flag at [`CacheHealth::Rebuilt`]; the next
-//! successful `refresh()` clears it.
+//! `refresh()` in which every subsystem was refreshed clears it (refreshing single subsystems does
+//! not).
+//!
+//! # Errors
+//!
+//! Every method fails with an [`Error`]: the code VDS specifies, the object it concerns, and the
+//! cause when the model knows it (why the cache is corrupt, the detail the backend recorded for a
+//! failed subsystem).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -44,7 +55,8 @@ use crate::backend::{Applied, Mutation, ProviderBackend, ProviderInfo};
 use crate::objects::SubSystem;
 use crate::state::{State, SubState, diff};
 use crate::{
-    EnumVdsObject, Hresult, Notification, ObjectId, ProviderProp, ProviderType, SubSystemSnapshot,
+    EnumVdsObject, Error, Hresult, Notification, ObjectId, ProviderProp, ProviderType,
+    SubSystemSnapshot, Subject,
 };
 
 /// A callback that receives batches of notifications (`IVdsAdviseSink::OnNotify`).
@@ -63,16 +75,63 @@ pub enum CacheHealth {
     Rebuilt,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ProviderOp {
-    Refresh,
-    Reenumerate,
+impl CacheHealth {
+    /// `GOOD`, `CORRUPT`, `REBUILT`: the label used in output and in the store.
+    pub fn label(self) -> &'static str {
+        match self {
+            CacheHealth::Good => "GOOD",
+            CacheHealth::Corrupt => "CORRUPT",
+            CacheHealth::Rebuilt => "REBUILT",
+        }
+    }
+
+    /// The health whose label is `label` (case-insensitive).
+    pub fn from_label(label: &str) -> Option<CacheHealth> {
+        [
+            CacheHealth::Good,
+            CacheHealth::Corrupt,
+            CacheHealth::Rebuilt,
+        ]
+        .into_iter()
+        .find(|h| h.label().eq_ignore_ascii_case(label))
+    }
+}
+
+/// One subsystem's part of a [`HwProvider::refresh_each`]: reported as soon as it is committed.
+#[derive(Debug)]
+pub struct SubsystemRefreshed<'a> {
+    /// The subsystem's id.
+    pub id: ObjectId,
+    /// Its key.
+    pub key: &'a str,
+    /// Its picture as committed, or why it was not refreshed (busy, a backend error); the cache
+    /// keeps its previous picture then.
+    pub result: Result<&'a SubSystemSnapshot, &'a Error>,
+    /// The notifications its commit raised (already delivered to sinks).
+    pub notifications: &'a [Notification],
+}
+
+/// What `refresh()` did.
+#[derive(Debug, Default)]
+pub struct RefreshReport {
+    /// Every notification raised, in commit order.
+    pub notifications: Vec<Notification>,
+    /// How many subsystems were refreshed.
+    pub refreshed: usize,
+    /// The subsystems that were not refreshed, by id and key, with why.
+    pub failures: Vec<(ObjectId, String, Error)>,
 }
 
 #[derive(Default)]
 struct Busy {
-    provider_op: Option<ProviderOp>,
+    reenumerating: bool,
     subsystems: HashSet<ObjectId>,
+}
+
+struct CacheState {
+    health: CacheHealth,
+    /// Why the cache is not `Good`, for the errors it causes.
+    reason: Option<String>,
 }
 
 pub(crate) struct Inner {
@@ -81,7 +140,7 @@ pub(crate) struct Inner {
     backend: Box<dyn ProviderBackend>,
     initialized: AtomicBool,
     pub(crate) state: ArcSwap<State>,
-    cache: Mutex<CacheHealth>,
+    cache: Mutex<CacheState>,
     busy: Mutex<Busy>,
     sinks: Mutex<Vec<(u32, Arc<NotificationSink>)>>,
     next_cookie: AtomicU32,
@@ -100,7 +159,7 @@ pub(crate) struct Gate<'a> {
 }
 
 enum GateKind {
-    Provider,
+    Reenumerate,
     SubSystem(ObjectId),
 }
 
@@ -108,7 +167,7 @@ impl Drop for Gate<'_> {
     fn drop(&mut self) {
         let mut busy = lock(&self.inner.busy);
         match self.kind {
-            GateKind::Provider => busy.provider_op = None,
+            GateKind::Reenumerate => busy.reenumerating = false,
             GateKind::SubSystem(id) => {
                 busy.subsystems.remove(&id);
             }
@@ -117,54 +176,81 @@ impl Drop for Gate<'_> {
 }
 
 impl Inner {
-    /// Rules 1 and 2 of the module doc.
-    pub(crate) fn check_cache(&self) -> Result<(), Hresult> {
-        if !self.initialized.load(Ordering::Acquire) {
-            return Err(Hresult::VDS_E_INITIALIZE_NOT_CALLED);
+    fn subject(&self) -> Subject {
+        Subject::Provider(self.info.name.clone())
+    }
+
+    fn check_initialized(&self) -> Result<(), Error> {
+        if self.initialized.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(Error::new(Hresult::VDS_E_INITIALIZE_NOT_CALLED).about(self.subject()))
         }
-        match *lock(&self.cache) {
+    }
+
+    fn corrupt_error(&self, cache: &CacheState) -> Error {
+        let mut e = Error::new(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT).about(Subject::ProviderCache);
+        if let Some(reason) = &cache.reason {
+            e = e.because(reason.clone());
+        }
+        e
+    }
+
+    /// Rules 1 and 2 of the module doc.
+    pub(crate) fn check_cache(&self) -> Result<(), Error> {
+        self.check_initialized()?;
+        let cache = lock(&self.cache);
+        match cache.health {
             CacheHealth::Good => Ok(()),
-            CacheHealth::Corrupt | CacheHealth::Rebuilt => {
-                Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT)
-            }
+            CacheHealth::Corrupt | CacheHealth::Rebuilt => Err(self.corrupt_error(&cache)),
         }
     }
 
     /// Rules 1–3: the current picture of subsystem `id`.
-    pub(crate) fn subsystem(&self, id: ObjectId) -> Result<Arc<SubState>, Hresult> {
+    pub(crate) fn subsystem(&self, id: ObjectId) -> Result<Arc<SubState>, Error> {
         self.check_cache()?;
         self.state
             .load()
             .subsystems
             .get(&id)
             .cloned()
-            .ok_or(Hresult::VDS_E_OBJECT_DELETED)
+            .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))
     }
 
     pub(crate) fn reenumerating(&self) -> bool {
-        lock(&self.busy).provider_op == Some(ProviderOp::Reenumerate)
+        lock(&self.busy).reenumerating
     }
 
-    fn gate_provider(&self, op: ProviderOp) -> Result<Gate<'_>, Hresult> {
+    pub(crate) fn busy_error(&self) -> Error {
+        Error::new(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS).about(self.subject())
+    }
+
+    fn gate_reenumerate(&self) -> Result<Gate<'_>, Error> {
         let mut busy = lock(&self.busy);
-        if busy.provider_op.is_some() || !busy.subsystems.is_empty() {
-            return Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS);
+        if busy.reenumerating || !busy.subsystems.is_empty() {
+            return Err(self.busy_error());
         }
-        busy.provider_op = Some(op);
+        busy.reenumerating = true;
         Ok(Gate {
             inner: self,
-            kind: GateKind::Provider,
+            kind: GateKind::Reenumerate,
         })
     }
 
-    pub(crate) fn gate_subsystem(&self, id: ObjectId) -> Result<Gate<'_>, Hresult> {
+    /// The gate of subsystem `sub`; `VDS_E_ANOTHER_CALL_IN_PROGRESS` about it when held, or about
+    /// the provider while it reenumerates.
+    pub(crate) fn gate_subsystem(&self, sub: &SubState) -> Result<Gate<'_>, Error> {
         let mut busy = lock(&self.busy);
-        if busy.provider_op.is_some() || !busy.subsystems.insert(id) {
-            return Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS);
+        if busy.reenumerating {
+            return Err(self.busy_error());
+        }
+        if !busy.subsystems.insert(sub.id()) {
+            return Err(Error::new(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
+                .about(Subject::Subsystem(sub.snapshot.key.clone())));
         }
         Ok(Gate {
             inner: self,
-            kind: GateKind::SubSystem(id),
+            kind: GateKind::SubSystem(sub.id()),
         })
     }
 
@@ -179,22 +265,54 @@ impl Inner {
         }
     }
 
-    /// Runs a mutation on subsystem `sub` (already resolved, gate to be taken here) and commits the
-    /// subsystem's new picture. Returns what the backend said.
-    pub(crate) fn mutate(
-        &self,
-        sub: &SubState,
-        mutation: Mutation,
-    ) -> Result<(Applied, Arc<SubState>), Hresult> {
-        let _gate = self.gate_subsystem(sub.id())?;
-        let applied = self.backend.apply(&sub.snapshot, &mutation)?;
-        if applied.snapshot.key != sub.snapshot.key {
-            return Err(Hresult::VDS_E_BAD_PROVIDER_DATA);
+    fn bad_data(&self, why: impl Into<String>) -> Error {
+        Error::new(Hresult::VDS_E_BAD_PROVIDER_DATA)
+            .about(self.subject())
+            .because(why)
+    }
+
+    fn backend_failed(&self, e: Error) -> Error {
+        if e == Hresult::VDS_E_PROVIDER_CACHE_CORRUPT {
+            let mut cache = lock(&self.cache);
+            cache.health = CacheHealth::Corrupt;
+            cache.reason = Some(match e.cause() {
+                Some(c) => format!("the provider reported it: {c}"),
+                None => "the provider reported it".to_string(),
+            });
         }
-        let new_sub = Arc::new(
-            SubState::build(self.id, applied.snapshot.clone())
-                .map_err(|_| Hresult::VDS_E_BAD_PROVIDER_DATA)?,
-        );
+        e.about_if_unset(self.subject())
+    }
+
+    /// Commits `snapshot` as the new picture of the subsystem `old` and notifies. The caller holds
+    /// the subsystem's gate.
+    fn commit_subsystem(
+        &self,
+        old: &SubState,
+        snapshot: SubSystemSnapshot,
+    ) -> Result<(Arc<SubState>, Vec<Notification>), Error> {
+        if snapshot.key != old.snapshot.key {
+            return Err(self.bad_data(format!(
+                "asked about subsystem {:?}, it answered about {:?}",
+                old.snapshot.key, snapshot.key
+            )));
+        }
+        let new_sub = if snapshot == old.snapshot {
+            None
+        } else {
+            Some(Arc::new(
+                SubState::build(self.id, snapshot).map_err(|e| self.bad_data(e.to_string()))?,
+            ))
+        };
+        let Some(new_sub) = new_sub else {
+            let current = self
+                .state
+                .load()
+                .subsystems
+                .get(&old.id())
+                .cloned()
+                .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
+            return Ok((current, Vec::new()));
+        };
         let mut batch = Vec::new();
         self.state.rcu(|current| {
             let next = current.with_subsystem(new_sub.clone());
@@ -202,6 +320,60 @@ impl Inner {
             next
         });
         self.notify(&batch);
+        Ok((new_sub, batch))
+    }
+
+    /// Refreshes subsystem `id` under its gate, and under the guard `outer` gives for its key (a
+    /// gate of the caller's, such as a lock between processes), held until the commit. The error is
+    /// about the subsystem.
+    async fn refresh_one<G>(
+        &self,
+        id: ObjectId,
+        outer: &(dyn Fn(&str) -> Result<G, Error> + Send + Sync),
+    ) -> Result<(Arc<SubState>, Vec<Notification>), Error> {
+        let old = self
+            .state
+            .load()
+            .subsystems
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
+        let subject = Subject::Subsystem(old.snapshot.key.clone());
+        let _gate = self.gate_subsystem(&old)?;
+        let _outer = outer(&old.snapshot.key)?;
+        // What a mutation committed before we took the gate is the picture to refresh from.
+        let old = self
+            .state
+            .load()
+            .subsystems
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED).about(subject.clone()))?;
+        let fresh = match self.backend.refresh(&old.snapshot).await {
+            Ok(fresh) => fresh,
+            Err(e) => return Err(self.backend_failed(e.about_if_unset(subject))),
+        };
+        self.commit_subsystem(&old, fresh)
+            .map_err(|e| e.about(subject))
+    }
+
+    /// Runs a mutation on subsystem `sub` (already resolved, gate to be taken here) and commits the
+    /// subsystem's new picture. Returns what the backend said.
+    pub(crate) async fn mutate(
+        &self,
+        sub: &SubState,
+        mutation: Mutation,
+    ) -> Result<(Applied, Arc<SubState>), Error> {
+        let _gate = self.gate_subsystem(sub)?;
+        let subject = Subject::Subsystem(sub.snapshot.key.clone());
+        let applied = self
+            .backend
+            .apply(&sub.snapshot, &mutation)
+            .await
+            .map_err(|e| self.backend_failed(e.about_if_unset(subject.clone())))?;
+        let (new_sub, _) = self
+            .commit_subsystem(sub, applied.snapshot.clone())
+            .map_err(|e| e.about(subject))?;
         Ok((applied, new_sub))
     }
 }
@@ -210,11 +382,13 @@ impl Inner {
 ///
 /// ```
 /// use vds_model::{HwProvider, sim::SimBackend};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let provider = HwProvider::new(SimBackend::demo());
 /// provider.initialize().unwrap();
-/// provider.reenumerate().unwrap();
+/// provider.reenumerate().await.unwrap();
 /// let subsystems = provider.query_sub_systems().unwrap();
 /// assert_eq!(subsystems.len(), 2);
+/// # });
 /// ```
 #[derive(Clone)]
 pub struct HwProvider {
@@ -234,15 +408,23 @@ impl HwProvider {
     /// A provider over `backend`, not yet initialized and with an empty cache. Until
     /// [`initialize`](Self::initialize), every method answers `VDS_E_INITIALIZE_NOT_CALLED`.
     pub fn new(backend: impl ProviderBackend) -> HwProvider {
+        HwProvider::from_box(Box::new(backend))
+    }
+
+    /// As [`new`](Self::new), for a backend already boxed (one chosen at run time).
+    pub fn from_box(backend: Box<dyn ProviderBackend>) -> HwProvider {
         let info = backend.info();
         HwProvider {
             inner: Arc::new(Inner {
                 id: ObjectId::provider(&info.name),
                 info,
-                backend: Box::new(backend),
+                backend,
                 initialized: AtomicBool::new(false),
                 state: ArcSwap::from_pointee(State::default()),
-                cache: Mutex::new(CacheHealth::Good),
+                cache: Mutex::new(CacheState {
+                    health: CacheHealth::Good,
+                    reason: None,
+                }),
                 busy: Mutex::new(Busy::default()),
                 sinks: Mutex::new(Vec::new()),
                 next_cookie: AtomicU32::new(1),
@@ -259,16 +441,35 @@ impl HwProvider {
         cached: Vec<SubSystemSnapshot>,
         health: CacheHealth,
     ) -> (HwProvider, Option<crate::InvariantError>) {
-        let provider = HwProvider::new(backend);
+        HwProvider::from_cache_boxed(Box::new(backend), cached, health)
+    }
+
+    /// As [`from_cache`](Self::from_cache), for a backend already boxed.
+    pub fn from_cache_boxed(
+        backend: Box<dyn ProviderBackend>,
+        cached: Vec<SubSystemSnapshot>,
+        health: CacheHealth,
+    ) -> (HwProvider, Option<crate::InvariantError>) {
+        let provider = HwProvider::from_box(backend);
         provider.inner.initialized.store(true, Ordering::Release);
         match State::build(provider.inner.id, cached) {
             Ok(state) => {
                 provider.inner.state.store(Arc::new(state));
-                *lock(&provider.inner.cache) = health;
+                let mut cache = lock(&provider.inner.cache);
+                cache.health = health;
+                cache.reason = match health {
+                    CacheHealth::Good => None,
+                    CacheHealth::Corrupt => Some("the cache is recorded as corrupt".into()),
+                    CacheHealth::Rebuilt => Some(
+                        "the cache was rebuilt by `vdsadm reenumerate`; a `vdsadm refresh` completes the recovery"
+                            .into(),
+                    ),
+                };
+                drop(cache);
                 (provider, None)
             }
             Err(e) => {
-                *lock(&provider.inner.cache) = CacheHealth::Corrupt;
+                provider.mark_cache_corrupt(format!("the cached picture breaks a rule: {e}"));
                 (provider, Some(e))
             }
         }
@@ -276,7 +477,7 @@ impl HwProvider {
 
     /// `IVdsProviderPrivate::OnLoad`: marks the provider initialized. Touches no network; the cache
     /// stays as it is (empty for a new provider) until `reenumerate()`.
-    pub fn initialize(&self) -> Result<(), Hresult> {
+    pub fn initialize(&self) -> Result<(), Error> {
         self.inner.initialized.store(true, Ordering::Release);
         Ok(())
     }
@@ -286,11 +487,14 @@ impl HwProvider {
         self.inner.id
     }
 
+    /// The provider's name (from which its id is derived).
+    pub fn name(&self) -> &str {
+        &self.inner.info.name
+    }
+
     /// `IVdsProvider::GetProperties`.
-    pub fn get_properties(&self) -> Result<ProviderProp, Hresult> {
-        if !self.inner.initialized.load(Ordering::Acquire) {
-            return Err(Hresult::VDS_E_INITIALIZE_NOT_CALLED);
-        }
+    pub fn get_properties(&self) -> Result<ProviderProp, Error> {
+        self.inner.check_initialized()?;
         let info = &self.inner.info;
         Ok(ProviderProp {
             id: self.inner.id,
@@ -305,19 +509,17 @@ impl HwProvider {
     }
 
     /// `IVdsHwProviderType::GetProviderType`.
-    pub fn get_provider_type(&self) -> Result<crate::HwProviderType, Hresult> {
-        if !self.inner.initialized.load(Ordering::Acquire) {
-            return Err(Hresult::VDS_E_INITIALIZE_NOT_CALLED);
-        }
+    pub fn get_provider_type(&self) -> Result<crate::HwProviderType, Error> {
+        self.inner.check_initialized()?;
         Ok(self.inner.info.hw_type)
     }
 
     /// `IVdsHwProvider::QuerySubSystems`: the subsystems in the cache (an empty enumerator when there
     /// are none). `VDS_E_ANOTHER_CALL_IN_PROGRESS` while a reenumerate runs.
-    pub fn query_sub_systems(&self) -> Result<EnumVdsObject<SubSystem>, Hresult> {
+    pub fn query_sub_systems(&self) -> Result<EnumVdsObject<SubSystem>, Error> {
         self.inner.check_cache()?;
         if self.inner.reenumerating() {
-            return Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS);
+            return Err(self.inner.busy_error());
         }
         let state = self.inner.state.load();
         Ok(EnumVdsObject::new(
@@ -331,33 +533,41 @@ impl HwProvider {
 
     /// The subsystem whose natural key (for the sendtargets provider, its configured name) is `key`.
     /// `VDS_E_OBJECT_NOT_FOUND` when there is none.
-    pub fn sub_system_by_key(&self, key: &str) -> Result<SubSystem, Hresult> {
+    pub fn sub_system_by_key(&self, key: &str) -> Result<SubSystem, Error> {
         self.inner.check_cache()?;
         let id = self.inner.id.child("subsystem", key);
         if self.inner.state.load().subsystems.contains_key(&id) {
             Ok(SubSystem::new(self.inner.clone(), id))
         } else {
-            Err(Hresult::VDS_E_OBJECT_NOT_FOUND)
+            Err(Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND).about(Subject::Subsystem(key.into())))
+        }
+    }
+
+    /// The subsystem whose id is `id`. `VDS_E_OBJECT_NOT_FOUND` when there is none.
+    pub fn sub_system_by_id(&self, id: ObjectId) -> Result<SubSystem, Error> {
+        self.inner.check_cache()?;
+        if self.inner.state.load().subsystems.contains_key(&id) {
+            Ok(SubSystem::new(self.inner.clone(), id))
+        } else {
+            Err(Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND))
         }
     }
 
     /// `IVdsHwProvider::Reenumerate`: asks the backend which subsystems exist, commits arrivals,
     /// departures and their pictures, and returns the notifications it delivered to sinks.
-    pub fn reenumerate(&self) -> Result<Vec<Notification>, Hresult> {
+    pub async fn reenumerate(&self) -> Result<Vec<Notification>, Error> {
         let inner = &self.inner;
-        if !inner.initialized.load(Ordering::Acquire) {
-            return Err(Hresult::VDS_E_INITIALIZE_NOT_CALLED);
-        }
-        let _gate = inner.gate_provider(ProviderOp::Reenumerate)?;
-        let health = *lock(&inner.cache);
+        inner.check_initialized()?;
+        let _gate = inner.gate_reenumerate()?;
+        let health = lock(&inner.cache).health;
         let previous = if health == CacheHealth::Good {
             inner.state.load().export()
         } else {
             Vec::new()
         };
-        let answer = match inner.backend.reenumerate(&previous) {
+        let answer = match inner.backend.reenumerate(&previous).await {
             Ok(answer) => answer,
-            Err(hr) => return Err(self.backend_failed(hr)),
+            Err(e) => return Err(inner.backend_failed(e)),
         };
         // A corrupt cache is not reused, not even for unchanged subsystems.
         let reuse = if health == CacheHealth::Good {
@@ -365,13 +575,16 @@ impl HwProvider {
         } else {
             Arc::new(State::default())
         };
-        let next = State::rebuild(inner.id, answer, &reuse)
-            .map_err(|_| Hresult::VDS_E_BAD_PROVIDER_DATA)?;
+        let next =
+            State::rebuild(inner.id, answer, &reuse).map_err(|e| inner.bad_data(e.to_string()))?;
         let old = inner.state.swap(Arc::new(next));
         {
             let mut cache = lock(&inner.cache);
-            if *cache != CacheHealth::Good {
-                *cache = CacheHealth::Rebuilt;
+            if cache.health != CacheHealth::Good {
+                cache.health = CacheHealth::Rebuilt;
+                cache.reason = Some(
+                    "the cache was rebuilt by `vdsadm reenumerate`; a `vdsadm refresh` completes the recovery".into(),
+                );
             }
         }
         let batch = if health == CacheHealth::Good {
@@ -383,63 +596,147 @@ impl HwProvider {
         Ok(batch)
     }
 
-    /// `IVdsHwProvider::Refresh`: asks the backend for the current picture of every known subsystem
-    /// (finding no new ones), commits it, and returns the notifications it delivered to sinks.
-    /// A refresh that fails leaves the cache as it was.
-    pub fn refresh(&self) -> Result<Vec<Notification>, Hresult> {
+    /// `IVdsHwProvider::Refresh`: refreshes every known subsystem (finding no new ones), each under
+    /// its own gate and concurrently, committing each as soon as it is done. See
+    /// [`refresh_each`](Self::refresh_each).
+    pub async fn refresh(&self) -> Result<RefreshReport, Error> {
+        self.refresh_with(|_| Ok(()), |_| {}).await
+    }
+
+    /// [`refresh`](Self::refresh), with two hooks: `gate` is asked for a guard for each subsystem
+    /// (by key) once the model's own gate is taken, and holds it until the subsystem is committed
+    /// (a lock between processes, say; an error makes that subsystem fail, as a busy gate does);
+    /// `on_done` is called as each subsystem is committed (or found busy, or failed), for example to
+    /// persist it at once.
+    ///
+    /// Errors of the whole call: `VDS_E_INITIALIZE_NOT_CALLED`; `VDS_E_PROVIDER_CACHE_CORRUPT` when the
+    /// cache is corrupt (nothing is refreshed) or the backend reported it so; and
+    /// `VDS_E_ANOTHER_CALL_IN_PROGRESS` while a reenumerate runs. Every other failure is one
+    /// subsystem's, in [`RefreshReport::failures`]. A `Rebuilt` cache becomes `Good` when every
+    /// subsystem was refreshed.
+    pub async fn refresh_with<G>(
+        &self,
+        gate: impl Fn(&str) -> Result<G, Error> + Send + Sync,
+        on_done: impl Fn(SubsystemRefreshed<'_>) + Send + Sync,
+    ) -> Result<RefreshReport, Error> {
         let inner = &self.inner;
-        if !inner.initialized.load(Ordering::Acquire) {
-            return Err(Hresult::VDS_E_INITIALIZE_NOT_CALLED);
+        inner.check_initialized()?;
+        {
+            let cache = lock(&inner.cache);
+            if cache.health == CacheHealth::Corrupt {
+                return Err(inner.corrupt_error(&cache));
+            }
         }
-        let health = *lock(&inner.cache);
-        if health == CacheHealth::Corrupt {
-            return Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT);
+        if inner.reenumerating() {
+            return Err(inner.busy_error());
         }
-        let _gate = inner.gate_provider(ProviderOp::Refresh)?;
-        let old = inner.state.load_full();
-        let previous = old.export();
-        let answer = match inner.backend.refresh(&previous) {
-            Ok(answer) => answer,
-            Err(hr) => return Err(self.backend_failed(hr)),
-        };
-        // Keep the known keys only, in their known order; keys left out keep their picture.
-        let mut by_key: std::collections::HashMap<String, SubSystemSnapshot> =
-            answer.into_iter().map(|s| (s.key.clone(), s)).collect();
-        let merged: Vec<SubSystemSnapshot> = previous
-            .into_iter()
-            .map(|p| by_key.remove(&p.key).unwrap_or(p))
-            .collect();
-        let next =
-            State::rebuild(inner.id, merged, &old).map_err(|_| Hresult::VDS_E_BAD_PROVIDER_DATA)?;
-        let next = Arc::new(next);
-        inner.state.store(next.clone());
-        *lock(&inner.cache) = CacheHealth::Good;
-        let batch = diff(&old, &next);
-        inner.notify(&batch);
+        let state = inner.state.load_full();
+        let on_done = &on_done;
+        let gate = &gate;
+        let runs = state.order.iter().map(|id| {
+            let id = *id;
+            let key = state
+                .subsystems
+                .get(&id)
+                .map(|s| s.snapshot.key.clone())
+                .unwrap_or_default();
+            async move {
+                let result = inner.refresh_one(id, gate).await;
+                match &result {
+                    Ok((sub, batch)) => on_done(SubsystemRefreshed {
+                        id,
+                        key: &key,
+                        result: Ok(&sub.snapshot),
+                        notifications: batch,
+                    }),
+                    Err(e) => on_done(SubsystemRefreshed {
+                        id,
+                        key: &key,
+                        result: Err(e),
+                        notifications: &[],
+                    }),
+                }
+                (id, key, result)
+            }
+        });
+        let results = futures_util::future::join_all(runs).await;
+        let mut report = RefreshReport::default();
+        let mut corrupt = None;
+        for (id, key, result) in results {
+            match result {
+                Ok((_, batch)) => {
+                    report.refreshed += 1;
+                    report.notifications.extend(batch);
+                }
+                Err(e) => {
+                    if e == Hresult::VDS_E_PROVIDER_CACHE_CORRUPT {
+                        corrupt = Some(e.clone());
+                    }
+                    report.failures.push((id, key, e));
+                }
+            }
+        }
+        if let Some(e) = corrupt {
+            return Err(e.about(Subject::ProviderCache));
+        }
+        let mut cache = lock(&inner.cache);
+        if cache.health == CacheHealth::Rebuilt && report.failures.is_empty() {
+            cache.health = CacheHealth::Good;
+            cache.reason = None;
+        }
+        Ok(report)
+    }
+
+    /// Refreshes one subsystem under its gate alone and returns the notifications it delivered.
+    /// Errors are about the subsystem; a backend error leaves its picture as it was. A subsystem
+    /// refresh never clears a `Rebuilt` cache (only a whole `refresh()` does), but it runs on one.
+    pub async fn refresh_subsystem(
+        &self,
+        subsystem: &SubSystem,
+    ) -> Result<Vec<Notification>, Error> {
+        let inner = &self.inner;
+        inner.check_initialized()?;
+        {
+            let cache = lock(&inner.cache);
+            if cache.health == CacheHealth::Corrupt {
+                return Err(inner.corrupt_error(&cache));
+            }
+        }
+        let (_, batch) = inner.refresh_one(subsystem.id(), &|_: &str| Ok(())).await?;
         Ok(batch)
     }
 
-    fn backend_failed(&self, hr: Hresult) -> Hresult {
-        if hr == Hresult::VDS_E_PROVIDER_CACHE_CORRUPT {
-            self.mark_cache_corrupt();
-        }
-        hr
-    }
-
-    /// Flags the cache corrupt (for example when its persistent copy failed a check).
-    pub fn mark_cache_corrupt(&self) {
-        *lock(&self.inner.cache) = CacheHealth::Corrupt;
+    /// Flags the cache corrupt (for example when its persistent copy failed a check), saying why.
+    pub fn mark_cache_corrupt(&self, reason: impl Into<String>) {
+        let mut cache = lock(&self.inner.cache);
+        cache.health = CacheHealth::Corrupt;
+        cache.reason = Some(reason.into());
     }
 
     /// The cache's health.
     pub fn cache_health(&self) -> CacheHealth {
-        *lock(&self.inner.cache)
+        lock(&self.inner.cache).health
+    }
+
+    /// Why the cache is not `Good`, when it is not.
+    pub fn cache_reason(&self) -> Option<String> {
+        lock(&self.inner.cache).reason.clone()
     }
 
     /// Every subsystem's snapshot, in enumeration order: what a persistent cache saves. Answers even
     /// when the cache is flagged corrupt (so it can be kept aside for inspection).
     pub fn export(&self) -> Vec<SubSystemSnapshot> {
         self.inner.state.load().export()
+    }
+
+    /// One subsystem's snapshot by id (even when the cache is flagged corrupt), if cached.
+    pub fn export_subsystem(&self, id: ObjectId) -> Option<SubSystemSnapshot> {
+        self.inner
+            .state
+            .load()
+            .subsystems
+            .get(&id)
+            .map(|s| s.snapshot.clone())
     }
 
     /// `IVdsService::Advise`: registers a sink; returns its cookie.
@@ -450,12 +747,12 @@ impl HwProvider {
     }
 
     /// `IVdsService::Unadvise`: `VDS_E_BAD_COOKIE` for a cookie that is not registered.
-    pub fn unadvise(&self, cookie: u32) -> Result<(), Hresult> {
+    pub fn unadvise(&self, cookie: u32) -> Result<(), Error> {
         let mut sinks = lock(&self.inner.sinks);
         let before = sinks.len();
         sinks.retain(|(c, _)| *c != cookie);
         if sinks.len() == before {
-            Err(Hresult::VDS_E_BAD_COOKIE)
+            Err(Error::new(Hresult::VDS_E_BAD_COOKIE).because(format!("cookie {cookie}")))
         } else {
             Ok(())
         }

@@ -11,12 +11,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use crate::backend::{
     Applied, Created, Mutation, PortalGroupSnapshot, PortalSnapshot, ProviderBackend, ProviderInfo,
     SubSystemSnapshot, TargetSnapshot,
 };
 use crate::{
-    Health, Hresult, HwProviderType, IscsiPortalStatus, SubSystemFlags, SubSystemStatus,
+    Error, Health, Hresult, HwProviderType, IscsiPortalStatus, SubSystemFlags, SubSystemStatus,
     VdsIpAddress,
 };
 
@@ -24,9 +26,8 @@ use crate::{
 /// existing group with `VDS_S_ALREADY_EXISTS`.
 pub const MAX_GROUPS_PER_TARGET: usize = 4;
 
-/// How long a held operation waits for its release before it goes on anyway: every wait has a
-/// deadline, even in the simulator.
-pub const HOLD_DEADLINE: Duration = Duration::from_secs(30);
+/// The name of the simulator provider unless another is given ([`SimBackend::with_name`]).
+pub const SIM_PROVIDER_NAME: &str = "vds-sim";
 
 /// A backend operation, for [`SimControl::fail_next`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,25 +40,39 @@ pub enum SimOp {
     Apply,
 }
 
-#[derive(Default)]
-struct HoldState {
-    held: bool,
-    entered: usize,
-}
-
 struct SimArray {
     subsystems: Vec<SubSystemSnapshot>,
     fail_next: HashMap<SimOp, Hresult>,
     corrupt: bool,
-    delay: Duration,
     next_target: u32,
     calls: HashMap<SimOp, usize>,
 }
 
+/// Which operations a [`SimHold`] holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum HoldScope {
+    /// Every operation.
+    All,
+    /// Refreshes and mutations of one subsystem (by key), and every reenumerate.
+    Subsystem(String),
+}
+
+impl HoldScope {
+    fn holds(&self, key: Option<&str>) -> bool {
+        match (self, key) {
+            (HoldScope::All, _) | (HoldScope::Subsystem(_), None) => true,
+            (HoldScope::Subsystem(held), Some(key)) => held == key,
+        }
+    }
+}
+
 struct SimShared {
     array: Mutex<SimArray>,
-    hold: Mutex<HoldState>,
-    hold_changed: Condvar,
+    /// What a living [`SimHold`] holds; held operations wait for it to turn `None`.
+    held: watch::Sender<Option<HoldScope>>,
+    /// How many operations reached the hold point since the hold began.
+    entered: Mutex<usize>,
+    entered_changed: Condvar,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,6 +81,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The simulator backend. Give it to [`crate::HwProvider::new`]; keep its [`SimControl`] to steer it.
 pub struct SimBackend {
+    name: String,
     shared: Arc<SimShared>,
 }
 
@@ -75,8 +91,8 @@ pub struct SimControl {
     shared: Arc<SimShared>,
 }
 
-/// Holds every backend operation that starts while it lives (they wait, up to [`HOLD_DEADLINE`]);
-/// dropping it lets them go on.
+/// Holds every backend operation that starts while it lives; dropping it (also when a test panics)
+/// lets them go on.
 pub struct SimHold {
     shared: Arc<SimShared>,
 }
@@ -183,19 +199,28 @@ impl SimBackend {
     /// A simulator holding `subsystems`.
     pub fn with_subsystems(subsystems: Vec<SubSystemSnapshot>) -> SimBackend {
         SimBackend {
+            name: SIM_PROVIDER_NAME.to_string(),
             shared: Arc::new(SimShared {
                 array: Mutex::new(SimArray {
                     subsystems,
                     fail_next: HashMap::new(),
                     corrupt: false,
-                    delay: Duration::ZERO,
                     next_target: 1,
                     calls: HashMap::new(),
                 }),
-                hold: Mutex::new(HoldState::default()),
-                hold_changed: Condvar::new(),
+                held: watch::Sender::new(None),
+                entered: Mutex::new(0),
+                entered_changed: Condvar::new(),
             }),
         }
+    }
+
+    /// The same simulator under another provider name (from which the provider's id, and so every
+    /// object id, is derived).
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> SimBackend {
+        self.name = name.into();
+        self
     }
 
     /// The demonstration array: `sim-array-1` (portals, targets, groups) and `sim-array-2` (empty).
@@ -232,91 +257,77 @@ impl SimBackend {
         }
     }
 
-    fn enter(&self, op: SimOp) -> Result<Vec<SubSystemSnapshot>, Hresult> {
+    /// Counts the call, waits while it is held, and answers with the array's truth (or the failure
+    /// injected for `op`). `key` is the subsystem a refresh or mutation is about.
+    async fn enter(&self, op: SimOp, key: Option<&str>) -> Result<Vec<SubSystemSnapshot>, Error> {
         // Held operations wait here, before looking at the array, so a test can act meanwhile.
-        {
-            let mut hold = lock(&self.shared.hold);
-            hold.entered += 1;
-            self.shared.hold_changed.notify_all();
-            let deadline = Instant::now() + HOLD_DEADLINE;
-            while hold.held {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                hold = self
-                    .shared
-                    .hold_changed
-                    .wait_timeout(hold, left)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+        let mut held = self.shared.held.subscribe();
+        if held.borrow().as_ref().is_some_and(|scope| scope.holds(key)) {
+            {
+                let mut entered = lock(&self.shared.entered);
+                *entered += 1;
+                self.shared.entered_changed.notify_all();
             }
+            // The sender lives in `self.shared`, so the channel cannot close while we wait.
+            let _ = held
+                .wait_for(|scope| !scope.as_ref().is_some_and(|s| s.holds(key)))
+                .await;
         }
-        let delay = {
-            let mut array = lock(&self.shared.array);
-            *array.calls.entry(op).or_default() += 1;
-            if let Some(hr) = array.fail_next.remove(&op) {
-                return Err(hr);
-            }
-            array.delay
-        };
-        if !delay.is_zero() {
-            std::thread::sleep(delay);
+        let mut array = lock(&self.shared.array);
+        *array.calls.entry(op).or_default() += 1;
+        if let Some(hr) = array.fail_next.remove(&op) {
+            return Err(Error::new(hr).because("injected by the simulator"));
         }
-        Ok(lock(&self.shared.array).subsystems.clone())
+        Ok(array.subsystems.clone())
     }
 }
 
+#[async_trait::async_trait]
 impl ProviderBackend for SimBackend {
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
-            name: "vds-sim".into(),
+            name: self.name.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
             hw_type: HwProviderType::Iscsi,
         }
     }
 
-    fn reenumerate(
+    async fn reenumerate(
         &self,
         _previous: &[SubSystemSnapshot],
-    ) -> Result<Vec<SubSystemSnapshot>, Hresult> {
-        let truth = self.enter(SimOp::Reenumerate)?;
+    ) -> Result<Vec<SubSystemSnapshot>, Error> {
+        let truth = self.enter(SimOp::Reenumerate, None).await?;
         lock(&self.shared.array).corrupt = false;
         Ok(truth)
     }
 
-    fn refresh(&self, previous: &[SubSystemSnapshot]) -> Result<Vec<SubSystemSnapshot>, Hresult> {
-        let truth = self.enter(SimOp::Refresh)?;
+    async fn refresh(&self, previous: &SubSystemSnapshot) -> Result<SubSystemSnapshot, Error> {
+        let truth = self.enter(SimOp::Refresh, Some(&previous.key)).await?;
         if lock(&self.shared.array).corrupt {
-            return Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT);
+            return Err(Error::new(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT)
+                .because("the simulated array says its cache is inconsistent"));
         }
-        // Refresh reports only what the model asked about; a departed subsystem comes back Offline
-        // with no objects (departures are reenumerate's business).
-        Ok(previous
-            .iter()
-            .map(|p| {
-                truth
-                    .iter()
-                    .find(|t| t.key == p.key)
-                    .cloned()
-                    .unwrap_or_else(|| {
-                        let mut gone = p.clone();
-                        gone.status = SubSystemStatus::Offline;
-                        gone.detail = Some("the simulated array is disconnected".into());
-                        gone.portals.clear();
-                        gone.targets.clear();
-                        gone
-                    })
-            })
-            .collect())
+        // A departed subsystem comes back Offline with no objects (departures are reenumerate's
+        // business).
+        Ok(truth
+            .into_iter()
+            .find(|t| t.key == previous.key)
+            .unwrap_or_else(|| {
+                let mut gone = previous.clone();
+                gone.status = SubSystemStatus::Offline;
+                gone.detail = Some("the simulated array is disconnected".into());
+                gone.portals.clear();
+                gone.targets.clear();
+                gone
+            }))
     }
 
-    fn apply(
+    async fn apply(
         &self,
         subsystem: &SubSystemSnapshot,
         mutation: &Mutation,
-    ) -> Result<Applied, Hresult> {
-        self.enter(SimOp::Apply)?;
+    ) -> Result<Applied, Error> {
+        self.enter(SimOp::Apply, Some(&subsystem.key)).await?;
         let mut array = lock(&self.shared.array);
         let SimArray {
             subsystems,
@@ -326,7 +337,7 @@ impl ProviderBackend for SimBackend {
         let ss = subsystems
             .iter_mut()
             .find(|s| s.key == subsystem.key)
-            .ok_or(Hresult::VDS_E_OBJECT_DELETED)?;
+            .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
         let mut created = None;
         let mut outcome = Hresult::S_OK;
         match mutation {
@@ -335,7 +346,7 @@ impl ProviderBackend for SimBackend {
                     .portals
                     .iter_mut()
                     .find(|p| &p.address == portal)
-                    .ok_or(Hresult::VDS_E_OBJECT_NOT_FOUND)?;
+                    .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND))?;
                 p.status = *status;
             }
             Mutation::CreateTarget {
@@ -353,7 +364,7 @@ impl ProviderBackend for SimBackend {
                     },
                 };
                 if ss.targets.iter().any(|t| t.iscsi_name == name) {
-                    return Err(Hresult::VDS_E_NAME_NOT_UNIQUE);
+                    return Err(Error::new(Hresult::VDS_E_NAME_NOT_UNIQUE));
                 }
                 ss.targets.push(TargetSnapshot {
                     iscsi_name: name.clone(),
@@ -368,7 +379,7 @@ impl ProviderBackend for SimBackend {
                 let before = ss.targets.len();
                 ss.targets.retain(|t| &t.iscsi_name != iscsi_name);
                 if ss.targets.len() == before {
-                    return Err(Hresult::VDS_E_OBJECT_NOT_FOUND);
+                    return Err(Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND));
                 }
             }
             Mutation::SetTargetFriendlyName {
@@ -384,7 +395,7 @@ impl ProviderBackend for SimBackend {
                         .portal_groups
                         .first()
                         .map(|g| g.tag)
-                        .ok_or(Hresult::VDS_E_INTERNAL_ERROR)?;
+                        .ok_or_else(|| Error::new(Hresult::VDS_E_INTERNAL_ERROR))?;
                     outcome = Hresult::VDS_S_ALREADY_EXISTS;
                     created = Some(Created::PortalGroup {
                         iscsi_name: iscsi_name.clone(),
@@ -393,7 +404,7 @@ impl ProviderBackend for SimBackend {
                 } else {
                     let tag = (1..=u16::MAX)
                         .find(|tag| !t.portal_groups.iter().any(|g| g.tag == *tag))
-                        .ok_or(Hresult::VDS_E_INTERNAL_ERROR)?;
+                        .ok_or_else(|| Error::new(Hresult::VDS_E_INTERNAL_ERROR))?;
                     t.portal_groups.push(PortalGroupSnapshot {
                         tag,
                         portals: Vec::new(),
@@ -414,7 +425,7 @@ impl ProviderBackend for SimBackend {
                 portal,
             } => {
                 if !ss.portals.iter().any(|p| &p.address == portal) {
-                    return Err(Hresult::VDS_E_OBJECT_NOT_FOUND);
+                    return Err(Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND));
                 }
                 let g = group_mut(target_mut(ss, iscsi_name)?, *tag)?;
                 if !g.portals.contains(portal) {
@@ -441,18 +452,18 @@ impl ProviderBackend for SimBackend {
 fn target_mut<'a>(
     ss: &'a mut SubSystemSnapshot,
     name: &str,
-) -> Result<&'a mut TargetSnapshot, Hresult> {
+) -> Result<&'a mut TargetSnapshot, Error> {
     ss.targets
         .iter_mut()
         .find(|t| t.iscsi_name == name)
-        .ok_or(Hresult::VDS_E_OBJECT_NOT_FOUND)
+        .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND))
 }
 
-fn group_mut(t: &mut TargetSnapshot, tag: u16) -> Result<&mut PortalGroupSnapshot, Hresult> {
+fn group_mut(t: &mut TargetSnapshot, tag: u16) -> Result<&mut PortalGroupSnapshot, Error> {
     t.portal_groups
         .iter_mut()
         .find(|g| g.tag == tag)
-        .ok_or(Hresult::VDS_E_OBJECT_NOT_FOUND)
+        .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND))
 }
 
 impl SimControl {
@@ -509,9 +520,10 @@ impl SimControl {
         lock(&self.shared.array).corrupt = true;
     }
 
-    /// Every backend operation takes at least `delay` (a slow array).
-    pub fn set_delay(&self, delay: Duration) {
-        lock(&self.shared.array).delay = delay;
+    /// The simulated array's truth: every subsystem as the array has it now (for example to keep it
+    /// across processes).
+    pub fn truth(&self) -> Vec<SubSystemSnapshot> {
+        lock(&self.shared.array).subsystems.clone()
     }
 
     /// How many times `op` has been called.
@@ -525,9 +537,19 @@ impl SimControl {
 
     /// Holds every backend operation that starts from now until the returned guard is dropped.
     pub fn hold(&self) -> SimHold {
-        let mut hold = lock(&self.shared.hold);
-        hold.held = true;
-        hold.entered = 0;
+        self.hold_scope(HoldScope::All)
+    }
+
+    /// Holds the refreshes and mutations of subsystem `key` (and every reenumerate) that start from
+    /// now until the returned guard is dropped: an array that stops answering while the others
+    /// work.
+    pub fn hold_subsystem(&self, key: &str) -> SimHold {
+        self.hold_scope(HoldScope::Subsystem(key.to_string()))
+    }
+
+    fn hold_scope(&self, scope: HoldScope) -> SimHold {
+        *lock(&self.shared.entered) = 0;
+        self.shared.held.send_replace(Some(scope));
         SimHold {
             shared: self.shared.clone(),
         }
@@ -538,16 +560,16 @@ impl SimHold {
     /// Waits (up to `timeout`) until at least one operation is being held; true if one is.
     pub fn wait_entered(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut hold = lock(&self.shared.hold);
-        while hold.entered == 0 {
+        let mut entered = lock(&self.shared.entered);
+        while *entered == 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            hold = self
+            entered = self
                 .shared
-                .hold_changed
-                .wait_timeout(hold, left)
+                .entered_changed
+                .wait_timeout(entered, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -557,7 +579,6 @@ impl SimHold {
 
 impl Drop for SimHold {
     fn drop(&mut self) {
-        lock(&self.shared.hold).held = false;
-        self.shared.hold_changed.notify_all();
+        self.shared.held.send_replace(None);
     }
 }

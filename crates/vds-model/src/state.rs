@@ -232,10 +232,26 @@ impl SubState {
         self.prop.id
     }
 
-    /// The target (by iSCSI name) across this subsystem, if present.
+    /// The target (by iSCSI name, compared without regard to ASCII case as RFC 3722's
+    /// normalization folds names to lower case) across this subsystem, if present.
     pub(crate) fn target_named(&self, name: &str) -> Option<&TargetEntry> {
-        self.targets.values().find(|t| t.prop.iscsi_name == name)
+        self.targets
+            .values()
+            .find(|t| t.prop.iscsi_name.eq_ignore_ascii_case(name))
     }
+}
+
+/// Checks `snapshots` against every invariant the model enforces on a picture (what
+/// [`crate::HwProvider::from_cache`] would refuse to load), without loading them anywhere.
+pub fn check_snapshots(snapshots: &[SubSystemSnapshot]) -> Result<(), InvariantError> {
+    let mut keys = HashSet::with_capacity(snapshots.len());
+    for snap in snapshots {
+        if !keys.insert(snap.key.as_str()) {
+            return Err(InvariantError::DuplicateSubSystem(snap.key.clone()));
+        }
+        SubState::build(ObjectId::NIL, snap.clone())?;
+    }
+    Ok(())
 }
 
 /// The whole cache: every subsystem, in enumeration order.
@@ -297,11 +313,12 @@ impl State {
     }
 }
 
-fn note(out: &mut Vec<Notification>, object_type: Ntt, event: Ev, id: ObjectId) {
+fn note(out: &mut Vec<Notification>, object_type: Ntt, event: Ev, id: ObjectId, sub: ObjectId) {
     out.push(Notification {
         object_type,
         event,
         id,
+        subsystem: sub,
     });
 }
 
@@ -311,7 +328,7 @@ pub(crate) fn diff(old: &State, new: &State) -> Vec<Notification> {
     let mut out = Vec::new();
     for id in &old.order {
         if !new.subsystems.contains_key(id) {
-            note(&mut out, Ntt::SUB_SYSTEM, Ev::SUB_SYSTEM_DEPART, *id);
+            note(&mut out, Ntt::SUB_SYSTEM, Ev::SUB_SYSTEM_DEPART, *id, *id);
         }
     }
     for id in &new.order {
@@ -319,7 +336,7 @@ pub(crate) fn diff(old: &State, new: &State) -> Vec<Notification> {
             continue;
         };
         match old.subsystems.get(id) {
-            None => note(&mut out, Ntt::SUB_SYSTEM, Ev::SUB_SYSTEM_ARRIVE, *id),
+            None => note(&mut out, Ntt::SUB_SYSTEM, Ev::SUB_SYSTEM_ARRIVE, *id, *id),
             Some(o) if Arc::ptr_eq(o, n) => {}
             Some(o) => diff_subsystem(o, n, &mut out),
         }
@@ -328,6 +345,8 @@ pub(crate) fn diff(old: &State, new: &State) -> Vec<Notification> {
 }
 
 fn diff_subsystem(o: &SubState, n: &SubState, out: &mut Vec<Notification>) {
+    let sub = n.id();
+    let note = |out: &mut Vec<Notification>, t, e, id| note(out, t, e, id, sub);
     if o.prop != n.prop {
         note(out, Ntt::SUB_SYSTEM, Ev::SUB_SYSTEM_MODIFY, n.id());
     }

@@ -15,12 +15,21 @@ use vds_model::{
 const ARRAY1: &str = "sim-array-1";
 const ARRAY2: &str = "sim-array-2";
 
+/// Runs an operation of the model to completion on a runtime of its own (the model's operations
+/// are asynchronous; these tests drive them from plain threads).
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
 fn demo() -> (HwProvider, SimControl) {
     let backend = SimBackend::demo();
     let control = backend.control();
     let provider = HwProvider::new(backend);
     provider.initialize().expect("initialize");
-    provider.reenumerate().expect("reenumerate");
+    block(provider.reenumerate()).expect("reenumerate");
     (provider, control)
 }
 
@@ -75,12 +84,12 @@ fn query_portals_cache_corrupt_until_reenumerate_then_refresh() {
     let portal = ss.query_portals().expect("portals").next(1).0.remove(0);
     control.corrupt_cache();
     assert_eq!(
-        provider.refresh(),
-        Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT)
+        block(provider.refresh()).map(|_| ()),
+        Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT.into())
     );
     assert_eq!(provider.cache_health(), CacheHealth::Corrupt);
     // Every cached-path method answers the same code.
-    let corrupt = Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT);
+    let corrupt = Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT.into());
     assert_eq!(ss.query_portals().map(|_| ()), corrupt);
     assert_eq!(ss.query_targets().map(|_| ()), corrupt);
     assert_eq!(ss.get_properties().map(|_| ()), corrupt);
@@ -90,16 +99,16 @@ fn query_portals_cache_corrupt_until_reenumerate_then_refresh() {
     // Refresh alone does not clear it (and does not call the backend).
     let refreshes = control.calls(SimOp::Refresh);
     assert_eq!(
-        provider.refresh(),
-        Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT)
+        block(provider.refresh()).map(|_| ()),
+        Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT.into())
     );
     assert_eq!(control.calls(SimOp::Refresh), refreshes);
     // Reenumerate alone does not either.
-    provider.reenumerate().expect("reenumerate");
+    block(provider.reenumerate()).expect("reenumerate");
     assert_eq!(provider.cache_health(), CacheHealth::Rebuilt);
     assert_eq!(ss.query_portals().map(|_| ()), corrupt);
     // Reenumerate then refresh does.
-    provider.refresh().expect("refresh");
+    block(provider.refresh()).expect("refresh");
     assert_eq!(provider.cache_health(), CacheHealth::Good);
     assert_eq!(ss.query_portals().expect("recovered").len(), 5);
     // Ids survive the rebuild: the same real objects.
@@ -112,26 +121,27 @@ fn query_portals_object_deleted_when_the_subsystem_departed() {
     let ss = array(&provider, ARRAY1);
     control.remove_subsystem(ARRAY1);
     // Refresh finds no departures...
-    provider.refresh().expect("refresh");
+    block(provider.refresh()).expect("refresh");
     assert!(ss.query_portals().is_ok());
     // ...reenumerate does.
-    let batch = provider.reenumerate().expect("reenumerate");
+    let batch = block(provider.reenumerate()).expect("reenumerate");
     assert!(batch.contains(&Notification {
         object_type: NotificationTargetType::SUB_SYSTEM,
         event: NotificationEvent::SUB_SYSTEM_DEPART,
-        id: ss.id()
+        id: ss.id(),
+        subsystem: ss.id(),
     }));
     assert_eq!(
         ss.query_portals().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
     assert_eq!(
         ss.query_targets().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
     assert_eq!(
         ss.get_properties().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
 }
 
@@ -140,7 +150,7 @@ fn query_portals_object_status_failed_when_the_subsystem_failed() {
     let (provider, control) = demo();
     let ss = array(&provider, ARRAY1);
     control.set_subsystem_status(ARRAY1, SubSystemStatus::Failed);
-    let batch = provider.refresh().expect("refresh");
+    let batch = block(provider.refresh()).expect("refresh").notifications;
     assert!(
         batch
             .iter()
@@ -148,15 +158,15 @@ fn query_portals_object_status_failed_when_the_subsystem_failed() {
     );
     assert_eq!(
         ss.query_portals().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_STATUS_FAILED)
+        Err(Hresult::VDS_E_OBJECT_STATUS_FAILED.into())
     );
     assert_eq!(
         ss.query_targets().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_STATUS_FAILED)
+        Err(Hresult::VDS_E_OBJECT_STATUS_FAILED.into())
     );
     assert_eq!(
-        ss.create_target(Some("iqn.x:y"), "").map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_STATUS_FAILED)
+        block(ss.create_target(Some("iqn.x:y"), "")).map(|_| ()),
+        Err(Hresult::VDS_E_OBJECT_STATUS_FAILED.into())
     );
     // The subsystem's own properties still answer, and say why.
     assert_eq!(
@@ -164,7 +174,7 @@ fn query_portals_object_status_failed_when_the_subsystem_failed() {
         SubSystemStatus::Failed
     );
     control.set_subsystem_status(ARRAY1, SubSystemStatus::Online);
-    provider.refresh().expect("refresh");
+    block(provider.refresh()).expect("refresh");
     assert!(ss.query_portals().is_ok());
 }
 
@@ -174,22 +184,22 @@ fn query_portals_another_call_in_progress_while_reenumerating() {
     let ss = array(&provider, ARRAY1);
     let hold = control.hold();
     let p2 = provider.clone();
-    let worker = std::thread::spawn(move || p2.reenumerate());
+    let worker = std::thread::spawn(move || block(p2.reenumerate()));
     assert!(
         hold.wait_entered(Duration::from_secs(10)),
         "reenumerate reached the backend"
     );
     assert_eq!(
         ss.query_portals().map(|_| ()),
-        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
+        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())
     );
     assert_eq!(
         ss.query_targets().map(|_| ()),
-        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
+        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())
     );
     assert_eq!(
         provider.query_sub_systems().map(|_| ()),
-        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
+        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())
     );
     // Property reads still answer from the cache.
     assert!(ss.get_properties().is_ok());
@@ -204,7 +214,7 @@ fn query_portals_another_call_in_progress_while_reenumerating() {
 fn every_query_returns_an_empty_enumerator_not_an_error() {
     let empty = HwProvider::new(SimBackend::with_subsystems(vec![]));
     empty.initialize().expect("init");
-    empty.reenumerate().expect("reenumerate");
+    block(empty.reenumerate()).expect("reenumerate");
     let mut subs = empty.query_sub_systems().expect("S_OK");
     assert_eq!(subs.next(1), (vec![], Hresult::S_FALSE));
 
@@ -222,7 +232,7 @@ fn every_query_returns_an_empty_enumerator_not_an_error() {
             status: IscsiPortalStatus::Online,
         })
     });
-    provider.refresh().expect("refresh");
+    block(provider.refresh()).expect("refresh");
     let ss = array(&provider, ARRAY1);
     let lone = ss
         .portal_by_address(&addr("192.0.2.99:3260"))
@@ -244,9 +254,7 @@ fn every_query_returns_an_empty_enumerator_not_an_error() {
         .remove(0);
     assert!(group.query_associated_portals().expect("S_OK").is_empty());
     // A target with no groups.
-    let t = ss
-        .create_target(Some("iqn.2026-11.test:bare"), "bare")
-        .expect("create");
+    let t = block(ss.create_target(Some("iqn.2026-11.test:bare"), "bare")).expect("create");
     assert!(t.query_portal_groups().expect("S_OK").is_empty());
 }
 
@@ -259,35 +267,36 @@ fn enumerators_are_snapshots_and_departed_objects_answer_object_deleted() {
     let before = ss.query_portals().expect("portals");
     let gone = addr("192.0.2.11:3260");
     control.remove_portal(ARRAY1, &gone);
-    let batch = provider.refresh().expect("refresh");
+    let batch = block(provider.refresh()).expect("refresh").notifications;
     let gone_id = before.get(1).expect("second").id();
     assert!(batch.contains(&Notification {
         object_type: NotificationTargetType::PORTAL,
         event: NotificationEvent::PORTAL_DEPART,
-        id: gone_id
+        id: gone_id,
+        subsystem: ss.id(),
     }));
     // The old enumerator still yields all five; the departed one answers OBJECT_DELETED.
     let old: Vec<_> = before.clone().into_iter().collect();
     assert_eq!(old.len(), 5);
     assert_eq!(
         old[1].get_properties().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
     assert_eq!(
         old[1].get_sub_system().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
     assert_eq!(
         old[1].query_associated_portal_groups().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
     assert_eq!(
-        old[1].set_status(IscsiPortalStatus::Offline),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        block(old[1].set_status(IscsiPortalStatus::Offline)),
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
     assert_eq!(
         old[1].get_ipsec_security(&gone).map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
     assert!(old[0].get_properties().is_ok());
     // A new query shows the change.
@@ -298,22 +307,22 @@ fn enumerators_are_snapshots_and_departed_objects_answer_object_deleted() {
         .expect("target");
     let g = t.query_portal_groups().expect("groups").next(1).0.remove(0);
     control.remove_target(ARRAY1, "iqn.2026-11.org.vds.sim:array1.web");
-    provider.refresh().expect("refresh");
+    block(provider.refresh()).expect("refresh");
     for r in [
         t.get_properties().map(|_| ()),
         t.query_portal_groups().map(|_| ()),
-        t.delete(),
-        t.set_friendly_name("x"),
+        block(t.delete()),
+        block(t.set_friendly_name("x")),
     ] {
-        assert_eq!(r, Err(Hresult::VDS_E_OBJECT_DELETED));
+        assert_eq!(r, Err(Hresult::VDS_E_OBJECT_DELETED.into()));
     }
     for r in [
         g.get_properties().map(|_| ()),
         g.get_target().map(|_| ()),
         g.query_associated_portals().map(|_| ()),
-        g.delete(),
+        block(g.delete()),
     ] {
-        assert_eq!(r, Err(Hresult::VDS_E_OBJECT_DELETED));
+        assert_eq!(r, Err(Hresult::VDS_E_OBJECT_DELETED.into()));
     }
 }
 
@@ -330,7 +339,7 @@ fn ids_are_stable_across_refreshes_and_new_providers() {
             .collect()
     };
     let first = ids(&p1);
-    p1.refresh().expect("refresh");
+    block(p1.refresh()).expect("refresh");
     assert_eq!(ids(&p1), first);
     assert_eq!(
         ids(&p2),
@@ -352,24 +361,44 @@ fn a_second_mutation_or_refresh_fails_fast_with_another_call_in_progress() {
     let portal = ss
         .portal_by_address(&addr("192.0.2.10:3260"))
         .expect("portal");
-    let hold = control.hold();
+    // Only ARRAY1's array stops answering.
+    let hold = control.hold_subsystem(ARRAY1);
     let p = portal.clone();
-    let first = std::thread::spawn(move || p.set_status(IscsiPortalStatus::Offline));
+    let first = std::thread::spawn(move || block(p.set_status(IscsiPortalStatus::Offline)));
     assert!(hold.wait_entered(Duration::from_secs(10)));
     let started = std::time::Instant::now();
     // Same subsystem: refused at once.
     assert_eq!(
-        portal.set_status(IscsiPortalStatus::Online),
-        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
+        block(portal.set_status(IscsiPortalStatus::Online)),
+        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())
     );
     assert_eq!(
-        ss.create_target(None, "x").map(|_| ()),
-        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
+        block(ss.create_target(None, "x")).map(|_| ()),
+        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())
     );
-    // A refresh cannot start while a mutation runs.
     assert_eq!(
-        provider.refresh(),
-        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
+        block(provider.refresh_subsystem(&ss)).map(|_| ()),
+        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())
+    );
+    // A refresh of every subsystem refreshes the others and reports the busy one.
+    let report = block(provider.refresh()).expect("refresh of the others");
+    assert_eq!(report.refreshed, 1);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].1, ARRAY1);
+    assert_eq!(
+        report.failures[0].2,
+        Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS
+    );
+    // Reenumerate is provider-wide: it cannot start.
+    assert_eq!(
+        block(provider.reenumerate()).map(|_| ()),
+        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())
+    );
+    // The other subsystem's gate is free: a mutation there proceeds.
+    let other = block(array(&provider, ARRAY2).create_target(None, "other")).expect("create");
+    assert_eq!(
+        other.get_properties().expect("props").friendly_name,
+        "other"
     );
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -384,22 +413,20 @@ fn a_second_mutation_or_refresh_fails_fast_with_another_call_in_progress() {
         IscsiPortalStatus::Offline
     );
 
-    // Two refreshes at once.
-    let hold = control.hold();
+    // A refresh of ARRAY1 waiting on its array: a second one is refused, ARRAY2 refreshes.
+    let hold = control.hold_subsystem(ARRAY1);
     let p = provider.clone();
-    let first = std::thread::spawn(move || p.refresh());
+    let s1 = ss.clone();
+    let first = std::thread::spawn(move || block(p.refresh_subsystem(&s1)));
     assert!(hold.wait_entered(Duration::from_secs(10)));
     assert_eq!(
-        provider.refresh(),
-        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
+        block(provider.refresh_subsystem(&ss)).map(|_| ()),
+        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())
     );
+    assert!(block(provider.refresh_subsystem(&array(&provider, ARRAY2))).is_ok());
     assert_eq!(
-        provider.reenumerate(),
-        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
-    );
-    assert_eq!(
-        portal.set_status(IscsiPortalStatus::Online),
-        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
+        block(portal.set_status(IscsiPortalStatus::Online)),
+        Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())
     );
     // Reads during a refresh answer from the last committed state.
     assert_eq!(ss.query_portals().expect("query").len(), 5);
@@ -412,10 +439,10 @@ fn a_second_mutation_or_refresh_fails_fast_with_another_call_in_progress() {
 #[test]
 fn before_initialize_every_method_answers_initialize_not_called() {
     let provider = HwProvider::new(SimBackend::demo());
-    let e = Err(Hresult::VDS_E_INITIALIZE_NOT_CALLED);
+    let e = Err(Hresult::VDS_E_INITIALIZE_NOT_CALLED.into());
     assert_eq!(provider.query_sub_systems().map(|_| ()), e);
-    assert_eq!(provider.refresh().map(|_| ()), e);
-    assert_eq!(provider.reenumerate().map(|_| ()), e);
+    assert_eq!(block(provider.refresh()).map(|_| ()), e);
+    assert_eq!(block(provider.reenumerate()).map(|_| ()), e);
     assert_eq!(provider.get_properties().map(|_| ()), e);
     provider.initialize().expect("init");
     let props = provider.get_properties().expect("props");
@@ -433,11 +460,11 @@ fn refresh_finds_no_new_subsystems_reenumerate_does() {
     let control = backend.control();
     let provider = HwProvider::new(backend);
     provider.initialize().expect("init");
-    provider.reenumerate().expect("reenumerate");
+    block(provider.reenumerate()).expect("reenumerate");
     control.edit(|subs| subs.push(vds_model::sim::demo_array_2()));
-    provider.refresh().expect("refresh");
+    block(provider.refresh()).expect("refresh");
     assert_eq!(provider.query_sub_systems().expect("subs").len(), 1);
-    let batch = provider.reenumerate().expect("reenumerate");
+    let batch = block(provider.reenumerate()).expect("reenumerate");
     assert_eq!(provider.query_sub_systems().expect("subs").len(), 2);
     assert!(
         batch
@@ -457,10 +484,10 @@ fn a_cache_that_breaks_an_invariant_loads_as_corrupt() {
     assert_eq!(provider.cache_health(), CacheHealth::Corrupt);
     assert_eq!(
         provider.query_sub_systems().map(|_| ()),
-        Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT)
+        Err(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT.into())
     );
-    provider.reenumerate().expect("reenumerate");
-    provider.refresh().expect("refresh");
+    block(provider.reenumerate()).expect("reenumerate");
+    block(provider.refresh()).expect("refresh");
     assert_eq!(provider.query_sub_systems().expect("subs").len(), 2);
 }
 
@@ -470,8 +497,38 @@ fn backend_errors_pass_through_and_leave_the_cache_alone() {
     let refused = Hresult::from_win32(10061);
     control.fail_next(SimOp::Refresh, refused);
     control.set_subsystem_status(ARRAY1, SubSystemStatus::Failed);
-    assert_eq!(provider.refresh(), Err(refused));
-    // Nothing was committed.
+    let ss = array(&provider, ARRAY1);
+    assert_eq!(
+        block(provider.refresh_subsystem(&ss)).map(|_| ()),
+        Err(refused.into())
+    );
+    // The error says which subsystem, and why.
+    let e = block(provider.refresh_subsystem(&ss));
+    assert!(e.is_ok(), "the failure was injected once: {e:?}");
+    control.set_subsystem_status(ARRAY1, SubSystemStatus::Online);
+    block(provider.refresh()).expect("refresh");
+    control.fail_next(SimOp::Refresh, refused);
+    control.set_subsystem_status(ARRAY1, SubSystemStatus::Failed);
+    control.set_subsystem_status(ARRAY2, SubSystemStatus::Failed);
+    // In a refresh of every subsystem, the one that failed is reported and keeps its picture; the
+    // other is committed.
+    let report = block(provider.refresh()).expect("refresh");
+    assert_eq!(report.refreshed, 1);
+    assert_eq!(report.failures.len(), 1);
+    let (_, key, error) = &report.failures[0];
+    assert_eq!(*error, refused);
+    assert!(
+        error.to_string().contains(&format!("subsystem {key:?}")),
+        "{error}"
+    );
+    let failed_now = [ARRAY1, ARRAY2]
+        .iter()
+        .filter(|k| {
+            array(&provider, k).get_properties().expect("props").status == SubSystemStatus::Failed
+        })
+        .count();
+    assert_eq!(failed_now, 1, "only the refreshed subsystem changed");
+    // Nothing was committed for the one that failed.
     assert_eq!(
         array(&provider, ARRAY1)
             .get_properties()
@@ -502,15 +559,13 @@ fn set_status_accepts_only_online_and_offline_and_notifies_modify() {
         IscsiPortalStatus::from_raw(-1),
     ] {
         assert_eq!(
-            portal.set_status(bad),
-            Err(Hresult::VDS_E_NOT_SUPPORTED),
+            block(portal.set_status(bad)),
+            Err(Hresult::VDS_E_NOT_SUPPORTED.into()),
             "{bad}"
         );
     }
     assert!(seen.lock().expect("lock").is_empty());
-    portal
-        .set_status(IscsiPortalStatus::Offline)
-        .expect("offline");
+    block(portal.set_status(IscsiPortalStatus::Offline)).expect("offline");
     assert_eq!(
         portal.get_properties().expect("props").status,
         IscsiPortalStatus::Offline
@@ -520,12 +575,11 @@ fn set_status_accepts_only_online_and_offline_and_notifies_modify() {
         vec![Notification {
             object_type: NotificationTargetType::PORTAL,
             event: NotificationEvent::PORTAL_MODIFY,
-            id: portal.id()
+            id: portal.id(),
+            subsystem: array(&provider, ARRAY1).id(),
         }]
     );
-    portal
-        .set_status(IscsiPortalStatus::Online)
-        .expect("online");
+    block(portal.set_status(IscsiPortalStatus::Online)).expect("online");
     assert_eq!(
         portal.get_properties().expect("props").status,
         IscsiPortalStatus::Online
@@ -544,20 +598,20 @@ fn ipsec_methods_are_never_supported() {
     for key in [&b""[..], &b"secret"[..], &[0u8; 1024][..]] {
         assert_eq!(
             ss.set_ipsec_group_preshared_key(key),
-            Err(Hresult::VDS_E_NOT_SUPPORTED)
+            Err(Hresult::VDS_E_NOT_SUPPORTED.into())
         );
         assert_eq!(
             portal.set_ipsec_security(&a, u64::MAX, Some(key)),
-            Err(Hresult::VDS_E_NOT_SUPPORTED)
+            Err(Hresult::VDS_E_NOT_SUPPORTED.into())
         );
     }
     assert_eq!(
         portal.set_ipsec_tunnel_address(&a, &VdsIpAddress::Empty),
-        Err(Hresult::VDS_E_NOT_SUPPORTED)
+        Err(Hresult::VDS_E_NOT_SUPPORTED.into())
     );
     assert_eq!(
         portal.get_ipsec_security(&a),
-        Err(Hresult::VDS_E_NOT_SUPPORTED)
+        Err(Hresult::VDS_E_NOT_SUPPORTED.into())
     );
 }
 
@@ -587,21 +641,24 @@ fn portal_group_rules() {
 
     // Unknown id.
     assert_eq!(
-        g1.add_portal(ObjectId::provider("nope")),
-        Err(Hresult::VDS_E_OBJECT_NOT_FOUND)
+        block(g1.add_portal(ObjectId::provider("nope"))),
+        Err(Hresult::VDS_E_OBJECT_NOT_FOUND.into())
     );
     assert_eq!(
-        g1.remove_portal(ObjectId::provider("nope")),
-        Err(Hresult::VDS_E_OBJECT_NOT_FOUND)
+        block(g1.remove_portal(ObjectId::provider("nope"))),
+        Err(Hresult::VDS_E_OBJECT_NOT_FOUND.into())
     );
     // A portal of another subsystem is unknown here too.
     assert_eq!(
-        g1.remove_portal(b.id()),
-        Err(Hresult::VDS_E_OBJECT_NOT_FOUND),
+        block(g1.remove_portal(b.id())),
+        Err(Hresult::VDS_E_OBJECT_NOT_FOUND.into()),
         "b is not in g1"
     );
     // One group per target: b is in g2 of db, so it cannot join g1 of db...
-    assert_eq!(g1.add_portal(b.id()), Err(Hresult::VDS_E_OBJECT_EXISTS));
+    assert_eq!(
+        block(g1.add_portal(b.id())),
+        Err(Hresult::VDS_E_OBJECT_EXISTS.into())
+    );
     // ...but a portal can be in groups of different targets (a is in db/1 and web/1).
     let a_groups: Vec<_> = a
         .query_associated_portal_groups()
@@ -617,21 +674,24 @@ fn portal_group_rules() {
         .remove(0);
     assert!(a_groups.contains(&web_g) && a_groups.contains(g1));
     // Adding a portal already in the group changes nothing.
-    g1.add_portal(a.id()).expect("idempotent");
+    block(g1.add_portal(a.id())).expect("idempotent");
     // Deleting a non-empty group.
-    assert_eq!(g2.delete(), Err(Hresult::VDS_E_ASSOCIATED_PORTALS_EXIST));
-    g2.remove_portal(b.id()).expect("remove");
+    assert_eq!(
+        block(g2.delete()),
+        Err(Hresult::VDS_E_ASSOCIATED_PORTALS_EXIST.into())
+    );
+    block(g2.remove_portal(b.id())).expect("remove");
     assert!(g2.query_associated_portals().expect("portals").is_empty());
-    g1.add_portal(b.id()).expect("now b can join g1");
-    g2.delete().expect("delete empty group");
+    block(g1.add_portal(b.id())).expect("now b can join g1");
+    block(g2.delete()).expect("delete empty group");
     assert_eq!(
         g2.get_properties().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
     // Capacity: the simulator allows 4 groups per target; past that an existing one comes back.
     let mut outcomes = Vec::new();
     for _ in 0..4 {
-        let (g, hr) = db.create_portal_group().expect("create");
+        let (g, hr) = block(db.create_portal_group()).expect("create");
         outcomes.push((g.get_properties().expect("p").tag, hr));
     }
     assert_eq!(
@@ -644,7 +704,10 @@ fn portal_group_rules() {
         "VDS_S_ALREADY_EXISTS is a success code"
     );
     // A target with LUNs cannot be deleted; one without goes with its groups.
-    assert_eq!(db.delete(), Err(Hresult::VDS_E_ASSOCIATED_LUNS_EXIST));
+    assert_eq!(
+        block(db.delete()),
+        Err(Hresult::VDS_E_ASSOCIATED_LUNS_EXIST.into())
+    );
     let scratch = ss
         .target_by_name("iqn.2026-11.org.vds.sim:array1.scratch")
         .expect("scratch");
@@ -654,14 +717,14 @@ fn portal_group_rules() {
         .next(1)
         .0
         .remove(0);
-    scratch.delete().expect("delete");
+    block(scratch.delete()).expect("delete");
     assert_eq!(
         sg.get_properties().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
     assert_eq!(
         scratch.get_properties().map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_DELETED)
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
     );
 }
 
@@ -674,45 +737,40 @@ fn create_target_rules() {
     let other = array(&provider, ARRAY2);
     // A name in any subsystem of the provider is taken.
     assert_eq!(
-        other
-            .create_target(Some("iqn.2026-11.org.vds.sim:array1.db"), "dup")
-            .map(|_| ()),
-        Err(Hresult::VDS_E_NAME_NOT_UNIQUE)
+        block(other.create_target(Some("iqn.2026-11.org.vds.sim:array1.db"), "dup")).map(|_| ()),
+        Err(Hresult::VDS_E_NAME_NOT_UNIQUE.into())
     );
     // None and empty have the provider generate one.
-    let t1 = ss.create_target(None, "gen").expect("generated");
-    let t2 = ss.create_target(Some(""), "gen2").expect("generated");
+    let t1 = block(ss.create_target(None, "gen")).expect("generated");
+    let t2 = block(ss.create_target(Some(""), "gen2")).expect("generated");
     let (n1, n2) = (
         t1.get_properties().expect("p").iscsi_name,
         t2.get_properties().expect("p").iscsi_name,
     );
     assert!(n1.starts_with("iqn.") && n2.starts_with("iqn.") && n1 != n2);
     assert_eq!(t1.get_properties().expect("p").friendly_name, "gen");
-    t1.set_friendly_name("").expect("clear");
+    block(t1.set_friendly_name("")).expect("clear");
     assert_eq!(t1.get_properties().expect("p").friendly_name, "");
     assert_eq!(
-        t1.set_friendly_name(&"x".repeat(256)),
-        Err(Hresult::E_INVALIDARG)
+        block(t1.set_friendly_name(&"x".repeat(256))),
+        Err(Hresult::E_INVALIDARG.into())
     );
     // Failure returns no object: the backend's error passes through.
     control.fail_next(SimOp::Apply, Hresult::VDS_E_PROVIDER_FAILURE);
     assert_eq!(
-        ss.create_target(Some("iqn.2026-11.test:fails"), "")
-            .map(|_| ()),
-        Err(Hresult::VDS_E_PROVIDER_FAILURE)
+        block(ss.create_target(Some("iqn.2026-11.test:fails"), "")).map(|_| ()),
+        Err(Hresult::VDS_E_PROVIDER_FAILURE.into())
     );
     assert_eq!(
         ss.target_by_name("iqn.2026-11.test:fails").map(|_| ()),
-        Err(Hresult::VDS_E_OBJECT_NOT_FOUND)
+        Err(Hresult::VDS_E_OBJECT_NOT_FOUND.into())
     );
     // SIMPLE_TARGET_CONFIG subsystems cannot create targets.
     control.edit(|subs| subs[1].flags = SubSystemFlags::SUPPORTS_SIMPLE_TARGET_CONFIG);
-    provider.refresh().expect("refresh");
+    block(provider.refresh()).expect("refresh");
     assert_eq!(
-        other
-            .create_target(Some("iqn.2026-11.test:simple"), "")
-            .map(|_| ()),
-        Err(Hresult::VDS_E_NOT_SUPPORTED)
+        block(other.create_target(Some("iqn.2026-11.test:simple"), "")).map(|_| ()),
+        Err(Hresult::VDS_E_NOT_SUPPORTED.into())
     );
 }
 
@@ -759,27 +817,42 @@ fn notification_values_cookies_and_no_refresh_loop_from_a_sink() {
     assert_eq!(NotificationTargetType::PORTAL.0, 36);
 
     let (provider, control) = demo();
-    assert_eq!(provider.unadvise(9999), Err(Hresult::VDS_E_BAD_COOKIE));
-    // A sink that refreshes from inside OnNotify is refused, so there is no loop.
+    assert_eq!(
+        provider.unadvise(9999),
+        Err(Hresult::VDS_E_BAD_COOKIE.into())
+    );
+    // A sink that refreshes the subsystem it was told about from inside OnNotify is refused, so
+    // there is no loop. (The refresh runs on a thread of its own, as a sink that wants to wait for
+    // an asynchronous call must: the sink itself runs inside the operation that notified.)
     let inner = provider.clone();
     let calls = Arc::new(AtomicUsize::new(0));
     let answers = Arc::new(Mutex::new(Vec::new()));
     let (c, a) = (calls.clone(), answers.clone());
-    let cookie = provider.advise(move |_batch: &[Notification]| {
+    let cookie = provider.advise(move |batch: &[Notification]| {
         c.fetch_add(1, Ordering::SeqCst);
-        a.lock().expect("lock").push(inner.refresh().map(|_| ()));
+        let sub = inner
+            .sub_system_by_id(batch[0].subsystem)
+            .expect("subsystem");
+        let inner = inner.clone();
+        let answer = std::thread::spawn(move || block(inner.refresh_subsystem(&sub)).map(|_| ()))
+            .join()
+            .expect("join");
+        a.lock().expect("lock").push(answer);
     });
     let c1 = provider.advise(|_: &[Notification]| {});
     assert_ne!(cookie, c1);
     control.remove_portal(ARRAY1, &addr("192.0.2.11:3260"));
-    provider.refresh().expect("refresh");
+    block(provider.refresh()).expect("refresh");
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one batch per refresh");
     assert_eq!(
         *answers.lock().expect("lock"),
-        vec![Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)]
+        vec![Err(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS.into())]
     );
     provider.unadvise(cookie).expect("unadvise");
-    assert_eq!(provider.unadvise(cookie), Err(Hresult::VDS_E_BAD_COOKIE));
+    assert_eq!(
+        provider.unadvise(cookie),
+        Err(Hresult::VDS_E_BAD_COOKIE.into())
+    );
     provider.unadvise(c1).expect("unadvise");
 }
 
@@ -793,21 +866,22 @@ impl Drop for DropProbe {
     }
 }
 
+#[async_trait::async_trait]
 impl vds_model::ProviderBackend for DropProbe {
     fn info(&self) -> vds_model::ProviderInfo {
         self.0.info()
     }
-    fn reenumerate(
+    async fn reenumerate(
         &self,
         p: &[vds_model::SubSystemSnapshot],
-    ) -> Result<Vec<vds_model::SubSystemSnapshot>, Hresult> {
-        self.0.reenumerate(p)
+    ) -> Result<Vec<vds_model::SubSystemSnapshot>, vds_model::Error> {
+        self.0.reenumerate(p).await
     }
-    fn refresh(
+    async fn refresh(
         &self,
-        p: &[vds_model::SubSystemSnapshot],
-    ) -> Result<Vec<vds_model::SubSystemSnapshot>, Hresult> {
-        self.0.refresh(p)
+        p: &vds_model::SubSystemSnapshot,
+    ) -> Result<vds_model::SubSystemSnapshot, vds_model::Error> {
+        self.0.refresh(p).await
     }
 }
 
@@ -816,7 +890,7 @@ fn handles_and_enumerators_release_everything_when_dropped() {
     let dropped = Arc::new(AtomicUsize::new(0));
     let provider = HwProvider::new(DropProbe(SimBackend::demo(), dropped.clone()));
     provider.initialize().expect("init");
-    provider.reenumerate().expect("reenumerate");
+    block(provider.reenumerate()).expect("reenumerate");
     let subs = provider.query_sub_systems().expect("subs");
     let portals = array(&provider, ARRAY1).query_portals().expect("portals");
     let cloned = portals.clone();

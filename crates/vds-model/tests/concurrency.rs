@@ -12,7 +12,15 @@ use vds_model::{Hresult, HwProvider, IscsiPortalStatus, PortalSnapshot, VdsIpAdd
 const RUN_FOR: Duration = Duration::from_millis(1500);
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn documented(hr: Hresult) -> bool {
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+fn documented(e: vds_model::Error) -> bool {
+    let hr = e.code();
     [
         Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS,
         Hresult::VDS_E_OBJECT_DELETED,
@@ -28,7 +36,7 @@ fn queries_refreshes_and_deletes_at_once() {
     let control = backend.control();
     let provider = HwProvider::new(backend);
     provider.initialize().expect("init");
-    provider.reenumerate().expect("reenumerate");
+    block(provider.reenumerate()).expect("reenumerate");
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicUsize::new(0));
     let (done_tx, done_rx) = mpsc::channel::<Result<(), String>>();
@@ -60,12 +68,12 @@ fn queries_refreshes_and_deletes_at_once() {
                             for p in e {
                                 match p.get_properties() {
                                     Ok(_) => {}
-                                    Err(hr) if documented(hr) => {}
+                                    Err(hr) if documented(hr.clone()) => {}
                                     Err(hr) => return Err(format!("get_properties: {hr}")),
                                 }
                             }
                         }
-                        Err(hr) if documented(hr) => {}
+                        Err(hr) if documented(hr.clone()) => {}
                         Err(hr) => return Err(format!("query_portals: {hr}")),
                     }
                     match ss.query_targets() {
@@ -77,7 +85,7 @@ fn queries_refreshes_and_deletes_at_once() {
                                             if let Ok(portals) = g.query_associated_portals() {
                                                 for p in portals {
                                                     if let Err(hr) = p.get_properties() {
-                                                        if !documented(hr) {
+                                                        if !documented(hr.clone()) {
                                                             return Err(format!(
                                                                 "group portal: {hr}"
                                                             ));
@@ -87,12 +95,12 @@ fn queries_refreshes_and_deletes_at_once() {
                                             }
                                         }
                                     }
-                                    Err(hr) if documented(hr) => {}
+                                    Err(hr) if documented(hr.clone()) => {}
                                     Err(hr) => return Err(format!("query_portal_groups: {hr}")),
                                 }
                             }
                         }
-                        Err(hr) if documented(hr) => {}
+                        Err(hr) if documented(hr.clone()) => {}
                         Err(hr) => return Err(format!("query_targets: {hr}")),
                     }
                     answered.fetch_add(1, Ordering::Relaxed);
@@ -126,9 +134,15 @@ fn queries_refreshes_and_deletes_at_once() {
                             subs[0].portals.retain(|p| p.address != extra);
                         }
                     });
-                    match provider.refresh() {
-                        Ok(_) => {}
-                        Err(hr) if documented(hr) => {}
+                    match block(provider.refresh()) {
+                        Ok(report) => {
+                            for (_, _, e) in report.failures {
+                                if !documented(e.clone()) {
+                                    return Err(format!("refresh: {e}"));
+                                }
+                            }
+                        }
+                        Err(hr) if documented(hr.clone()) => {}
                         Err(hr) => return Err(format!("refresh: {hr}")),
                     }
                 }
@@ -150,13 +164,15 @@ fn queries_refreshes_and_deletes_at_once() {
                     let ss = provider
                         .sub_system_by_key("sim-array-1")
                         .map_err(|hr| hr.to_string())?;
-                    match ss.create_target(Some(&format!("iqn.2026-11.test:churn{i}")), "churn") {
-                        Ok(t) => match t.delete() {
+                    match block(
+                        ss.create_target(Some(&format!("iqn.2026-11.test:churn{i}")), "churn"),
+                    ) {
+                        Ok(t) => match block(t.delete()) {
                             Ok(()) => {}
-                            Err(hr) if documented(hr) => {}
+                            Err(hr) if documented(hr.clone()) => {}
                             Err(hr) => return Err(format!("delete: {hr}")),
                         },
-                        Err(hr) if documented(hr) => {}
+                        Err(hr) if documented(hr.clone()) => {}
                         Err(hr) => return Err(format!("create_target: {hr}")),
                     }
                     if let Ok(mut e) = ss.query_portals() {
@@ -166,9 +182,9 @@ fn queries_refreshes_and_deletes_at_once() {
                             } else {
                                 IscsiPortalStatus::Offline
                             };
-                            match p.set_status(s) {
+                            match block(p.set_status(s)) {
                                 Ok(()) => {}
-                                Err(hr) if documented(hr) => {}
+                                Err(hr) if documented(hr.clone()) => {}
                                 Err(hr) => return Err(format!("set_status: {hr}")),
                             }
                         }

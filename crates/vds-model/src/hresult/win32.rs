@@ -13,6 +13,8 @@ pub struct Win32Error(pub u32);
 impl Win32Error {
     /// `ERROR_FILE_NOT_FOUND`
     pub const FILE_NOT_FOUND: Win32Error = Win32Error(2);
+    /// `ERROR_PATH_NOT_FOUND`
+    pub const PATH_NOT_FOUND: Win32Error = Win32Error(3);
     /// `ERROR_ACCESS_DENIED`
     pub const ACCESS_DENIED: Win32Error = Win32Error(5);
     /// `ERROR_INVALID_DATA`
@@ -33,6 +35,8 @@ impl Win32Error {
     pub const BROKEN_PIPE: Win32Error = Win32Error(109);
     /// `ERROR_DISK_FULL`
     pub const DISK_FULL: Win32Error = Win32Error(112);
+    /// `ERROR_DIR_NOT_EMPTY`
+    pub const DIR_NOT_EMPTY: Win32Error = Win32Error(145);
     /// `ERROR_ALREADY_EXISTS`
     pub const ALREADY_EXISTS: Win32Error = Win32Error(183);
     /// `ERROR_TIMEOUT`
