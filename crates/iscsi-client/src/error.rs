@@ -1,6 +1,6 @@
 //! The client's error: what went wrong ([`ErrorKind`]), where (the portal as given and the socket
-//! address, when one was reached) and in which [`Phase`]; and the one function that maps it to an
-//! HRESULT, [`Error::hresult`] (the table is in the crate doc).
+//! address, when one was reached) and in which [`Phase`]. What an error means to a caller (a
+//! portal status, a VDS code) is the caller's business: this crate knows nothing of VDS.
 
 use std::fmt;
 use std::io;
@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use iscsi_proto::{LoginFailure, TargetAddress};
-use vds_model::{Hresult, Win32Error};
 
 /// The step of a discovery that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,25 +202,6 @@ impl Error {
     /// The step that failed.
     pub fn phase(&self) -> Phase {
         self.phase
-    }
-
-    /// The HRESULT for this error; the mapping is the table in the crate doc.
-    pub fn hresult(&self) -> Hresult {
-        match &self.kind {
-            ErrorKind::Resolve(_) => Hresult::from_win32(Win32Error::WSAHOST_NOT_FOUND.0),
-            ErrorKind::Connect(e) | ErrorKind::Io(e) => Hresult::from_io_error(e),
-            ErrorKind::Timeout { .. } => Hresult::from_win32(Win32Error::WSAETIMEDOUT.0),
-            ErrorKind::Closed { .. } => Hresult::from_win32(Win32Error::WSAECONNRESET.0),
-            ErrorKind::Login(_)
-            | ErrorKind::AuthenticationFailed
-            | ErrorKind::MutualAuthenticationFailed(_)
-            | ErrorKind::RedirectLoop(_)
-            | ErrorKind::TooManyRedirects { .. } => Hresult::VDS_E_ISCSI_LOGIN_FAILED,
-            ErrorKind::AnswerTooLarge { .. }
-            | ErrorKind::TooManyPdus { .. }
-            | ErrorKind::Protocol(_) => Hresult::VDS_E_BAD_PROVIDER_DATA,
-            ErrorKind::InvalidOptions(_) => Hresult::E_INVALIDARG,
-        }
     }
 }
 

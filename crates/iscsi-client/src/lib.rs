@@ -16,21 +16,6 @@
 //! bad Logout Response) does not throw the answer away: the result is returned with
 //! [`DiscoveryResult::logout_clean`] set to `false`.
 //!
-//! # HRESULTs
-//!
-//! [`Error::hresult`] maps every error in one place:
-//!
-//! | [`ErrorKind`] | HRESULT |
-//! |---|---|
-//! | `Resolve` (DNS name or IPv6 zone) | `HRESULT_FROM_WIN32(WSAHOST_NOT_FOUND 11001)` = 0x80072AF9 |
-//! | `Connect(io)`, `Io(io)` | `Hresult::from_io_error` (refused → 0x8007274D, unreachable → 0x80072751, ...) |
-//! | `Timeout { .. }` (any deadline) | `HRESULT_FROM_WIN32(WSAETIMEDOUT 10060)` = 0x8007274C |
-//! | `Closed { .. }` (target hung up early) | `HRESULT_FROM_WIN32(WSAECONNRESET 10054)` = 0x80072746 |
-//! | `Login`, `AuthenticationFailed`, `MutualAuthenticationFailed`, `RedirectLoop`, `TooManyRedirects` | `VDS_E_ISCSI_LOGIN_FAILED` 0x80042708 |
-//! | `Protocol` (garbage or protocol violation, Reject PDU) | `VDS_E_BAD_PROVIDER_DATA` 0x80042441 |
-//! | `AnswerTooLarge`, `TooManyPdus` (caps exceeded) | `VDS_E_BAD_PROVIDER_DATA` 0x80042441 (the provider's data is unusable; VDS has no "too large" code) |
-//! | `InvalidOptions` | `E_INVALIDARG` 0x80070057 |
-//!
 //! # Example
 //!
 //! ```no_run

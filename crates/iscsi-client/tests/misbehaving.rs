@@ -13,7 +13,6 @@ use iscsi_proto::wire::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use vds_model::Hresult;
 
 const HOST: Host = Host::Ipv4(Ipv4Addr::LOCALHOST);
 const OVERALL: Duration = Duration::from_secs(6);
@@ -135,7 +134,6 @@ async fn pdu_cut_short() {
         "{e}"
     );
     assert_eq!(e.phase(), Phase::Login);
-    assert_eq!(e.hresult(), Hresult::VDS_E_BAD_PROVIDER_DATA);
     assert_fast(t, Duration::from_millis(500), &e);
 }
 
@@ -219,7 +217,6 @@ async fn endless_continuation_hits_the_answer_cap_or_the_pdu_cap() {
         matches!(e.kind(), ErrorKind::AnswerTooLarge { max } if *max == 256 << 10),
         "{e}"
     );
-    assert_eq!(e.hresult(), Hresult::VDS_E_BAD_PROVIDER_DATA);
     assert_fast(t, Duration::from_secs(2), &e);
 
     let capped = DiscoveryOptions {
@@ -252,7 +249,6 @@ async fn silence_after_connect_is_a_pdu_timeout() {
         ),
         "{e}"
     );
-    assert_eq!(e.hresult().code(), 0x8007_274C);
     assert!(t >= Duration::from_millis(650), "{t:?}");
     assert_fast(t, Duration::from_millis(1500), &e);
 }
@@ -309,7 +305,6 @@ async fn connection_closed_mid_login() {
         ),
         "{e}"
     );
-    assert_eq!(e.hresult().code(), 0x8007_2746);
     assert_fast(t, Duration::from_millis(500), &e);
 }
 
@@ -387,7 +382,6 @@ async fn redirect_loop_and_redirect_chain() {
         matches!(e.kind(), ErrorKind::RedirectLoop(a) if a.port == port),
         "{e}"
     );
-    assert_eq!(e.hresult(), Hresult::VDS_E_ISCSI_LOGIN_FAILED);
     assert_fast(t, Duration::from_millis(500), &e);
 
     // A chain of distinct targets, each redirecting to the next, longer than max_redirects.

@@ -11,7 +11,6 @@ use std::time::Duration;
 use iscsi_client::{
     ChapCredentials, DiscoveryOptions, ErrorKind, Host, SendTargetsQuery, discover, probe,
 };
-use vds_model::Hresult;
 use vds_testpeers::{Istgt, IstgtConfig, Tgtd, TgtdConfig, free_port, iscsi_ls, require, url};
 
 fn need(bins: &[&str]) {
@@ -178,7 +177,6 @@ fn tgtd_discovery_chap_one_way_and_mutual() {
         matches!(no_creds.kind(), ErrorKind::AuthenticationFailed),
         "{no_creds}"
     );
-    assert_eq!(no_creds.hresult(), Hresult::VDS_E_ISCSI_LOGIN_FAILED);
 
     let wrong = DiscoveryOptions {
         chap: Some(ChapCredentials::new("discuser", "wrongpass123")),
@@ -186,7 +184,6 @@ fn tgtd_discovery_chap_one_way_and_mutual() {
     };
     let e = rt.block_on(discover(&V4, port, &wrong)).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::AuthenticationFailed), "{e}");
-    assert_eq!(e.hresult(), Hresult::VDS_E_ISCSI_LOGIN_FAILED);
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
 
     let right = DiscoveryOptions {
@@ -232,7 +229,6 @@ fn tgtd_discovery_chap_one_way_and_mutual() {
         matches!(e.kind(), ErrorKind::MutualAuthenticationFailed(_)),
         "{e}"
     );
-    assert_eq!(e.hresult(), Hresult::VDS_E_ISCSI_LOGIN_FAILED);
     tgtd.stop().unwrap();
 }
 
@@ -298,7 +294,6 @@ fn connection_refused_is_0x8007274d() {
     drop(listener);
     let e = rt().block_on(discover(&V4, port, &opts())).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Connect(_)), "{e}");
-    assert_eq!(e.hresult().code(), 0x8007_274D);
     assert_eq!(e.phase(), iscsi_client::Phase::Connect);
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
 }

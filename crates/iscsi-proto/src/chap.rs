@@ -8,7 +8,6 @@
 use core::fmt;
 
 use base64::Engine as _;
-use zeroize::Zeroizing;
 
 /// Largest binary CHAP value accepted (challenge or response), in bytes (RFC 7143 §12.1.3).
 pub const MAX_BINARY_LEN: usize = 1024;
@@ -152,52 +151,10 @@ pub fn parse_identifier(value: &str) -> Result<u8, ChapValueError> {
     value.parse::<u8>().map_err(|_| err)
 }
 
-/// A CHAP secret: zeroed on drop, never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Zeroizing<Vec<u8>>);
+pub use vds_secret::Secret;
 
-impl Secret {
-    /// Wraps secret bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Secret(Zeroizing::new(bytes.into()))
-    }
-
-    /// The secret bytes. Use only to compute a CHAP response.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// Length in bytes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether the secret is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret::new(s.as_bytes().to_vec())
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret::new(s.into_bytes())
-    }
-}
-
-/// A CHAP user name and secret.
-#[derive(Clone, PartialEq, Eq)]
+/// A CHAP user name and secret. There is no `PartialEq`: secrets are not compared byte by byte.
+#[derive(Clone)]
 pub struct ChapCredentials {
     /// The name sent as (or expected in) `CHAP_N`.
     pub user: String,

@@ -28,6 +28,7 @@
 pub mod address;
 pub mod chap;
 pub mod error;
+pub mod limits;
 pub mod session;
 pub mod text;
 pub mod wire;

@@ -34,8 +34,7 @@ pub const DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH: u32 = 8192;
 pub const MIN_MAX_RECV_DATA_SEGMENT_LENGTH: u32 = 512;
 /// Largest legal MaxRecvDataSegmentLength.
 pub const MAX_MAX_RECV_DATA_SEGMENT_LENGTH: u32 = 0x00ff_ffff;
-/// Longest iSCSI name (RFC 7143 §4.2.7.1).
-pub const MAX_ISCSI_NAME_LEN: usize = 223;
+pub use crate::limits::MAX_ISCSI_NAME_LEN;
 /// Most Login Responses one login may take before we give up.
 pub const MAX_LOGIN_PDUS: usize = 16;
 /// Length of the challenge we send for mutual CHAP.
@@ -142,12 +141,15 @@ impl SessionConfig {
             return Err(ApiMisuse::BadConfig("CHAP needs at least one algorithm"));
         }
         for c in self.chap.iter().chain(self.mutual.iter()) {
-            if c.user.is_empty() || c.user.len() > 255 || c.user.contains('\0') {
+            if c.user.is_empty()
+                || c.user.len() > crate::limits::MAX_CHAP_USER_LEN
+                || c.user.contains('\0')
+            {
                 return Err(ApiMisuse::BadConfig(
                     "CHAP user must be 1..=255 bytes without NUL",
                 ));
             }
-            if c.secret.is_empty() || c.secret.len() > chap::MAX_BINARY_LEN {
+            if c.secret.is_empty() || c.secret.len() > crate::limits::MAX_CHAP_SECRET_LEN {
                 return Err(ApiMisuse::BadConfig("CHAP secret must be 1..=1024 bytes"));
             }
         }
