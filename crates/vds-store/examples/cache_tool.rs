@@ -1,18 +1,21 @@
 //! A whole-process measurement aid for docs/PERFORMANCE.md: what `vdsadm list tportals` costs in
-//! the store, start-up and exit included.
+//! the store, start-up and exit included. Everything is cached under provider `sim`.
 //!
 //! ```text
 //! cache_tool fill ROOT [SUBSYSTEMS] [PORTALS]   # save a scaled simulator cache (default 1000 × 16)
-//! cache_tool list ROOT KEY                       # print one subsystem's portals (load_subsystem_and_health)
-//! cache_tool list-all ROOT                       # print every portal (load_cache)
+//! cache_tool list ROOT KEY                       # print one subsystem's portals (load One)
+//! cache_tool list-all ROOT                       # print every portal (load All)
 //! ```
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use vds_model::{CacheHealth, HwProvider, SubSystemSnapshot, sim::SimBackend};
-use vds_store::Store;
+use vds_model::{CacheHealth, SubSystemSnapshot, sim::SimBackend};
+use vds_store::{Selection, Store};
+
+/// The provider the tool saves under and reads from.
+const PROVIDER: &str = "sim";
 
 fn print(out: &mut impl Write, s: &SubSystemSnapshot) -> std::io::Result<()> {
     for p in &s.portals {
@@ -37,26 +40,32 @@ fn run(args: &[String]) -> Result<(), String> {
                 rest.get(i)
                     .map_or(Ok(d), |v| v.parse().map_err(|e| format!("{v}: {e}")))
             };
-            let provider = HwProvider::new(SimBackend::scaled(n(0, 1_000)?, n(1, 16)?));
-            provider.initialize().map_err(|e| e.to_string())?;
-            provider.reenumerate().map_err(|e| e.to_string())?;
+            let snapshots = SimBackend::scaled(n(0, 1_000)?, n(1, 16)?)
+                .control()
+                .truth();
+            // What a reenumeration saves: these subsystems and no other.
             store
-                .save_cache(&provider.export(), CacheHealth::Good)
+                .save_enumeration(PROVIDER, &snapshots, CacheHealth::Good)
                 .map_err(|e| e.to_string())?;
         }
         ("list", [key]) => {
-            let (health, found) = store
-                .load_subsystem_and_health(key)
+            let cached = store
+                .load(PROVIDER, Selection::One(key))
                 .map_err(|e| e.to_string())?;
-            if health != CacheHealth::Good {
+            if cached.health != CacheHealth::Good {
                 return Err("the cache is not good".into());
             }
-            let (s, _) = found.ok_or_else(|| format!("no subsystem {key}"))?;
-            print(&mut out, &s).map_err(|e| e.to_string())?;
+            let (s, _) = cached
+                .subsystems
+                .first()
+                .ok_or_else(|| format!("no subsystem {key}"))?;
+            print(&mut out, s).map_err(|e| e.to_string())?;
         }
         ("list-all", []) => {
-            let state = store.load_cache().map_err(|e| e.to_string())?;
-            for s in &state.subsystems {
+            let cached = store
+                .load(PROVIDER, Selection::All)
+                .map_err(|e| e.to_string())?;
+            for (s, _) in &cached.subsystems {
                 print(&mut out, s).map_err(|e| e.to_string())?;
             }
         }

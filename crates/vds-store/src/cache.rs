@@ -7,13 +7,24 @@
 //!
 //! # Schema (version [`CACHE_SCHEMA_VERSION`])
 //!
-//! `meta(key, value)` holds `schema_version` and `health`; `PRAGMA application_id` is
-//! [`APPLICATION_ID`] and `PRAGMA user_version` the schema version. `subsystems` has one row per
-//! subsystem (its `id` is also its enumeration order) with every property, `refreshed_at` (Unix
-//! milliseconds) and a `checksum`. Children hang off it by `(subsystem, position)`: `portals`
+//! `meta(key, value)` holds `schema_version` and `default_health` (the health of a provider the
+//! cache has no row for: `good` in a new cache, `corrupt` in one rebuilt after damage, whose
+//! providers lost what they had); `PRAGMA application_id` is [`APPLICATION_ID`] and `PRAGMA
+//! user_version` the schema version. `providers(id, name, health)` has one row per provider that
+//! saved anything, with its cache health. `subsystems` has one row per subsystem (its `id` is also
+//! its enumeration order within its provider; a key is unique per provider) with every property,
+//! `refreshed_at` (Unix milliseconds) and a `checksum`. Children hang off it by `(subsystem, position)`: `portals`
 //! (address type, host text, port, flow, scope, status), `targets`, `portal_groups` and
 //! `group_portals`, whose members reference `portals` (so a group can only hold a portal of its own
 //! subsystem). Foreign keys are on, with `ON DELETE CASCADE`.
+//!
+//! # Version 1
+//!
+//! Version 1 (vds 0.1) had one provider, no `providers` table, and the health in `meta`. The
+//! first process that opens such a cache and may write keeps a copy aside as `cache.sqlite.v1`
+//! and upgrades the file in place, in one transaction, under the exclusive cache lock: its
+//! subsystems become the subsystems of provider `vds-sendtargets` (the provider of version 1),
+//! rows and checksums unchanged. A process that cannot write says the store needs it.
 //!
 //! # Corruption
 //!
@@ -21,10 +32,12 @@
 //! write-ahead log is pending, the page count against the file length (a truncated file). After
 //! opening: `application_id`, `user_version`, the set of tables and `meta.schema_version`. While
 //! loading: SQLite's own `SQLITE_CORRUPT`/`SQLITE_NOTADB`, values of the wrong type or range, gaps in
-//! positions, children of missing parents, and a per-subsystem checksum (64-bit, FNV-style, over the
+//! positions, and a per-subsystem checksum (64-bit, FNV-style, over the
 //! snapshot), which catches bytes changed inside a record that SQLite has no way to notice. All of
-//! these are [`StoreError::CacheCorrupt`] with a reason. `PRAGMA quick_check` reads every page, so it
-//! runs only on demand ([`crate::Store::verify_cache`]); see docs/PERFORMANCE.md for its cost.
+//! these are [`StoreError::CacheCorrupt`] with a reason. A load reads only the rows of the
+//! subsystems asked for, so child rows of subsystems that do not exist, and every page, are checked
+//! only on demand ([`crate::Store::verify_cache`]: `PRAGMA quick_check` and the foreign keys); see
+//! docs/PERFORMANCE.md for its cost.
 //!
 //! # Atomicity and concurrency
 //!
@@ -66,7 +79,7 @@ use crate::{StoreError, fsutil};
 pub const APPLICATION_ID: i32 = 0x5644_5343;
 
 /// The schema version (`PRAGMA user_version` and `meta.schema_version`) this crate reads and writes.
-pub const CACHE_SCHEMA_VERSION: i32 = 1;
+pub const CACHE_SCHEMA_VERSION: i32 = 2;
 
 /// How long a writer waits for another process's cache transaction before answering `Busy`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,9 +89,15 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE providers (
+    id     INTEGER PRIMARY KEY,
+    name   TEXT NOT NULL UNIQUE,
+    health TEXT NOT NULL
+);
 CREATE TABLE subsystems (
     id                INTEGER PRIMARY KEY,
-    key               TEXT NOT NULL UNIQUE,
+    provider          INTEGER NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
+    key               TEXT NOT NULL,
     friendly_name     TEXT NOT NULL,
     identification    TEXT NOT NULL,
     flags             INTEGER NOT NULL,
@@ -87,7 +106,8 @@ CREATE TABLE subsystems (
     health            INTEGER NOT NULL,
     detail            TEXT,
     refreshed_at      INTEGER NOT NULL,
-    checksum          INTEGER NOT NULL
+    checksum          INTEGER NOT NULL,
+    UNIQUE (provider, key)
 );
 CREATE TABLE portals (
     subsystem    INTEGER NOT NULL REFERENCES subsystems(id) ON DELETE CASCADE,
@@ -134,24 +154,39 @@ CREATE TABLE group_portals (
 CREATE INDEX group_portals_by_portal ON group_portals (subsystem, portal);
 ";
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "group_portals",
     "meta",
     "portal_groups",
     "portals",
+    "providers",
     "subsystems",
     "targets",
 ];
 
-/// The whole cache as loaded.
+/// Which of a provider's subsystems to load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection<'a> {
+    /// All of them, in enumeration order.
+    All,
+    /// The one with this key (none when it is not cached).
+    One(&'a str),
+}
+
+/// One provider's cache as loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CachedState {
-    /// Every subsystem, in enumeration order.
-    pub subsystems: Vec<SubSystemSnapshot>,
-    /// The health recorded with the last save (feed it to `HwProvider::from_cache`).
+pub struct ProviderCache {
+    /// The health recorded with the provider's last save (feed it to `HwProvider::from_cache`).
     pub health: CacheHealth,
-    /// When each subsystem (by key) was last saved.
-    pub refreshed_at: HashMap<String, SystemTime>,
+    /// The subsystems selected, in enumeration order, each with when it was last saved.
+    pub subsystems: Vec<(SubSystemSnapshot, SystemTime)>,
+}
+
+impl ProviderCache {
+    /// The snapshots alone.
+    pub fn snapshots(&self) -> Vec<SubSystemSnapshot> {
+        self.subsystems.iter().map(|(s, _)| s.clone()).collect()
+    }
 }
 
 /// The cache connection of a store and the shared lock that goes with it; opened on first use.
@@ -218,21 +253,13 @@ impl Files {
     }
 }
 
-fn health_label(h: CacheHealth) -> &'static str {
-    match h {
-        CacheHealth::Good => "good",
-        CacheHealth::Corrupt => "corrupt",
-        CacheHealth::Rebuilt => "rebuilt",
-    }
+/// The health as stored (lower case, as version 1 stored it).
+fn health_label(h: CacheHealth) -> String {
+    h.label().to_ascii_lowercase()
 }
 
 fn health_from_label(s: &str) -> Option<CacheHealth> {
-    match s {
-        "good" => Some(CacheHealth::Good),
-        "corrupt" => Some(CacheHealth::Corrupt),
-        "rebuilt" => Some(CacheHealth::Rebuilt),
-        _ => None,
-    }
+    CacheHealth::from_label(s).filter(|_| s.bytes().all(|b| !b.is_ascii_uppercase()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,6 +378,12 @@ fn check_identity(files: &Files, conn: &Connection) -> Result<(), StoreError> {
              (another application's database?)"
         )));
     }
+    if version == 1 && tables.as_deref() == Some(V1_TABLES) {
+        return Err(StoreError::CacheOutdated {
+            path: files.db.clone(),
+            version,
+        });
+    }
     if version != CACHE_SCHEMA_VERSION {
         return Err(files.corrupt(format!(
             "schema version {version}; this vds reads version {CACHE_SCHEMA_VERSION}"
@@ -368,10 +401,13 @@ fn check_identity(files: &Files, conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates an empty cache with `health` at `files.db`, unless a file is already there (then
-/// nothing happens). The new file is built under a temporary name and linked into place, so a
+/// The tables of a version 1 cache, as the identity query lists them.
+const V1_TABLES: &str = "group_portals meta portal_groups portals subsystems targets";
+
+/// Creates an empty cache whose providers have `default_health` at `files.db`, unless a file is
+/// already there (then nothing happens). The new file is built under a temporary name and linked into place, so a
 /// process never sees a half-initialized cache and two creators cannot overwrite each other.
-fn create(files: &Files, health: CacheHealth) -> Result<(), StoreError> {
+fn create(files: &Files, default_health: CacheHealth) -> Result<(), StoreError> {
     let dir = files.db.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".cache.sqlite.new-{}", fsutil::unique_suffix()));
     let result = (|| {
@@ -394,9 +430,9 @@ fn create(files: &Files, health: CacheHealth) -> Result<(), StoreError> {
              BEGIN;
              {SCHEMA}
              INSERT INTO meta (key, value) VALUES ('schema_version', '{CACHE_SCHEMA_VERSION}');
-             INSERT INTO meta (key, value) VALUES ('health', '{}');
+             INSERT INTO meta (key, value) VALUES ('default_health', '{}');
              COMMIT;",
-            health_label(health)
+            health_label(default_health)
         ))
         .map_err(|e| files.db_err(e))?;
         // Closing the only connection checkpoints the log into the file and removes it.
@@ -495,16 +531,25 @@ impl Slot {
                 }
                 _ => None,
             };
-            let conn = match uri.map(|u| open_checked(files, Access::Read, Some(&u))) {
+            let opened = match uri.map(|u| open_checked(files, Access::Read, Some(&u))) {
                 // The -shm file went away between the look and the open (a writer closed):
                 // open the plain way, which creates it again.
                 Some(Err(StoreError::Sqlite { source, .. }))
                     if source.sqlite_error_code() == Some(ErrorCode::CannotOpen) =>
                 {
-                    open_checked(files, access, None)?
+                    open_checked(files, access, None)
                 }
-                Some(result) => result?,
-                None => open_checked(files, access, None)?,
+                Some(result) => result,
+                None => open_checked(files, access, None),
+            };
+            let conn = match opened {
+                Err(StoreError::CacheOutdated { version: 1, .. }) => {
+                    // Upgrade under the exclusive lock, then open as usual.
+                    self.shared = None;
+                    migrate_v1(files)?;
+                    return self.conn(files, access);
+                }
+                other => other?,
             };
             self.conn = Some(conn);
             self.writable = access == Access::Write;
@@ -574,9 +619,111 @@ pub(crate) fn rebuild(files: &Files, slot: &mut Slot) -> Result<Option<PathBuf>,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(StoreError::io(&files.db, e)),
     };
-    create(files, CacheHealth::Rebuilt)?;
+    // Every provider lost what it had: until it reenumerates, it is corrupt.
+    create(files, CacheHealth::Corrupt)?;
     drop(lock);
     Ok(aside)
+}
+
+/// Upgrades a version 1 cache in place (see the module documentation), keeping a copy aside as
+/// `cache.sqlite.v1` unless one is already there.
+fn migrate_v1(files: &Files) -> Result<(), StoreError> {
+    let lock = fsutil::open_lock_file(&files.lock)?;
+    if !fsutil::try_lock(&lock, &files.lock)? {
+        return Err(StoreError::Busy {
+            name: "cache".into(),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        &files.db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| files.db_err(e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| files.db_err(e))?;
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| files.db_err(e))?;
+    if version != 1 {
+        // Another process upgraded it meanwhile.
+        return Ok(());
+    }
+    // Every change of version 1 into the main file, so the copy kept aside is the whole cache.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(|e| files.db_err(e))?;
+    let aside = PathBuf::from(format!("{}.v1", files.db.display()));
+    if fs::symlink_metadata(&aside).is_err() {
+        let tmp = PathBuf::from(format!(
+            "{}.v1.tmp-{}",
+            files.db.display(),
+            fsutil::unique_suffix()
+        ));
+        let copied = fs::copy(&files.db, &tmp)
+            .and_then(|_| File::open(&tmp).and_then(|f| f.sync_all()))
+            .and_then(|()| fs::rename(&tmp, &aside));
+        if let Err(e) = copied {
+            let _ = fs::remove_file(&tmp);
+            return Err(StoreError::io(&aside, e));
+        }
+    }
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)
+        .map_err(|e| files.db_err(e))?;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = FULL;
+         BEGIN IMMEDIATE;
+         CREATE TABLE providers (
+             id     INTEGER PRIMARY KEY,
+             name   TEXT NOT NULL UNIQUE,
+             health TEXT NOT NULL
+         );
+         INSERT INTO providers (id, name, health) VALUES (0, '{V1_PROVIDER}',
+             COALESCE((SELECT value FROM meta WHERE key = 'health'), 'corrupt'));
+         CREATE TABLE subsystems_v2 (
+             id                INTEGER PRIMARY KEY,
+             provider          INTEGER NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
+             key               TEXT NOT NULL,
+             friendly_name     TEXT NOT NULL,
+             identification    TEXT NOT NULL,
+             flags             INTEGER NOT NULL,
+             stripe_size_flags INTEGER NOT NULL,
+             status            INTEGER NOT NULL,
+             health            INTEGER NOT NULL,
+             detail            TEXT,
+             refreshed_at      INTEGER NOT NULL,
+             checksum          INTEGER NOT NULL,
+             UNIQUE (provider, key)
+         );
+         INSERT INTO subsystems_v2 (id, provider, key, friendly_name, identification, flags,
+                 stripe_size_flags, status, health, detail, refreshed_at, checksum)
+             SELECT id, 0, key, friendly_name, identification, flags, stripe_size_flags, status,
+                 health, detail, refreshed_at, checksum
+             FROM subsystems;
+         DROP TABLE subsystems;
+         ALTER TABLE subsystems_v2 RENAME TO subsystems;
+         DELETE FROM meta WHERE key = 'health';
+         INSERT INTO meta (key, value) VALUES ('default_health', 'good');
+         UPDATE meta SET value = '{CACHE_SCHEMA_VERSION}' WHERE key = 'schema_version';
+         PRAGMA user_version = {CACHE_SCHEMA_VERSION};
+         COMMIT;",
+        V1_PROVIDER = crate::config::V1_PROVIDER_NAME,
+    ))
+    .map_err(|e| files.db_err(e))?;
+    let orphan: Option<String> = conn
+        .query_row(
+            "SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| files.db_err(e))?;
+    if let Some(table) = orphan {
+        return Err(files.corrupt(format!(
+            "after the upgrade from version 1, a row of {table} has no parent"
+        )));
+    }
+    conn.close().map_err(|(_, e)| files.db_err(e))?;
+    drop(lock);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -735,56 +882,28 @@ fn time_from_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
-/// A backend that is never called: only used to run the model's invariant checks.
-struct CheckOnly;
-
-impl vds_model::ProviderBackend for CheckOnly {
-    fn info(&self) -> vds_model::ProviderInfo {
-        vds_model::ProviderInfo {
-            name: "vds-store-check".into(),
-            version: String::new(),
-            hw_type: vds_model::HwProviderType::Iscsi,
-        }
-    }
-    fn reenumerate(
-        &self,
-        _: &[SubSystemSnapshot],
-    ) -> Result<Vec<SubSystemSnapshot>, vds_model::Hresult> {
-        Err(vds_model::Hresult::E_UNEXPECTED)
-    }
-    fn refresh(
-        &self,
-        _: &[SubSystemSnapshot],
-    ) -> Result<Vec<SubSystemSnapshot>, vds_model::Hresult> {
-        Err(vds_model::Hresult::E_UNEXPECTED)
-    }
-}
-
 /// The model's own invariants (one source of truth): what it would refuse to load is not saved.
 fn check_invariants(subsystems: &[SubSystemSnapshot]) -> Result<(), StoreError> {
-    let (_, err) =
-        vds_model::HwProvider::from_cache(CheckOnly, subsystems.to_vec(), CacheHealth::Good);
-    match err {
-        None => Ok(()),
-        Some(e) => Err(StoreError::InvalidSnapshot {
-            reason: e.to_string(),
-        }),
-    }
+    vds_model::check_snapshots(subsystems).map_err(|e| StoreError::InvalidSnapshot {
+        reason: e.to_string(),
+    })
 }
 
 fn insert_subsystem(
     tx: &rusqlite::Transaction<'_>,
     id: i64,
+    provider: i64,
     s: &SubSystemSnapshot,
     refreshed_ms: i64,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO subsystems (id, key, friendly_name, identification, flags, stripe_size_flags,
-             status, health, detail, refreshed_at, checksum)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO subsystems (id, provider, key, friendly_name, identification, flags,
+             stripe_size_flags, status, health, detail, refreshed_at, checksum)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         id,
+        provider,
         s.key,
         s.friendly_name,
         s.identification,
@@ -858,41 +977,29 @@ fn insert_subsystem(
     Ok(())
 }
 
-fn set_health(tx: &rusqlite::Transaction<'_>, health: CacheHealth) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('health', ?1)")?
-        .execute([health_label(health)])?;
-    Ok(())
-}
-
-pub(crate) fn save_all(
-    conn: &mut Connection,
-    files: &Files,
-    subsystems: &[SubSystemSnapshot],
+/// The id of provider `name`, creating its row (with health `health`) when it has none.
+fn provider_row(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
     health: CacheHealth,
-) -> Result<(), StoreError> {
-    check_invariants(subsystems)?;
-    let refreshed = now_ms();
-    let run = |conn: &mut Connection| -> rusqlite::Result<()> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(
-            "DELETE FROM group_portals; DELETE FROM portal_groups; DELETE FROM targets;
-             DELETE FROM portals; DELETE FROM subsystems;",
-        )?;
-        for (i, s) in subsystems.iter().enumerate() {
-            insert_subsystem(&tx, i as i64, s, refreshed)?;
-        }
-        set_health(&tx, health)?;
-        tx.commit()
-    };
-    run(conn).map_err(|e| files.db_err(e))
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO providers (id, name, health)
+             VALUES ((SELECT COALESCE(MAX(id), -1) + 1 FROM providers), ?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET health = excluded.health",
+    )?
+    .execute(params![name, health_label(health)])?;
+    tx.prepare_cached("SELECT id FROM providers WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
 }
 
-/// Upserts `subsystems` (an existing key keeps its place, a new one is appended) and records
-/// `health`, in one transaction. With `keep`, the cached subsystems whose key is neither in `keep`
-/// nor among `subsystems` are deleted first, in the same transaction.
+/// Upserts `provider`'s `subsystems` (an existing key keeps its place, a new one is appended) and
+/// records `health`, in one transaction. With `keep`, the provider's cached subsystems whose key is
+/// neither in `keep` nor among `subsystems` are deleted first, in the same transaction.
 pub(crate) fn save_some(
     conn: &mut Connection,
     files: &Files,
+    provider: &str,
     subsystems: &[SubSystemSnapshot],
     keep: Option<&HashSet<&str>>,
     health: CacheHealth,
@@ -901,22 +1008,28 @@ pub(crate) fn save_some(
     let refreshed = now_ms();
     let run = |conn: &mut Connection| -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let pid = provider_row(&tx, provider, health)?;
         if let Some(keep) = keep {
-            let cached: Vec<String> = tx
-                .prepare("SELECT key FROM subsystems")?
-                .query_map([], |r| r.get(0))?
+            let cached: Vec<(i64, String)> = tx
+                .prepare_cached("SELECT id, key FROM subsystems WHERE provider = ?1")?
+                .query_map([pid], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            for key in cached {
+            for (id, key) in cached {
                 if !keep.contains(key.as_str()) && !subsystems.iter().any(|s| s.key == key) {
-                    tx.prepare_cached("DELETE FROM subsystems WHERE key = ?1")?
-                        .execute([&key])?;
+                    tx.prepare_cached("DELETE FROM subsystems WHERE id = ?1")?
+                        .execute([id])?;
                 }
             }
         }
         for s in subsystems {
             let existing: Option<(i64, i64, i64)> = tx
-                .prepare_cached("SELECT id, refreshed_at, checksum FROM subsystems WHERE key = ?1")?
-                .query_row([&s.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .prepare_cached(
+                    "SELECT id, refreshed_at, checksum FROM subsystems
+                     WHERE provider = ?1 AND key = ?2",
+                )?
+                .query_row(params![pid, s.key], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             // An unchanged subsystem (its stored checksum is that of the new snapshot at the stored
             // time) keeps its rows: only its time and checksum move. A refresh of arrays that did
@@ -944,48 +1057,108 @@ pub(crate) fn save_some(
                     .prepare_cached("SELECT COALESCE(MAX(id), -1) + 1 FROM subsystems")?
                     .query_row([], |r| r.get(0))?,
             };
-            insert_subsystem(&tx, id, s, refreshed)?;
+            insert_subsystem(&tx, id, pid, s, refreshed)?;
         }
-        set_health(&tx, health)?;
         tx.commit()
     };
     run(conn).map_err(|e| files.db_err(e))
 }
 
-pub(crate) fn remove(conn: &mut Connection, files: &Files, key: &str) -> Result<bool, StoreError> {
+/// Deletes provider `provider`'s subsystem `key`; whether there was one.
+pub(crate) fn remove(
+    conn: &mut Connection,
+    files: &Files,
+    provider: &str,
+    key: &str,
+) -> Result<bool, StoreError> {
     let run = |conn: &mut Connection| -> rusqlite::Result<bool> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let n = tx.execute("DELETE FROM subsystems WHERE key = ?1", [key])?;
+        let n = tx.execute(
+            "DELETE FROM subsystems WHERE key = ?2
+                 AND provider = (SELECT id FROM providers WHERE name = ?1)",
+            params![provider, key],
+        )?;
         tx.commit()?;
         Ok(n > 0)
     };
     run(conn).map_err(|e| files.db_err(e))
 }
 
-pub(crate) fn store_health(
+/// Deletes everything cached for provider `provider`.
+pub(crate) fn remove_provider(
     conn: &mut Connection,
     files: &Files,
-    health: CacheHealth,
+    provider: &str,
 ) -> Result<(), StoreError> {
     let run = |conn: &mut Connection| -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        set_health(&tx, health)?;
+        tx.execute("DELETE FROM providers WHERE name = ?1", [provider])?;
         tx.commit()
     };
     run(conn).map_err(|e| files.db_err(e))
 }
 
-pub(crate) fn load_health(conn: &Connection, files: &Files) -> Result<CacheHealth, StoreError> {
-    let label: Option<String> = conn
-        .prepare_cached("SELECT value FROM meta WHERE key = 'health'")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
-        .map_err(|e| files.db_err(e))?;
+/// Records `health` for `provider` without changing any subsystem.
+pub(crate) fn store_health(
+    conn: &mut Connection,
+    files: &Files,
+    provider: &str,
+    health: CacheHealth,
+) -> Result<(), StoreError> {
+    let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        provider_row(&tx, provider, health)?;
+        tx.commit()
+    };
+    run(conn).map_err(|e| files.db_err(e))
+}
+
+fn parse_health(
+    files: &Files,
+    what: &str,
+    label: Option<String>,
+) -> Result<CacheHealth, StoreError> {
     match label.as_deref().and_then(health_from_label) {
         Some(h) => Ok(h),
         None => Err(files.corrupt(match label {
-            Some(l) => format!("meta.health is {l:?}, not good, corrupt or rebuilt"),
-            None => "meta.health is missing".to_string(),
+            Some(l) => format!("{what} is {l:?}, not good, corrupt or rebuilt"),
+            None => format!("{what} is missing"),
         })),
+    }
+}
+
+/// The health of a provider the cache has no row for.
+fn default_health(conn: &Connection, files: &Files) -> Result<CacheHealth, StoreError> {
+    let label: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'default_health'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .map_err(|e| files.db_err(e))?;
+    parse_health(files, "meta.default_health", label)
+}
+
+/// Provider `provider`'s id and health, or `None` and the default health when it has no row.
+fn provider_health(
+    conn: &Connection,
+    files: &Files,
+    provider: &str,
+) -> Result<(Option<i64>, CacheHealth), StoreError> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT id, health FROM providers WHERE name = ?1")
+        .and_then(|mut s| {
+            s.query_row([provider], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(|e| files.db_err(e))?;
+    match row {
+        Some((id, label)) => Ok((
+            Some(id),
+            parse_health(
+                files,
+                &format!("the health of provider {provider:?}"),
+                Some(label),
+            )?,
+        )),
+        None => Ok((None, default_health(conn, files)?)),
     }
 }
 
@@ -1002,6 +1175,10 @@ struct Partial {
 fn u32_col(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u32> {
     row.get::<_, u32>(i)
 }
+
+/// The columns [`read_subsystem_row`] reads, in its order.
+const SUBSYSTEM_COLUMNS: &str = "id, key, friendly_name, identification, flags, stripe_size_flags,
+     status, health, detail, refreshed_at, checksum";
 
 fn read_subsystem_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Partial)> {
     let id: i64 = row.get(0)?;
@@ -1022,7 +1199,6 @@ fn read_subsystem_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Partial
         },
     ))
 }
-
 /// Where a child row goes: the index of its subsystem in `parts`.
 type Index = HashMap<i64, usize>;
 
@@ -1191,80 +1367,137 @@ fn load_children(
     Ok(())
 }
 
-pub(crate) fn load_all(conn: &mut Connection, files: &Files) -> Result<CachedState, StoreError> {
+/// Reads the subsystem rows `sql` selects (bound to `args`, ordered by id) and their children
+/// (the children query filtered by `filter`, bound to the same `args`).
+fn load_rows(
+    conn: &Connection,
+    files: &Files,
+    sql: &str,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<(SubSystemSnapshot, SystemTime)>, StoreError> {
     let e = |e| files.db_err(e);
-    // One read transaction: the five queries see one snapshot even while another process saves.
-    let tx = conn.transaction().map_err(e)?;
-    let health = load_health(&tx, files)?;
     let mut parts = Vec::new();
     let mut index = Index::new();
     {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT id, key, friendly_name, identification, flags, stripe_size_flags, status,
-                     health, detail, refreshed_at, checksum
-                 FROM subsystems ORDER BY id",
-            )
-            .map_err(e)?;
-        let mut rows = stmt.query([]).map_err(e)?;
+        let mut stmt = conn.prepare_cached(sql).map_err(e)?;
+        let mut rows = stmt.query(args).map_err(e)?;
         while let Some(row) = rows.next().map_err(e)? {
             let (id, part) = read_subsystem_row(row).map_err(e)?;
             index.insert(id, parts.len());
             parts.push(part);
         }
     }
-    load_children(&tx, files, &mut parts, &index, "", &[])?;
-    tx.finish().map_err(e)?;
-    let mut refreshed_at = HashMap::with_capacity(parts.len());
-    let mut subsystems = Vec::with_capacity(parts.len());
-    for p in parts {
-        refreshed_at.insert(p.snap.key.clone(), time_from_ms(p.refreshed_ms));
-        subsystems.push(p.snap);
+    if !parts.is_empty() {
+        load_children(conn, files, &mut parts, &index, filter, args)?;
     }
-    Ok(CachedState {
-        subsystems,
-        health,
-        refreshed_at,
-    })
+    Ok(parts
+        .into_iter()
+        .map(|p| (p.snap, time_from_ms(p.refreshed_ms)))
+        .collect())
 }
 
-/// The cache's health and one subsystem with its save time, read in one transaction.
-pub(crate) type OneSubsystem = (CacheHealth, Option<(SubSystemSnapshot, SystemTime)>);
+/// Provider `provider`'s health and the subsystems `selection` names, in one read transaction (so
+/// both come from the same save): the hot path of a query.
+pub(crate) fn load(
+    conn: &mut Connection,
+    files: &Files,
+    provider: &str,
+    selection: Selection<'_>,
+) -> Result<ProviderCache, StoreError> {
+    let e = |e| files.db_err(e);
+    let tx = conn.transaction().map_err(e)?;
+    let (pid, health) = provider_health(&tx, files, provider)?;
+    let subsystems = match (pid, selection) {
+        (None, _) => Vec::new(),
+        (Some(pid), Selection::All) => load_rows(
+            &tx,
+            files,
+            &format!("SELECT {SUBSYSTEM_COLUMNS} FROM subsystems WHERE provider = ?1 ORDER BY id"),
+            "WHERE subsystem IN (SELECT id FROM subsystems WHERE provider = ?1)",
+            &[&pid],
+        )?,
+        (Some(pid), Selection::One(key)) => {
+            let id: Option<i64> = tx
+                .prepare_cached("SELECT id FROM subsystems WHERE provider = ?1 AND key = ?2")
+                .and_then(|mut s| s.query_row(params![pid, key], |r| r.get(0)).optional())
+                .map_err(e)?;
+            match id {
+                None => Vec::new(),
+                Some(id) => load_rows(
+                    &tx,
+                    files,
+                    &format!("SELECT {SUBSYSTEM_COLUMNS} FROM subsystems WHERE id = ?1"),
+                    "WHERE subsystem = ?1",
+                    &[&id],
+                )?,
+            }
+        }
+    };
+    tx.finish().map_err(e)?;
+    Ok(ProviderCache { health, subsystems })
+}
 
-pub(crate) fn load_one(
+/// Every provider the cache has a row for, with its health and all its subsystems, in one read
+/// transaction.
+pub(crate) fn load_everything(
+    conn: &mut Connection,
+    files: &Files,
+) -> Result<Vec<(String, ProviderCache)>, StoreError> {
+    let e = |e| files.db_err(e);
+    let tx = conn.transaction().map_err(e)?;
+    let providers: Vec<(i64, String, String)> = tx
+        .prepare_cached("SELECT id, name, health FROM providers ORDER BY id")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .and_then(|rows| rows.collect())
+        })
+        .map_err(e)?;
+    let mut out = Vec::with_capacity(providers.len());
+    for (pid, name, label) in providers {
+        let health = parse_health(
+            files,
+            &format!("the health of provider {name:?}"),
+            Some(label),
+        )?;
+        let subsystems = load_rows(
+            &tx,
+            files,
+            &format!("SELECT {SUBSYSTEM_COLUMNS} FROM subsystems WHERE provider = ?1 ORDER BY id"),
+            "WHERE subsystem IN (SELECT id FROM subsystems WHERE provider = ?1)",
+            &[&pid],
+        )?;
+        out.push((name, ProviderCache { health, subsystems }));
+    }
+    // Rows of a provider that has no providers row cannot exist (a foreign key), but a damaged
+    // file could still have them: the full check reads them.
+    tx.finish().map_err(e)?;
+    Ok(out)
+}
+
+/// The health of a provider without a row of its own (what every provider has until it saves).
+pub(crate) fn load_default_health(
+    conn: &mut Connection,
+    files: &Files,
+) -> Result<CacheHealth, StoreError> {
+    default_health(conn, files)
+}
+
+/// The providers whose cache holds a subsystem with key `key`.
+pub(crate) fn providers_with(
     conn: &mut Connection,
     files: &Files,
     key: &str,
-) -> Result<OneSubsystem, StoreError> {
-    let e = |e| files.db_err(e);
-    let tx = conn.transaction().map_err(e)?;
-    let health = load_health(&tx, files)?;
-    let found = tx
-        .prepare_cached(
-            "SELECT id, key, friendly_name, identification, flags, stripe_size_flags, status,
-                 health, detail, refreshed_at, checksum
-             FROM subsystems WHERE key = ?1",
-        )
-        .and_then(|mut s| s.query_row([key], read_subsystem_row).optional())
-        .map_err(e)?;
-    let Some((id, part)) = found else {
-        return Ok((health, None));
-    };
-    let mut parts = vec![part];
-    let index = Index::from([(id, 0)]);
-    load_children(
-        &tx,
-        files,
-        &mut parts,
-        &index,
-        "WHERE subsystem = ?1",
-        &[&id],
-    )?;
-    tx.finish().map_err(e)?;
-    Ok((
-        health,
-        parts.pop().map(|p| (p.snap, time_from_ms(p.refreshed_ms))),
-    ))
+) -> Result<Vec<String>, StoreError> {
+    conn.prepare_cached(
+        "SELECT p.name FROM subsystems AS s JOIN providers AS p ON p.id = s.provider
+         WHERE s.key = ?1 ORDER BY p.id",
+    )
+    .and_then(|mut s| {
+        s.query_map([key], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+    })
+    .map_err(|e| files.db_err(e))
 }
 
 /// `PRAGMA integrity_check` (or `quick_check`), then a full load: every page and every row.
@@ -1300,7 +1533,8 @@ pub(crate) fn verify(
     if let Some(table) = fk {
         return Err(files.corrupt(format!("foreign_key_check: a row of {table} has no parent")));
     }
-    load_all(conn, files).map(|_| ())
+    default_health(conn, files)?;
+    load_everything(conn, files).map(|_| ())
 }
 
 #[cfg(test)]

@@ -1,22 +1,41 @@
-//! The configuration: which subsystems are registered, in the human-readable `<root>/vds.toml`.
+//! The configuration: which providers exist and which subsystems are registered with them, in the
+//! human-readable `<root>/vds.toml`.
 //!
-//! This module owns the file's format (a `version` and one `[[subsystem]]` table per subsystem), the
-//! naming rules, and the read-modify-write cycle: an exclusive `flock` on `<root>/vds.toml.lock`
-//! serializes writers across processes, and each write replaces the file atomically. Readers take
-//! no lock: they see the old file or the new one. A file that does not parse is an error naming the
-//! file and line; it is never replaced. Secrets are never written here: `chap_secret` and
-//! `mutual_secret` are *names* of files in `secrets/` (see [`crate::secrets`]).
+//! This module owns the file's format (a `version`, one `[[provider]]` table per provider instance
+//! and one `[[subsystem]]` table per registered subsystem), the naming rules, and the
+//! read-modify-write cycle: an exclusive `flock` on `<root>/vds.toml.lock` serializes writers across
+//! processes, and each write replaces the file atomically. Readers take no lock: they see the old
+//! file or the new one. A file that does not parse is an error naming the file and line; it is never
+//! replaced. Secrets are never written here: `chap_secret` and `mutual_secret` are *names* of files
+//! in `secrets/` (see [`crate::secrets`]).
 //!
 //! ```toml
-//! version = 1
+//! version = 2
+//!
+//! [[provider]]
+//! name = "vds-sendtargets"
+//! kind = "sendtargets"
+//!
+//! [[provider]]
+//! name = "tgt1"
+//! kind = "tgt"
+//! socket = "/run/tgtd/socket.0"     # kind-specific settings sit beside name and kind
 //!
 //! [[subsystem]]
 //! name = "array1"
-//! provider = "sendtargets"
+//! provider = "vds-sendtargets"
 //! portals = ["192.0.2.10", "[fe80::10%2]:3260"]
 //! chap_user = "initiator"
-//! chap_secret = "array1-chap"
+//! chap_secret = "array1.chap"
 //! ```
+//!
+//! # Version 1
+//!
+//! Version 1 (vds 0.1) had no `[[provider]]` tables: every subsystem named the provider *kind*
+//! `"sendtargets"`, and the one SendTargets provider was called `vds-sendtargets`. A version 1 file
+//! is read as the version 2 configuration it means (one provider `vds-sendtargets` of kind
+//! `sendtargets` holding every subsystem), so object ids stay the same; the first write saves it as
+//! version 2 after keeping the original aside as `vds.toml.v1` (see [`crate::Store::update_config`]).
 
 use std::path::Path;
 
@@ -25,10 +44,59 @@ use serde::{Deserialize, Serialize};
 use crate::StoreError;
 
 /// The format version written into `vds.toml`; a file with a higher one is refused.
-pub const CONFIG_VERSION: u32 = 1;
+pub const CONFIG_VERSION: u32 = 2;
+
+/// The name version 1 gave its one SendTargets provider (from which every object id of its
+/// subsystems is derived); a version 1 file is read as a provider of this name.
+pub const V1_PROVIDER_NAME: &str = "vds-sendtargets";
+
+/// The provider kind every version 1 subsystem named.
+pub const V1_PROVIDER_KIND: &str = "sendtargets";
 
 /// The longest subsystem (or provider, or secret) name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
+
+/// One provider instance: a name (from which its id, and so every object id under it, is derived),
+/// a kind (`sendtargets`, `sim`, `tgt`, `isns`, …) and the kind's own settings, which the kind checks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderConfig {
+    /// The provider's name. See [`validate_name`].
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Every other key of its `[[provider]]` table, for the kind to interpret.
+    #[serde(flatten)]
+    pub settings: toml::Table,
+}
+
+impl ProviderConfig {
+    /// A provider with a name and a kind and no settings.
+    pub fn new(name: impl Into<String>, kind: impl Into<String>) -> ProviderConfig {
+        ProviderConfig {
+            name: name.into(),
+            kind: kind.into(),
+            settings: toml::Table::new(),
+        }
+    }
+
+    /// Checks the name and the kind (a plain word: `[a-z0-9-]`).
+    pub fn validate(&self) -> Result<(), StoreError> {
+        validate_name("provider", &self.name)?;
+        if self.kind.is_empty()
+            || !self
+                .kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(StoreError::InvalidName {
+                what: "provider kind",
+                name: self.kind.clone(),
+                reason: "a kind is a word of lower-case letters, digits and '-'",
+            });
+        }
+        Ok(())
+    }
+}
 
 /// One registered subsystem.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +104,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub struct SubsystemConfig {
     /// The subsystem's name: its natural key in the model and the cache. See [`validate_name`].
     pub name: String,
-    /// The provider that manages it, for example `"sendtargets"`.
+    /// The provider (instance) that manages it, by name.
     pub provider: String,
     /// Its discovery portals, `HOST[:PORT]` as the administrator typed them (IPv6 bracketed).
     #[serde(default)]
@@ -110,18 +178,81 @@ fn check_text(what: &'static str, v: &str) -> Result<(), StoreError> {
     })
 }
 
-/// Every registered subsystem, in the order they were added.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Every provider and every registered subsystem, in the order they were added.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Config {
-    /// The subsystems; no name twice.
-    #[serde(rename = "subsystem", default)]
+    /// The providers; no name twice.
+    pub providers: Vec<ProviderConfig>,
+    /// The subsystems; no (provider, name) twice, and every provider named exists.
     pub subsystems: Vec<SubsystemConfig>,
+    /// The version the file had when read (0 when there was no file); [`CONFIG_VERSION`] once saved.
+    pub read_version: u32,
 }
 
 impl Config {
-    /// The subsystem named `name`.
-    pub fn subsystem(&self, name: &str) -> Option<&SubsystemConfig> {
-        self.subsystems.iter().find(|s| s.name == name)
+    /// The provider named `name`.
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// The subsystem named `name` of provider `provider`.
+    pub fn subsystem(&self, provider: &str, name: &str) -> Option<&SubsystemConfig> {
+        self.subsystems
+            .iter()
+            .find(|s| s.provider == provider && s.name == name)
+    }
+
+    /// The subsystems registered with provider `provider`, in order.
+    pub fn subsystems_of<'a>(
+        &'a self,
+        provider: &'a str,
+    ) -> impl Iterator<Item = &'a SubsystemConfig> + 'a {
+        self.subsystems
+            .iter()
+            .filter(move |s| s.provider == provider)
+    }
+
+    /// Checks the rules that involve more than one entry: names unique, every subsystem's provider
+    /// defined, no secret file named by two subsystems.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        for (i, p) in self.providers.iter().enumerate() {
+            p.validate()?;
+            if self.providers[..i].iter().any(|o| o.name == p.name) {
+                return Err(StoreError::NameExists {
+                    what: "provider",
+                    name: p.name.clone(),
+                });
+            }
+        }
+        let mut secrets: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+        for (i, s) in self.subsystems.iter().enumerate() {
+            s.validate()?;
+            if self.provider(&s.provider).is_none() {
+                return Err(StoreError::NotFound {
+                    what: "provider",
+                    name: s.provider.clone(),
+                });
+            }
+            if self.subsystems[..i]
+                .iter()
+                .any(|o| o.provider == s.provider && o.name == s.name)
+            {
+                return Err(StoreError::NameExists {
+                    what: "subsystem",
+                    name: s.name.clone(),
+                });
+            }
+            for secret in [&s.chap_secret, &s.mutual_secret].into_iter().flatten() {
+                if let Some(other) = secrets.insert(secret.as_str(), s.name.as_str()) {
+                    return Err(StoreError::SecretShared {
+                        secret: secret.clone(),
+                        first: other.to_string(),
+                        second: s.name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -149,6 +280,8 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<(), StoreError> {
 #[derive(Serialize)]
 struct FileOut<'a> {
     version: u32,
+    #[serde(rename = "provider")]
+    providers: &'a [ProviderConfig],
     #[serde(rename = "subsystem")]
     subsystems: &'a [SubsystemConfig],
 }
@@ -157,13 +290,16 @@ struct FileOut<'a> {
 #[serde(deny_unknown_fields)]
 struct FileIn {
     version: Option<toml::Spanned<u32>>,
+    #[serde(default, rename = "provider")]
+    providers: Vec<toml::Spanned<ProviderConfig>>,
     #[serde(default, rename = "subsystem")]
     subsystems: Vec<toml::Spanned<SubsystemConfig>>,
 }
 
 const HEADER: &str = "\
-# vds: the registered subsystems. Written by vdsadm; safe to read, diff and keep in version control.
-# CHAP secrets are not kept here: chap_secret and mutual_secret name files in secrets/.
+# vds: the providers and the registered subsystems. Written by vdsadm; safe to read, diff and keep
+# in version control. CHAP secrets are not kept here: chap_secret and mutual_secret name files in
+# secrets/.
 
 ";
 
@@ -176,7 +312,8 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// Parses and checks the text of `vds.toml` (read from `path`, named in errors).
+/// Parses and checks the text of `vds.toml` (read from `path`, named in errors). A version 1 file
+/// is read as the version 2 configuration it means (see the module documentation).
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, StoreError> {
     let err = |offset: usize, message: String| StoreError::Config {
         path: path.to_path_buf(),
@@ -187,37 +324,116 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, StoreError> {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         err(offset, e.message().trim_end().to_string())
     })?;
-    if let Some(v) = &file.version {
-        if *v.get_ref() > CONFIG_VERSION || *v.get_ref() == 0 {
+    let version = match &file.version {
+        Some(v) => {
+            if *v.get_ref() > CONFIG_VERSION || *v.get_ref() == 0 {
+                return Err(err(
+                    v.span().start,
+                    format!(
+                        "format version {} is not supported (this vds reads versions 1 to \
+                         {CONFIG_VERSION})",
+                        v.get_ref()
+                    ),
+                ));
+            }
+            *v.get_ref()
+        }
+        // A file without a version (written by hand) is read as the current format, unless it
+        // has the shape of version 1 (subsystems and no providers).
+        None if file.providers.is_empty() && !file.subsystems.is_empty() => 1,
+        None => CONFIG_VERSION,
+    };
+    let mut config = Config {
+        read_version: version,
+        ..Config::default()
+    };
+    if version == 1 {
+        if let Some(p) = file.providers.first() {
             return Err(err(
-                v.span().start,
+                p.span().start,
+                "a version 1 file has no [[provider]] tables; set `version = 2`".to_string(),
+            ));
+        }
+    }
+    for spanned in file.providers {
+        let start = spanned.span().start;
+        let p = spanned.into_inner();
+        p.validate().map_err(|e| err(start, e.to_string()))?;
+        if config.provider(&p.name).is_some() {
+            return Err(err(
+                start,
+                format!("provider {:?} is defined twice", p.name),
+            ));
+        }
+        config.providers.push(p);
+    }
+    for spanned in file.subsystems {
+        let start = spanned.span().start;
+        let mut s = spanned.into_inner();
+        if version == 1 {
+            if s.provider != V1_PROVIDER_KIND {
+                return Err(err(
+                    start,
+                    format!(
+                        "subsystem {:?}: version 1 knows only provider {V1_PROVIDER_KIND:?}, not {:?}",
+                        s.name, s.provider
+                    ),
+                ));
+            }
+            s.provider = V1_PROVIDER_NAME.to_string();
+            if config.provider(V1_PROVIDER_NAME).is_none() {
+                config
+                    .providers
+                    .push(ProviderConfig::new(V1_PROVIDER_NAME, V1_PROVIDER_KIND));
+            }
+        }
+        s.validate().map_err(|e| err(start, e.to_string()))?;
+        if config.provider(&s.provider).is_none() {
+            return Err(err(
+                start,
                 format!(
-                    "format version {} is not supported (this vds reads version {CONFIG_VERSION})",
-                    v.get_ref()
+                    "subsystem {:?} names provider {:?}, which is not defined",
+                    s.name, s.provider
                 ),
             ));
         }
-    }
-    let mut subsystems: Vec<SubsystemConfig> = Vec::with_capacity(file.subsystems.len());
-    for spanned in file.subsystems {
-        let start = spanned.span().start;
-        let s = spanned.into_inner();
-        s.validate().map_err(|e| err(start, e.to_string()))?;
-        if subsystems.iter().any(|o| o.name == s.name) {
+        if config.subsystem(&s.provider, &s.name).is_some() {
             return Err(err(
                 start,
-                format!("subsystem {:?} is defined twice", s.name),
+                format!(
+                    "subsystem {:?} of provider {:?} is defined twice",
+                    s.name, s.provider
+                ),
             ));
         }
-        subsystems.push(s);
+        for secret in [&s.chap_secret, &s.mutual_secret].into_iter().flatten() {
+            let other = config.subsystems.iter().find(|o| {
+                o.chap_secret.as_ref() == Some(secret) || o.mutual_secret.as_ref() == Some(secret)
+            });
+            let twice = s.chap_secret.is_some() && s.chap_secret == s.mutual_secret;
+            if other.is_some() || twice {
+                let first = other.map_or(s.name.as_str(), |o| o.name.as_str());
+                return Err(err(
+                    start,
+                    StoreError::SecretShared {
+                        secret: secret.clone(),
+                        first: first.to_string(),
+                        second: s.name.clone(),
+                    }
+                    .to_string(),
+                ));
+            }
+        }
+        config.subsystems.push(s);
     }
-    Ok(Config { subsystems })
+    Ok(config)
 }
 
 /// The text `config` is saved as.
 pub(crate) fn render(config: &Config) -> Result<String, StoreError> {
     let body = toml::to_string(&FileOut {
         version: CONFIG_VERSION,
+        providers: &config.providers,
         subsystems: &config.subsystems,
     })
     .map_err(|e| StoreError::InvalidSnapshot {
@@ -231,24 +447,31 @@ mod tests {
     use super::*;
 
     fn sample() -> Config {
+        let mut tgt = ProviderConfig::new("tgt1", "tgt");
+        tgt.settings
+            .insert("socket".into(), toml::Value::String("/run/x.0".into()));
         Config {
+            providers: vec![ProviderConfig::new(V1_PROVIDER_NAME, V1_PROVIDER_KIND), tgt],
             subsystems: vec![
                 SubsystemConfig {
                     portals: vec!["192.0.2.10".into(), "[fe80::10%2]:3260".into()],
                     chap_user: Some("me".into()),
                     chap_secret: Some("array1-chap".into()),
-                    ..SubsystemConfig::new("array1", "sendtargets")
+                    ..SubsystemConfig::new("array1", V1_PROVIDER_NAME)
                 },
-                SubsystemConfig::new("array 2", "sendtargets"),
+                SubsystemConfig::new("array 2", V1_PROVIDER_NAME),
             ],
+            read_version: CONFIG_VERSION,
         }
     }
 
     #[test]
     fn render_parse_round_trip() {
         let text = render(&sample()).unwrap();
-        assert!(text.contains("version = 1"), "{text}");
+        assert!(text.contains("version = 2"), "{text}");
+        assert!(text.contains("[[provider]]"), "{text}");
         assert!(text.contains("[[subsystem]]"), "{text}");
+        assert!(text.contains("socket = \"/run/x.0\""), "{text}");
         assert!(
             !text.contains("mutual_user"),
             "None fields are left out: {text}"
@@ -257,13 +480,34 @@ mod tests {
     }
 
     #[test]
+    fn version_1_is_read_as_the_sendtargets_provider() {
+        let text = "version = 1\n\n[[subsystem]]\nname = \"lab\"\nprovider = \"sendtargets\"\n\
+                    portals = [\"127.0.0.1\"]\n";
+        let c = parse(Path::new("v"), text).unwrap();
+        assert_eq!(c.read_version, 1);
+        assert_eq!(
+            c.providers,
+            [ProviderConfig::new(V1_PROVIDER_NAME, V1_PROVIDER_KIND)]
+        );
+        assert_eq!(c.subsystems[0].provider, V1_PROVIDER_NAME);
+        assert!(c.subsystem(V1_PROVIDER_NAME, "lab").is_some());
+        // A version 1 file with another provider kind is refused with its line.
+        let text = "version = 1\n[[subsystem]]\nname = \"a\"\nprovider = \"tgt\"\n";
+        assert!(matches!(
+            parse(Path::new("v"), text),
+            Err(StoreError::Config { line: 2, .. })
+        ));
+    }
+
+    #[test]
     fn empty_file_is_empty_config() {
-        assert_eq!(parse(Path::new("vds.toml"), "").unwrap(), Config::default());
+        let c = parse(Path::new("vds.toml"), "").unwrap();
+        assert!(c.providers.is_empty() && c.subsystems.is_empty());
     }
 
     #[test]
     fn syntax_error_names_the_line() {
-        let text = "version = 1\n\n[[subsystem]]\nname = \"a\"\nprovider = sendtargets\n";
+        let text = "version = 2\n\n[[subsystem]]\nname = \"a\"\nprovider = sendtargets\n";
         match parse(Path::new("/r/vds.toml"), text) {
             Err(StoreError::Config { path, line, .. }) => {
                 assert_eq!(path, Path::new("/r/vds.toml"));
@@ -275,33 +519,60 @@ mod tests {
 
     #[test]
     fn unknown_field_and_duplicate_and_bad_name_name_their_line() {
+        let head = "version = 2\n[[provider]]\nname = \"p\"\nkind = \"sim\"\n";
         let text =
-            "version = 1\n[[subsystem]]\nname = \"a\"\nprovider = \"p\"\nchap_secrets = \"x\"\n";
+            format!("{head}[[subsystem]]\nname = \"a\"\nprovider = \"p\"\nchap_secrets = \"x\"\n");
         assert!(matches!(
-            parse(Path::new("v"), text),
-            Err(StoreError::Config { line: 5, .. })
+            parse(Path::new("v"), &text),
+            Err(StoreError::Config { line: 8, .. })
         ));
-        let text = "[[subsystem]]\nname = \"a\"\nprovider = \"p\"\n\n[[subsystem]]\nname = \"a\"\nprovider = \"p\"\n";
-        match parse(Path::new("v"), text) {
+        let text = format!(
+            "{head}[[subsystem]]\nname = \"a\"\nprovider = \"p\"\n\n[[subsystem]]\nname = \"a\"\n\
+             provider = \"p\"\n"
+        );
+        match parse(Path::new("v"), &text) {
             Err(StoreError::Config { line, message, .. }) => {
-                assert!((5..=6).contains(&line), "{line}");
+                assert!((9..=10).contains(&line), "{line}");
                 assert!(message.contains("twice"), "{message}");
             }
             other => panic!("{other:?}"),
         }
-        let text = "[[subsystem]]\nname = \"\"\nprovider = \"p\"\n";
+        let text = format!("{head}[[subsystem]]\nname = \"\"\nprovider = \"p\"\n");
         assert!(matches!(
-            parse(Path::new("v"), text),
+            parse(Path::new("v"), &text),
             Err(StoreError::Config { .. })
         ));
+        // A subsystem of a provider that is not defined.
+        let text = format!("{head}[[subsystem]]\nname = \"a\"\nprovider = \"q\"\n");
+        match parse(Path::new("v"), &text) {
+            Err(StoreError::Config { line, message, .. }) => {
+                assert_eq!(line, 5);
+                assert!(message.contains("not defined"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_subsystems_naming_one_secret_file_are_refused() {
+        let text = "version = 2\n[[provider]]\nname = \"p\"\nkind = \"sendtargets\"\n\
+                    [[subsystem]]\nname = \"a\"\nprovider = \"p\"\nchap_user = \"u\"\nchap_secret = \"s\"\n\
+                    [[subsystem]]\nname = \"b\"\nprovider = \"p\"\nchap_user = \"u\"\nchap_secret = \"s\"\n";
+        match parse(Path::new("v"), text) {
+            Err(StoreError::Config { line, message, .. }) => {
+                assert_eq!(line, 10);
+                assert!(message.contains("\"s\""), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn newer_version_is_refused() {
-        match parse(Path::new("v"), "\nversion = 2\n") {
+        match parse(Path::new("v"), "\nversion = 3\n") {
             Err(StoreError::Config { line, message, .. }) => {
                 assert_eq!(line, 2);
-                assert!(message.contains("version 2"), "{message}");
+                assert!(message.contains("version 3"), "{message}");
             }
             other => panic!("{other:?}"),
         }
@@ -316,5 +587,7 @@ mod tests {
             assert!(validate_name("subsystem", bad).is_err(), "{bad:?}");
         }
         assert!(validate_name("subsystem", &"é".repeat(65)).is_err());
+        assert!(ProviderConfig::new("p", "Tgt").validate().is_err());
+        assert!(ProviderConfig::new("p", "tgt").validate().is_ok());
     }
 }

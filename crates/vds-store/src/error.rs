@@ -64,23 +64,59 @@ pub enum StoreError {
         /// What was found wrong.
         reason: String,
     },
+    /// The cache was written by an older vds (schema `version`) and must be upgraded, which needs
+    /// write access to the store; nothing was changed.
+    #[error(
+        "provider cache {} was written by an older vds (cache format {version}); it is upgraded the \
+         first time a command that may write to the store opens it",
+        path.display()
+    )]
+    CacheOutdated {
+        /// The cache file.
+        path: PathBuf,
+        /// Its schema version.
+        version: i32,
+    },
+    /// There is no store at that path (a query never creates one).
+    #[error("there is no store at {}", path.display())]
+    NoStore {
+        /// The directory asked for.
+        path: PathBuf,
+    },
     /// Another call (in this or another process) holds what this one needs; nothing waited.
     #[error("{name} is busy: another operation is in progress")]
     Busy {
         /// The subsystem (or store file) that is busy.
         name: String,
     },
-    /// No subsystem of that name is registered.
-    #[error("no subsystem named {name:?}")]
+    /// No subsystem (or provider) of that name is registered.
+    #[error("no {what} named {name:?}")]
     NotFound {
+        /// `"subsystem"` or `"provider"`.
+        what: &'static str,
         /// The name asked for.
         name: String,
     },
-    /// A subsystem of that name is already registered.
-    #[error("a subsystem named {name:?} already exists")]
+    /// A subsystem (or provider) of that name is already registered.
+    #[error("a {what} named {name:?} already exists")]
     NameExists {
+        /// `"subsystem"` or `"provider"`.
+        what: &'static str,
         /// The name.
         name: String,
+    },
+    /// Two subsystems (or one subsystem twice) name the same secret file.
+    #[error(
+        "subsystems {first:?} and {second:?} name the same secret file {secret:?}; each secret \
+         belongs to one subsystem and one use"
+    )]
+    SecretShared {
+        /// The secret's name.
+        secret: String,
+        /// The subsystem that named it first.
+        first: String,
+        /// The other.
+        second: String,
     },
     /// A subsystem, provider or secret name breaks the naming rules.
     #[error("invalid {what} name {name:?}: {reason}")]
@@ -160,11 +196,14 @@ impl StoreError {
     pub fn hresult(&self) -> Hresult {
         match self {
             StoreError::CacheCorrupt { .. } => Hresult::VDS_E_PROVIDER_CACHE_CORRUPT,
+            StoreError::CacheOutdated { .. } => Hresult::E_ACCESSDENIED,
             StoreError::Busy { .. } => Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS,
             StoreError::NotFound { .. } => Hresult::VDS_E_OBJECT_NOT_FOUND,
+            StoreError::NoStore { .. } => Hresult::from_win32(Win32Error::PATH_NOT_FOUND.0),
             StoreError::NameExists { .. } => Hresult::VDS_E_NAME_NOT_UNIQUE,
             StoreError::InvalidName { .. }
             | StoreError::Config { .. }
+            | StoreError::SecretShared { .. }
             | StoreError::InvalidSnapshot { .. } => Hresult::E_INVALIDARG,
             StoreError::Secret { problem, .. } => match problem {
                 SecretProblem::Missing => Hresult::from_win32(Win32Error::FILE_NOT_FOUND.0),
@@ -193,6 +232,70 @@ impl StoreError {
     }
 }
 
+/// The store's error as the one error of vds: its code ([`StoreError::hresult`]), what it concerns
+/// and why.
+impl From<StoreError> for vds_model::Error {
+    fn from(e: StoreError) -> vds_model::Error {
+        use vds_model::Subject;
+        let code = e.hresult();
+        let (subject, cause) = match &e {
+            StoreError::CacheCorrupt { .. } | StoreError::Sqlite { .. } => {
+                (Subject::ProviderCache, e.to_string())
+            }
+            StoreError::InvalidSnapshot { reason } => (Subject::ProviderCache, reason.clone()),
+            StoreError::CacheOutdated { .. } => (Subject::ProviderCache, e.to_string()),
+            StoreError::NoStore { path } => (
+                Subject::Other(format!("store {}", path.display())),
+                "there is no store at this path (give the right --store, or create one with a \
+                 command that changes it, such as `provider add`)"
+                    .to_string(),
+            ),
+            StoreError::Busy { name } => {
+                let subject = match name.as_str() {
+                    "vds.toml" => Subject::Configuration,
+                    "cache" => Subject::ProviderCache,
+                    other => Subject::Other(other.to_string()),
+                };
+                (subject, String::new())
+            }
+            StoreError::NotFound { what, name } | StoreError::NameExists { what, name } => {
+                let subject = if *what == "provider" {
+                    Subject::Provider(name.clone())
+                } else {
+                    Subject::Subsystem(name.clone())
+                };
+                let cause = match &e {
+                    StoreError::NameExists { .. } => {
+                        format!("a {what} of that name is already registered")
+                    }
+                    _ => String::new(),
+                };
+                (subject, cause)
+            }
+            StoreError::InvalidName { what, name, reason } => (
+                Subject::Other(format!("{what} name {name:?}")),
+                (*reason).to_string(),
+            ),
+            StoreError::Config { .. } | StoreError::SecretShared { .. } => {
+                (Subject::Configuration, e.to_string())
+            }
+            StoreError::Secret {
+                name,
+                path,
+                problem,
+            } => (
+                Subject::Other(format!("secret {name:?} ({})", path.display())),
+                problem.to_string(),
+            ),
+            StoreError::Io { path, source } => (
+                Subject::Other(path.display().to_string()),
+                source.to_string(),
+            ),
+        };
+        vds_model::Error::new(code).about(subject).because(cause)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,11 +316,17 @@ mod tests {
                 Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS,
             ),
             (
-                StoreError::NotFound { name: "a".into() },
+                StoreError::NotFound {
+                    what: "subsystem",
+                    name: "a".into(),
+                },
                 Hresult::VDS_E_OBJECT_NOT_FOUND,
             ),
             (
-                StoreError::NameExists { name: "a".into() },
+                StoreError::NameExists {
+                    what: "subsystem",
+                    name: "a".into(),
+                },
                 Hresult::VDS_E_NAME_NOT_UNIQUE,
             ),
             (

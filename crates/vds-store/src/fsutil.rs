@@ -65,6 +65,26 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), S
     sync_dir(dir)
 }
 
+/// Writes `bytes` to a new file `path` (mode 0600, `O_EXCL`) and `fsync`s it; on failure the file is
+/// removed.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(path);
+        return Err(StoreError::io(path, e));
+    }
+    Ok(())
+}
+
 /// Opens (creating with mode 0600) a lock file.
 pub(crate) fn open_lock_file(path: &Path) -> Result<File, StoreError> {
     OpenOptions::new()
@@ -123,30 +143,13 @@ pub(crate) fn lock_with_deadline(
     }
 }
 
-/// The current UTC time as `YYYYMMDDTHHMMSSZ`, for names of files kept aside.
+/// The UTC time `t` as `YYYYMMDDTHHMMSSZ`, for names of files kept aside (RFC 3339's basic form).
 pub(crate) fn utc_stamp(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian), after H. Hinnant.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,37 +1,45 @@
-//! The persistent store of vds: the subsystem configuration, the CHAP secrets and the provider
-//! cache, under one root directory, kept apart on purpose.
+//! The persistent store of vds: the configuration (providers and registered subsystems), the CHAP
+//! secrets, the provider cache and the providers' own state, under one root directory, kept apart on
+//! purpose.
 //!
 //! | what | where | format | written |
 //! |---|---|---|---|
 //! | [configuration](config) | `<root>/vds.toml` | TOML, for people and version control | atomically, under `vds.toml.lock` |
 //! | [secrets] | `<root>/secrets/<name>` | raw bytes, mode 0600, dir 0700 | atomically |
-//! | [cache] | `<root>/cache.sqlite` | SQLite, WAL mode | one transaction per change |
-//! | [locks](lock) | `<root>/locks/<name>.lock` | empty files held with `flock` | — |
+//! | [cache] | `<root>/cache.sqlite` | SQLite, WAL mode, one part per provider | one transaction per change |
+//! | [locks](lock) | `<root>/locks/*.lock` | empty files held with `flock` | — |
+//! | [provider state](StateFile) | `<root>/state/*.state` | what the provider kind writes (the simulator's array) | atomically |
 //!
-//! The configuration says *which* subsystems exist; the cache says *what the providers last learned*
-//! about them, and can always be thrown away and rebuilt (`vdsadm reenumerate`); secrets never leave
-//! their files except into a [`Secret`].
+//! The configuration says *which* providers and subsystems exist; the cache says *what the
+//! providers last learned* about them, and can always be thrown away and rebuilt (reenumerate);
+//! secrets never leave their files except into a [`Secret`]. A store written by vds 0.1 (format 1)
+//! opens with nothing lost: see [`config`] and [`cache`] for how each part is upgraded, and where
+//! the originals are kept.
+//!
+//! The store knows nothing of which command runs: the service (`vds-service`) decides what to load,
+//! when to save and which locks an operation takes.
 //!
 //! # Example
 //!
 //! ```
 //! use vds_model::{CacheHealth, HwProvider, sim::{self, SimBackend}};
-//! use vds_store::{Store, SubsystemConfig};
+//! use vds_store::{ProviderConfig, Selection, Store, SubsystemConfig};
 //!
 //! # fn main() -> Result<(), vds_store::StoreError> {
 //! let dir = tempfile::tempdir().map_err(|e| vds_store::StoreError::Io { path: "tmp".into(), source: e })?;
 //! let store = Store::open(dir.path())?;
-//! store.add_subsystem(SubsystemConfig {
-//!     portals: vec!["192.0.2.10:3260".into()],
-//!     ..SubsystemConfig::new("sim-array-1", "sendtargets")
+//! store.update_config(|c| {
+//!     c.providers.push(ProviderConfig::new("lab", "sim"));
+//!     Ok(())
 //! })?;
-//! store.save_cache(&[sim::demo_array_1()], CacheHealth::Good)?;
+//! store.save("lab", &[sim::demo_array_1()], CacheHealth::Good)?;
 //!
 //! // Later, in another process: the provider answers from the cache without touching the array.
-//! let cached = store.load_cache()?;
-//! let (provider, problem) = HwProvider::from_cache(SimBackend::demo(), cached.subsystems, cached.health);
+//! let cached = store.load("lab", Selection::All)?;
+//! let (provider, problem) =
+//!     HwProvider::from_cache(SimBackend::demo(), cached.snapshots(), cached.health);
 //! assert!(problem.is_none());
-//! assert_eq!(provider.query_sub_systems().map(|e| e.len()), Ok(1));
+//! assert_eq!(provider.query_sub_systems().map(|e| e.len()).ok(), Some(1));
 //! # Ok(())
 //! # }
 //! ```
@@ -45,21 +53,29 @@ mod fsutil;
 pub mod lock;
 pub mod secrets;
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use vds_model::{CacheHealth, SubSystemSnapshot};
 
 use cache::Access;
-pub use cache::{APPLICATION_ID, BUSY_TIMEOUT, CACHE_SCHEMA_VERSION, CachedState};
-pub use config::{CONFIG_VERSION, Config, MAX_NAME_CHARS, SubsystemConfig, validate_name};
+pub use cache::{APPLICATION_ID, BUSY_TIMEOUT, CACHE_SCHEMA_VERSION, ProviderCache, Selection};
+pub use config::{
+    CONFIG_VERSION, Config, MAX_NAME_CHARS, ProviderConfig, SubsystemConfig, V1_PROVIDER_KIND,
+    V1_PROVIDER_NAME, validate_name,
+};
 pub use error::{SecretProblem, StoreError};
-pub use lock::SubsystemLock;
-pub use secrets::{MAX_SECRET_LEN, Secret, validate_secret_name};
+pub use lock::StoreLock;
+pub use secrets::{MAX_SECRET_LEN, validate_secret_name};
+pub use vds_secret::Secret;
 
 /// How long a configuration change waits for another process's change before answering `Busy`.
 pub const CONFIG_LOCK_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The most bytes of a provider state file that are read.
+pub const MAX_STATE_LEN: u64 = 64 << 20;
 
 /// The store under one root directory. Cheap to open: the cache is opened on first use, so
 /// configuration and secret commands never touch SQLite, and a corrupt cache does not keep them
@@ -83,11 +99,31 @@ impl Store {
     /// exist; an existing directory keeps its mode. Reads no file.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         fsutil::create_dir(root, 0o700)?;
-        Ok(Store {
+        Ok(Store::at(root))
+    }
+
+    /// The store at `root`, which must exist already (a query never creates a store): `NoStore`
+    /// naming the directory when it does not. Reads no file.
+    pub fn open_existing(root: &Path) -> Result<Store, StoreError> {
+        match std::fs::metadata(root) {
+            Ok(m) if m.is_dir() => Ok(Store::at(root)),
+            Ok(_) => Err(StoreError::io(
+                root,
+                std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NoStore {
+                path: root.to_path_buf(),
+            }),
+            Err(e) => Err(StoreError::io(root, e)),
+        }
+    }
+
+    fn at(root: &Path) -> Store {
+        Store {
             root: root.to_path_buf(),
             cache_files: cache::Files::new(root),
             cache: Mutex::new(cache::Slot::default()),
-        })
+        }
     }
 
     /// Where the store lives by default: `$VDS_HOME` when set and not empty; else `/var/lib/vds`
@@ -138,8 +174,9 @@ impl Store {
     // Configuration
 
     /// The configuration; empty when `vds.toml` does not exist. `Config` with the file and line when
-    /// it does not parse or breaks a rule (a bad name, a name twice, an unknown field, a newer
-    /// version).
+    /// it does not parse or breaks a rule (a bad name, a name twice, an unknown field, a subsystem
+    /// of a provider that is not defined, a secret named twice, a newer version). A version 1 file
+    /// is read as version 2 (see [`config`]).
     pub fn config(&self) -> Result<Config, StoreError> {
         let path = self.config_path();
         match std::fs::read_to_string(&path) {
@@ -155,9 +192,9 @@ impl Store {
     }
 
     /// Read-modify-write of the configuration under the cross-process lock: `edit` sees the current
-    /// configuration; when it returns `Ok`, the result is checked (names, no name twice) and written
-    /// atomically. `Busy { name: "vds.toml" }` if another process holds the lock for longer than
-    /// [`CONFIG_LOCK_DEADLINE`].
+    /// configuration; when it returns `Ok`, the result is checked ([`Config::validate`]) and written
+    /// atomically. A version 1 file is first copied aside to `vds.toml.v1` (once). `Busy { name:
+    /// "vds.toml" }` if another process holds the lock for longer than [`CONFIG_LOCK_DEADLINE`].
     pub fn update_config<R>(
         &self,
         edit: impl FnOnce(&mut Config) -> Result<R, StoreError>,
@@ -165,54 +202,48 @@ impl Store {
         let _lock = self.lock_config()?;
         let mut config = self.config()?;
         let out = edit(&mut config)?;
-        for (i, s) in config.subsystems.iter().enumerate() {
-            s.validate()?;
-            if config.subsystems[..i].iter().any(|o| o.name == s.name) {
-                return Err(StoreError::NameExists {
-                    name: s.name.clone(),
-                });
+        config.validate()?;
+        let path = self.config_path();
+        if config.read_version == 1 {
+            let aside = self.root.join("vds.toml.v1");
+            if std::fs::symlink_metadata(&aside).is_err() {
+                let original = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+                fsutil::atomic_write(&aside, &original, file_mode(&path).unwrap_or(0o644))?;
             }
         }
-        let path = self.config_path();
-        let mode = std::fs::metadata(&path)
-            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
-            .unwrap_or(0o644);
+        let mode = file_mode(&path).unwrap_or(0o644);
         fsutil::atomic_write(&path, config::render(&config)?.as_bytes(), mode)?;
         Ok(out)
     }
 
     /// The cross-process lock of configuration changes (`vds.toml.lock`).
-    fn lock_config(&self) -> Result<std::fs::File, StoreError> {
+    fn lock_config(&self) -> Result<File, StoreError> {
         let lock_path = self.root.join("vds.toml.lock");
         fsutil::lock_with_deadline(&lock_path, "vds.toml", CONFIG_LOCK_DEADLINE)
     }
 
-    /// Registers a subsystem. `InvalidName` if a field breaks the rules
-    /// ([`SubsystemConfig::validate`]); `NameExists` if the name is taken.
-    pub fn add_subsystem(&self, cfg: SubsystemConfig) -> Result<(), StoreError> {
-        cfg.validate()?;
+    /// Unregisters subsystem `name` of `provider` and drops it from the cache, returning its
+    /// configuration. `NotFound` if there is none. The cache rows go first, in their own
+    /// transaction, and the configuration is written only if that worked; a corrupt cache does not
+    /// block the removal (it will be rebuilt without the subsystem). Callers hold the subsystem's
+    /// lock ([`lock_subsystem`](Self::lock_subsystem)).
+    pub fn remove_subsystem(
+        &self,
+        provider: &str,
+        name: &str,
+    ) -> Result<SubsystemConfig, StoreError> {
         self.update_config(|config| {
-            if config.subsystem(&cfg.name).is_some() {
-                return Err(StoreError::NameExists { name: cfg.name });
-            }
-            config.subsystems.push(cfg);
-            Ok(())
-        })
-    }
-
-    /// Unregisters a subsystem and drops it from the cache, returning its configuration.
-    /// `NotFound` if no subsystem has that name. The cache row goes first, in its own transaction,
-    /// and the configuration is written only if that worked; a corrupt cache does not block the
-    /// removal (it will be rebuilt without the subsystem). Callers that may race with a refresh of
-    /// this subsystem should hold its [`lock_subsystems`](Self::lock_subsystems) lock.
-    pub fn remove_subsystem(&self, name: &str) -> Result<SubsystemConfig, StoreError> {
-        self.update_config(|config| {
-            let Some(at) = config.subsystems.iter().position(|s| s.name == name) else {
-                return Err(StoreError::NotFound { name: name.into() });
+            let Some(at) = config
+                .subsystems
+                .iter()
+                .position(|s| s.provider == provider && s.name == name)
+            else {
+                return Err(StoreError::NotFound {
+                    what: "subsystem",
+                    name: name.into(),
+                });
             };
-            match self.with_cache(Access::Write, |conn, files| {
-                cache::remove(conn, files, name)
-            }) {
+            match self.remove_cached(provider, name) {
                 Ok(_) | Err(StoreError::CacheCorrupt { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -228,6 +259,25 @@ impl Store {
     /// with `BadLength` for an empty secret or one over [`MAX_SECRET_LEN`] bytes.
     pub fn put_secret(&self, name: &str, secret: &[u8]) -> Result<(), StoreError> {
         secrets::put(&self.secrets_dir(), name, secret)
+    }
+
+    /// Stores `secret` under a new name (`<stem>.<suffix>`, or `<stem>-2.<suffix>`, … when that is
+    /// taken by a file or by a name the configuration uses), without ever replacing a file, and
+    /// returns the name. `stem` may be any text (a subsystem name): characters a secret name does not
+    /// allow become `_`.
+    pub fn create_secret(
+        &self,
+        stem: &str,
+        suffix: &str,
+        secret: &[u8],
+    ) -> Result<String, StoreError> {
+        let config = self.config()?;
+        let used = |name: &str| {
+            config.subsystems.iter().any(|s| {
+                s.chap_secret.as_deref() == Some(name) || s.mutual_secret.as_deref() == Some(name)
+            })
+        };
+        secrets::create(&self.secrets_dir(), stem, suffix, secret, &used)
     }
 
     /// Reads a secret. `Secret` with `Missing`, `TooOpen` (the file grants any permission to group
@@ -264,108 +314,108 @@ impl Store {
         self.slot().with(&self.cache_files, access, f)
     }
 
-    /// The whole cache: every subsystem in order, the recorded health, and when each subsystem was
-    /// last saved. A missing cache file is created empty with health `Good`. `CacheCorrupt` when
-    /// the file is damaged, truncated, foreign, of another schema version, or its rows break an
+    /// Provider `provider`'s recorded health and the subsystems `selection` names, each with when it
+    /// was last saved, read in one transaction (so both come from the same save). A provider that
+    /// never saved has no subsystems and the cache's default health (`Good`, or `Corrupt` after the
+    /// cache was rebuilt). A missing cache file is created empty. `CacheCorrupt` when the file is
+    /// damaged, truncated, foreign, of an unknown schema version, or the rows read break an
     /// invariant or a checksum; `Busy` while [`rebuild_cache`](Self::rebuild_cache) runs elsewhere.
-    pub fn load_cache(&self) -> Result<CachedState, StoreError> {
-        self.with_cache(Access::Read, cache::load_all)
-    }
-
-    /// One subsystem of the cache, by key (its configured name), without reading the others:
-    /// `Ok(None)` when it is not cached. Errors as [`load_cache`](Self::load_cache), limited to the
-    /// rows read. A query also needs the health:
-    /// [`load_subsystem_and_health`](Self::load_subsystem_and_health) reads both at once.
-    pub fn load_subsystem(&self, key: &str) -> Result<Option<SubSystemSnapshot>, StoreError> {
-        Ok(self.load_subsystem_and_health(key)?.1.map(|(snap, _)| snap))
-    }
-
-    /// As [`load_subsystem`](Self::load_subsystem), with the time it was last saved.
-    pub fn load_subsystem_with_time(
+    pub fn load(
         &self,
-        key: &str,
-    ) -> Result<Option<(SubSystemSnapshot, SystemTime)>, StoreError> {
-        Ok(self.load_subsystem_and_health(key)?.1)
-    }
-
-    /// The recorded health and one subsystem with the time it was last saved (`None` when it is
-    /// not cached), read in one transaction, so both come from the same save: the hot path of a
-    /// query about one subsystem (`vdsadm list tportals`). Errors as
-    /// [`load_subsystem`](Self::load_subsystem).
-    pub fn load_subsystem_and_health(
-        &self,
-        key: &str,
-    ) -> Result<(CacheHealth, Option<(SubSystemSnapshot, SystemTime)>), StoreError> {
+        provider: &str,
+        selection: Selection<'_>,
+    ) -> Result<ProviderCache, StoreError> {
         self.with_cache(Access::Read, |conn, files| {
-            cache::load_one(conn, files, key)
+            cache::load(conn, files, provider, selection)
         })
     }
 
-    /// The health recorded in the cache.
-    pub fn cache_health(&self) -> Result<CacheHealth, StoreError> {
-        self.with_cache(Access::Read, |conn, files| cache::load_health(conn, files))
-    }
-
-    /// Records `health` without changing any subsystem.
-    pub fn set_cache_health(&self, health: CacheHealth) -> Result<(), StoreError> {
-        self.with_cache(Access::Write, |conn, files| {
-            cache::store_health(conn, files, health)
-        })
-    }
-
-    /// Replaces the whole cache with `subsystems` (in that order) and `health`, in one transaction.
-    /// `InvalidSnapshot` (nothing written) when the snapshots break an invariant of the model (the
-    /// same checks as `HwProvider::from_cache`). Every subsystem's `refreshed_at` becomes now.
-    pub fn save_cache(
+    /// Every provider that saved anything, with its health and all its subsystems, in one read
+    /// transaction; and the health of every other provider.
+    pub fn load_everything(
         &self,
+    ) -> Result<(Vec<(String, ProviderCache)>, CacheHealth), StoreError> {
+        self.with_cache(Access::Read, |conn, files| {
+            let all = cache::load_everything(conn, files)?;
+            let default = cache::load_default_health(conn, files)?;
+            Ok((all, default))
+        })
+    }
+
+    /// The providers whose cache holds a subsystem with key `key`, in the order they first saved.
+    pub fn providers_with(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        self.with_cache(Access::Read, |conn, files| {
+            cache::providers_with(conn, files, key)
+        })
+    }
+
+    /// Saves `subsystems` of `provider` (by key; a new key is appended at the end of the order, an
+    /// existing one keeps its place) and records `health`, in one transaction; its other subsystems
+    /// are untouched. `InvalidSnapshot` (nothing written) when the snapshots break an invariant of
+    /// the model (the same checks as `HwProvider::from_cache`). Each saved subsystem's time becomes
+    /// now; an unchanged one rewrites only its time.
+    pub fn save(
+        &self,
+        provider: &str,
         subsystems: &[SubSystemSnapshot],
         health: CacheHealth,
     ) -> Result<(), StoreError> {
         self.with_cache(Access::Write, |conn, files| {
-            cache::save_all(conn, files, subsystems, health)
+            cache::save_some(conn, files, provider, subsystems, None, health)
         })
     }
 
-    /// Replaces just `subsystems` (by key; a new key is appended at the end of the order, an
-    /// existing one keeps its place) and records `health`, in one transaction; the other subsystems
-    /// are untouched. Errors as [`save_cache`](Self::save_cache).
-    pub fn save_subsystems(
-        &self,
-        subsystems: &[SubSystemSnapshot],
-        health: CacheHealth,
-    ) -> Result<(), StoreError> {
-        self.with_cache(Access::Write, |conn, files| {
-            cache::save_some(conn, files, subsystems, None, health)
-        })
-    }
-
-    /// The save of a reenumeration: `subsystems` are saved as by
-    /// [`save_subsystems`](Self::save_subsystems) and, in the same transaction, every cached
-    /// subsystem whose key is neither among them nor the name of a subsystem in the configuration
-    /// as it is *now* is dropped. The configuration lock is held from reading the configuration to
-    /// the commit, so a subsystem registered meanwhile by another process (which writes the
-    /// configuration before its cache rows) is never dropped, as it would be by
-    /// [`save_cache`](Self::save_cache), which replaces everything. `Busy { name: "vds.toml" }` as
-    /// [`update_config`](Self::update_config); other errors as [`save_cache`](Self::save_cache).
+    /// The save of a reenumeration of `provider`: `subsystems` are saved as by
+    /// [`save`](Self::save) and, in the same transaction, every cached subsystem of the provider
+    /// whose key is neither among them nor registered with the provider in the configuration as it
+    /// is *now* is dropped. The configuration lock is held from reading the configuration to the
+    /// commit, so a subsystem registered meanwhile by another process (which writes the
+    /// configuration before its cache rows) is never dropped. `Busy { name: "vds.toml" }` as
+    /// [`update_config`](Self::update_config); other errors as [`save`](Self::save).
     pub fn save_enumeration(
         &self,
+        provider: &str,
         subsystems: &[SubSystemSnapshot],
         health: CacheHealth,
     ) -> Result<(), StoreError> {
         let _lock = self.lock_config()?;
         let config = self.config()?;
-        let keep: std::collections::HashSet<&str> =
-            config.subsystems.iter().map(|s| s.name.as_str()).collect();
+        let keep: std::collections::HashSet<&str> = config
+            .subsystems_of(provider)
+            .map(|s| s.name.as_str())
+            .collect();
         self.with_cache(Access::Write, |conn, files| {
-            cache::save_some(conn, files, subsystems, Some(&keep), health)
+            cache::save_some(conn, files, provider, subsystems, Some(&keep), health)
         })
     }
 
-    /// For `vdsadm reenumerate` on a corrupt cache: moves the cache file (and its `-wal` and `-shm`)
-    /// aside to `cache.sqlite.corrupt-<UTC timestamp>` (plus `-N` if that exists) for inspection,
-    /// and creates a fresh empty cache with health `Rebuilt`. Returns where the old file went, or
-    /// `None` when there was none. The configuration and the secrets are not touched. `Busy` when
-    /// another store (in this or another process) has the cache open.
+    /// Records `health` for `provider` without changing any subsystem.
+    pub fn set_health(&self, provider: &str, health: CacheHealth) -> Result<(), StoreError> {
+        self.with_cache(Access::Write, |conn, files| {
+            cache::store_health(conn, files, provider, health)
+        })
+    }
+
+    /// Drops `provider`'s cached subsystem `key`; whether there was one.
+    pub fn remove_cached(&self, provider: &str, key: &str) -> Result<bool, StoreError> {
+        self.with_cache(Access::Write, |conn, files| {
+            cache::remove(conn, files, provider, key)
+        })
+    }
+
+    /// Drops everything cached for `provider`.
+    pub fn remove_cached_provider(&self, provider: &str) -> Result<(), StoreError> {
+        self.with_cache(Access::Write, |conn, files| {
+            cache::remove_provider(conn, files, provider)
+        })
+    }
+
+    /// For reenumerate on a corrupt cache: moves the cache file (and its `-wal` and `-shm`) aside
+    /// to `cache.sqlite.corrupt-<UTC timestamp>` (plus `-N` if that exists) for inspection, and
+    /// creates a fresh empty cache in which every provider is `Corrupt` until it saves again.
+    /// Returns where the old file went, or `None` when there was none. The configuration and the
+    /// secrets are not touched. `Busy` when another store (in this or another process) has the
+    /// cache open.
     pub fn rebuild_cache(&self) -> Result<Option<PathBuf>, StoreError> {
         let mut slot = self.slot();
         cache::rebuild(&self.cache_files, &mut slot)
@@ -373,7 +423,7 @@ impl Store {
 
     /// Checks the whole cache file: SQLite's `PRAGMA quick_check` (or `integrity_check` when
     /// `thorough`), foreign keys, then a full load with every checksum. Reads every page, so it is
-    /// not done on the hot path (see docs/PERFORMANCE.md); for `vdsadm` diagnostics.
+    /// not done on the hot path (see docs/PERFORMANCE.md); for diagnostics.
     pub fn verify_cache(&self, thorough: bool) -> Result<(), StoreError> {
         self.with_cache(Access::Read, |conn, files| {
             cache::verify(conn, files, thorough)
@@ -383,13 +433,108 @@ impl Store {
     // -----------------------------------------------------------------------------------------
     // Locks
 
-    /// Takes the cross-process locks of `names` (`flock(LOCK_EX | LOCK_NB)` on
-    /// `<root>/locks/<name>.lock`), all or none: if any is held elsewhere (another process, or
-    /// another `SubsystemLock` of this one), `Busy { name }` at once — nothing waits. Released when
-    /// the returned guard drops, and by the kernel when the process dies (even by SIGKILL).
-    pub fn lock_subsystems(&self, names: &[&str]) -> Result<SubsystemLock, StoreError> {
-        lock::lock(&self.root.join("locks"), names)
+    /// The cross-process locks of an operation on subsystem `key` of `provider` (see [`lock`]):
+    /// taken at once or `Busy` at once, never waited for; released when the guard drops, and by
+    /// the kernel when the process dies (even by SIGKILL).
+    pub fn lock_subsystem(&self, provider: &str, key: &str) -> Result<StoreLock, StoreError> {
+        lock::lock_subsystem(&self.root.join("locks"), provider, key)
     }
+
+    /// The cross-process lock of a provider-wide operation (reenumerate, removal of the provider),
+    /// as [`lock_subsystem`](Self::lock_subsystem).
+    pub fn lock_provider(&self, provider: &str) -> Result<StoreLock, StoreError> {
+        lock::lock_provider(&self.root.join("locks"), provider)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Provider state
+
+    /// The state file of provider `provider`: what its kind keeps between processes (the
+    /// simulator keeps its array there). The store does not interpret it.
+    pub fn state_file(&self, provider: &str) -> StateFile {
+        let dir = self.root.join("state");
+        let name = format!("{:016x}", fnv1a64(provider.as_bytes()));
+        StateFile {
+            path: dir.join(format!("{name}.state")),
+            lock: dir.join(format!("{name}.lock")),
+            dir,
+        }
+    }
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A provider's state file (see [`Store::state_file`]): read whole, written atomically, and changed
+/// under a lock that a read-modify-write holds.
+#[derive(Clone, Debug)]
+pub struct StateFile {
+    dir: PathBuf,
+    path: PathBuf,
+    lock: PathBuf,
+}
+
+impl StateFile {
+    /// Its bytes, or `None` when there is no file yet. At most [`MAX_STATE_LEN`] bytes are read; a
+    /// longer file is an error naming it.
+    pub fn read(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        use std::io::Read;
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(&self.path, e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_STATE_LEN + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        if bytes.len() as u64 > MAX_STATE_LEN {
+            return Err(StoreError::io(
+                &self.path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("longer than {MAX_STATE_LEN} bytes"),
+                ),
+            ));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Replaces it with `bytes`, atomically (mode 0600).
+    pub fn write(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        fsutil::create_dir(&self.dir, 0o700)?;
+        fsutil::atomic_write(&self.path, bytes, 0o600)
+    }
+
+    /// The lock of a read-modify-write, waited for at most [`CONFIG_LOCK_DEADLINE`] (the sections
+    /// it guards are short); released when the file drops.
+    pub fn lock(&self) -> Result<File, StoreError> {
+        fsutil::create_dir(&self.dir, 0o700)?;
+        fsutil::lock_with_deadline(&self.lock, "provider state", CONFIG_LOCK_DEADLINE)
+    }
+
+    /// Removes it (a provider that is removed); nothing when there is none.
+    pub fn remove(&self) -> Result<(), StoreError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(&self.path, e)),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn file_mode(path: &Path) -> Option<u32> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
 }
 
 /// The effective uid, read from `/proc/self` (owned by the process's effective uid), so no

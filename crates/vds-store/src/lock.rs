@@ -1,81 +1,102 @@
-//! Per-subsystem locks between processes: `flock(LOCK_EX | LOCK_NB)` on `<root>/locks/<name>.lock`.
+//! Locks between processes on one store: `flock` on files under `<root>/locks/`, never waited for.
 //!
-//! A lock is never waited for: a busy one fails the whole request at once with
-//! [`StoreError::Busy`], which maps to `VDS_E_ANOTHER_CALL_IN_PROGRESS`, as VDS gates concurrent
-//! calls. `flock` locks belong to the open file, so the kernel drops them when the holder exits
-//! however it exits (SIGKILL included): there is no stale lock to clean up. Lock files are left in
-//! place after use (removing them would race with a process that just opened one).
+//! VDS's rule is that a conflicting call fails at once with `VDS_E_ANOTHER_CALL_IN_PROGRESS`; these
+//! locks carry that rule across processes, with the same gates as the model within one:
 //!
-//! Subsystem names may contain any printable character, so the file name is the subsystem name when
-//! it is made only of `A-Z a-z 0-9 . _ -` (and does not start with a dot), and otherwise `%` followed
-//! by a hexadecimal FNV-1a-128 digest of the name, which keeps it short and free of `/`.
+//! | operation | provider lock | subsystem lock |
+//! |---|---|---|
+//! | refresh of one subsystem, a mutation on it, its registration or removal | shared | exclusive, that subsystem's |
+//! | reenumerate of the provider, its removal | exclusive | — |
+//!
+//! so a refresh of subsystem A never holds up one of subsystem B, and a reenumerate (which replaces
+//! the provider's set of subsystems) runs alone. Every `flock` is `LOCK_NB`: a lock held elsewhere
+//! fails the whole request at once with [`StoreError::Busy`] naming what is busy. `flock` locks
+//! belong to the open file, so the kernel drops them when the holder exits however it exits
+//! (SIGKILL included): there is no stale lock to clean up. Lock files are left in place after use
+//! (removing them would race with a process that just opened one).
+//!
+//! Provider and subsystem names may contain any printable character, so lock file names are
+//! digests: `p-<hex>.lock` for a provider and `s-<hex>.lock` for a subsystem (a 128-bit FNV-1a of
+//! the provider's name, or of the provider's name, a NUL and the subsystem's key).
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::{StoreError, fsutil};
 
-/// Exclusive locks on some subsystems, held until dropped (or until the process exits).
+/// Locks held until dropped (or until the process exits).
 #[derive(Debug)]
-pub struct SubsystemLock {
-    names: Vec<String>,
+pub struct StoreLock {
     // Dropping the files closes them, which releases the locks.
     _files: Vec<File>,
 }
 
-impl SubsystemLock {
-    /// The names locked, without duplicates, in the order first asked for.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-}
-
-/// The lock file name for subsystem `name`.
-pub(crate) fn lock_file_name(name: &str) -> String {
-    let plain = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if plain {
-        format!("{name}.lock")
-    } else {
-        format!("%{:032x}.lock", fnv1a128(name.as_bytes()))
-    }
-}
-
-fn fnv1a128(bytes: &[u8]) -> u128 {
+fn fnv1a128(bytes: impl IntoIterator<Item = u8>) -> u128 {
     const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
     bytes
-        .iter()
-        .fold(OFFSET, |h, &b| (h ^ u128::from(b)).wrapping_mul(PRIME))
+        .into_iter()
+        .fold(OFFSET, |h, b| (h ^ u128::from(b)).wrapping_mul(PRIME))
 }
 
-pub(crate) fn lock(dir: &Path, names: &[&str]) -> Result<SubsystemLock, StoreError> {
-    let mut unique: Vec<String> = Vec::with_capacity(names.len());
-    for name in names {
-        crate::validate_name("subsystem", name)?;
-        // A second flock on another open file of the same path would fail against our own first one.
-        if !unique.iter().any(|n| n == name) {
-            unique.push((*name).to_string());
-        }
-    }
+fn provider_file(provider: &str) -> String {
+    format!("p-{:032x}.lock", fnv1a128(provider.bytes()))
+}
+
+fn subsystem_file(provider: &str, key: &str) -> String {
+    let bytes = provider.bytes().chain([0]).chain(key.bytes());
+    format!("s-{:032x}.lock", fnv1a128(bytes))
+}
+
+fn take(dir: &Path, file: &str, shared: bool, busy: &str) -> Result<File, StoreError> {
     fsutil::create_dir(dir, 0o700)?;
-    let mut files = Vec::with_capacity(unique.len());
-    for name in &unique {
-        let path: PathBuf = dir.join(lock_file_name(name));
-        let file = fsutil::open_lock_file(&path)?;
-        if !fsutil::try_lock(&file, &path)? {
-            // The locks taken so far are released as `files` drops.
-            return Err(StoreError::Busy { name: name.clone() });
-        }
-        files.push(file);
+    let path = dir.join(file);
+    let f = fsutil::open_lock_file(&path)?;
+    let taken = if shared {
+        fsutil::try_lock_shared(&f, &path)?
+    } else {
+        fsutil::try_lock(&f, &path)?
+    };
+    if taken {
+        Ok(f)
+    } else {
+        Err(StoreError::Busy {
+            name: busy.to_string(),
+        })
     }
-    Ok(SubsystemLock {
-        names: unique,
-        _files: files,
-    })
+}
+
+/// The locks of an operation on subsystem `key` of `provider`: the provider's shared, the
+/// subsystem's exclusive. `Busy` names the subsystem, or the provider while it reenumerates.
+pub(crate) fn lock_subsystem(
+    dir: &Path,
+    provider: &str,
+    key: &str,
+) -> Result<StoreLock, StoreError> {
+    let p = take(
+        dir,
+        &provider_file(provider),
+        true,
+        &format!("provider {provider:?}"),
+    )?;
+    let s = take(
+        dir,
+        &subsystem_file(provider, key),
+        false,
+        &format!("subsystem {key:?}"),
+    )?;
+    Ok(StoreLock { _files: vec![p, s] })
+}
+
+/// The lock of a provider-wide operation: the provider's, exclusive. `Busy` names the provider.
+pub(crate) fn lock_provider(dir: &Path, provider: &str) -> Result<StoreLock, StoreError> {
+    let p = take(
+        dir,
+        &provider_file(provider),
+        false,
+        &format!("provider {provider:?}"),
+    )?;
+    Ok(StoreLock { _files: vec![p] })
 }
 
 #[cfg(test)]
@@ -83,28 +104,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_names() {
-        assert_eq!(lock_file_name("array1"), "array1.lock");
-        assert_eq!(lock_file_name("a.b_c-d"), "a.b_c-d.lock");
-        let odd = lock_file_name("a/b");
-        assert!(odd.starts_with('%') && !odd.contains('/'), "{odd}");
-        assert_ne!(lock_file_name("a/b"), lock_file_name("a/c"));
-        assert!(lock_file_name(".hidden").starts_with('%'));
-        assert!(lock_file_name(&"β".repeat(64)).len() < 64);
+    fn file_names_are_digests_and_distinct() {
+        assert_ne!(subsystem_file("p", "a"), subsystem_file("p", "b"));
+        assert_ne!(subsystem_file("p", "a"), subsystem_file("q", "a"));
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(subsystem_file("ab", "c"), subsystem_file("a", "bc"));
+        assert!(!subsystem_file("a/b", "../x").contains('/'));
+        assert_ne!(provider_file("p"), provider_file("q"));
     }
 
     #[test]
-    fn same_process_second_lock_is_busy_and_release_on_drop() {
+    fn subsystems_lock_apart_and_a_provider_lock_excludes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let first = lock(dir.path(), &["a", "b", "a"]).unwrap();
-        assert_eq!(first.names(), ["a", "b"]);
-        match lock(dir.path(), &["c", "b"]) {
-            Err(StoreError::Busy { name }) => assert_eq!(name, "b"),
+        let a = lock_subsystem(dir.path(), "p", "a").unwrap();
+        // Another subsystem of the same provider: free.
+        let b = lock_subsystem(dir.path(), "p", "b").unwrap();
+        // The same subsystem: busy, naming it.
+        match lock_subsystem(dir.path(), "p", "a") {
+            Err(StoreError::Busy { name }) => assert_eq!(name, "subsystem \"a\""),
             other => panic!("{other:?}"),
         }
-        // "c" was released when the failed request gave up.
-        drop(lock(dir.path(), &["c"]).unwrap());
-        drop(first);
-        assert!(lock(dir.path(), &["a", "b"]).is_ok());
+        // The provider-wide lock waits for nobody: busy while subsystems are locked.
+        match lock_provider(dir.path(), "p") {
+            Err(StoreError::Busy { name }) => assert_eq!(name, "provider \"p\""),
+            other => panic!("{other:?}"),
+        }
+        // Another provider is not concerned.
+        drop(lock_provider(dir.path(), "q").unwrap());
+        drop((a, b));
+        let whole = lock_provider(dir.path(), "p").unwrap();
+        assert!(matches!(
+            lock_subsystem(dir.path(), "p", "a"),
+            Err(StoreError::Busy { .. })
+        ));
+        drop(whole);
+        assert!(lock_subsystem(dir.path(), "p", "a").is_ok());
     }
 }

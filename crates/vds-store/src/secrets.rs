@@ -11,53 +11,18 @@
 //! files longer than [`MAX_SECRET_LEN`]. The owner is not checked. Secret bytes live in a [`Secret`],
 //! which never prints them and wipes them when dropped.
 
-use std::fs::{self, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
 use std::path::{Path, PathBuf};
 
-use zeroize::Zeroizing;
+use vds_secret::{FilePolicy, FileProblem, Secret};
 
 use crate::error::SecretProblem;
 use crate::{MAX_NAME_CHARS, StoreError, fsutil};
 
-/// The longest secret accepted, in bytes. iSCSI CHAP secrets are at most 255 bytes in practice;
-/// the limit only keeps a wrong file from being read whole.
+/// The longest secret accepted, in bytes. iSCSI CHAP secrets are at most 1024 bytes (the protocol
+/// checks its own limit where a secret is entered); this limit only keeps a wrong file from being
+/// read whole.
 pub const MAX_SECRET_LEN: usize = 4096;
-
-/// A secret's bytes. `Debug` prints `Secret(<redacted>)`; the bytes are wiped on drop. It has no
-/// `PartialEq`: comparing secrets byte by byte would leak timing; compare what CHAP computes.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<Vec<u8>>);
-
-impl Secret {
-    /// The secret's bytes, for the code that computes a CHAP response. Do not log them.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// Its length in bytes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// True when empty (never, for a secret read from the store).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<Vec<u8>> for Secret {
-    fn from(bytes: Vec<u8>) -> Secret {
-        Secret(Zeroizing::new(bytes))
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// The naming rule for secrets, which are file names: 1 to 64 characters from `A-Z a-z 0-9 . _ -`,
 /// not starting with a dot.
@@ -113,43 +78,89 @@ pub(crate) fn put(dir: &Path, name: &str, secret: &[u8]) -> Result<(), StoreErro
 
 pub(crate) fn read(dir: &Path, name: &str) -> Result<Secret, StoreError> {
     let path = secret_path(dir, name)?;
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(problem(name, &path, SecretProblem::Missing));
+    vds_secret::read_file(&path, FilePolicy::private_file(MAX_SECRET_LEN)).map_err(|e| {
+        let problem = match e.problem {
+            FileProblem::Missing => SecretProblem::Missing,
+            FileProblem::NotAFile { .. } => SecretProblem::NotAFile,
+            FileProblem::TooOpen { mode } => SecretProblem::TooOpen { mode },
+            FileProblem::BadLength { len, .. } => SecretProblem::BadLength { len },
+            FileProblem::Io(_) | _ => {
+                let source = std::io::Error::from_raw_os_error(e.errno.unwrap_or(libc::EIO));
+                return StoreError::io(&path, source);
+            }
+        };
+        self::problem(name, &path, problem)
+    })
+}
+
+/// Stores `secret` under a new name made from `stem` and `suffix` (`<stem>.<suffix>`, else
+/// `<stem>-2.<suffix>`, …), never replacing a file and never using a name `taken` says is in use;
+/// returns the name. The file appears whole or not at all (written beside, then linked into place,
+/// which fails rather than replace).
+pub(crate) fn create(
+    dir: &Path,
+    stem: &str,
+    suffix: &str,
+    secret: &[u8],
+    taken: &dyn Fn(&str) -> bool,
+) -> Result<String, StoreError> {
+    // A stem from any subsystem name: the characters a secret name allows, the rest as '_'.
+    let mut clean: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while clean.starts_with('.') {
+        clean.remove(0);
+    }
+    clean.truncate(MAX_NAME_CHARS - suffix.len() - 6);
+    if clean.is_empty() {
+        clean.push_str("subsystem");
+    }
+    if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
+        return Err(problem(
+            stem,
+            dir,
+            SecretProblem::BadLength {
+                len: secret.len() as u64,
+            },
+        ));
+    }
+    fsutil::create_dir(dir, 0o700)?;
+    let tmp = dir.join(format!(".new-{}", fsutil::unique_suffix()));
+    fsutil::write_private(&tmp, secret)?;
+    let result = (|| {
+        for n in 1..=999 {
+            let name = if n == 1 {
+                format!("{clean}.{suffix}")
+            } else {
+                format!("{clean}-{n}.{suffix}")
+            };
+            validate_secret_name(&name)?;
+            if taken(&name) {
+                continue;
+            }
+            match fs::hard_link(&tmp, dir.join(&name)) {
+                Ok(()) => {
+                    fsutil::sync_dir(dir)?;
+                    return Ok(name);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(StoreError::io(dir.join(&name), e)),
+            }
         }
-        // O_NOFOLLOW on a symbolic link fails with ELOOP.
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(problem(name, &path, SecretProblem::NotAFile));
-        }
-        Err(e) => return Err(StoreError::io(&path, e)),
-    };
-    let meta = file.metadata().map_err(|e| StoreError::io(&path, e))?;
-    if !meta.is_file() {
-        return Err(problem(name, &path, SecretProblem::NotAFile));
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(problem(name, &path, SecretProblem::TooOpen { mode }));
-    }
-    let len = meta.len();
-    if len == 0 || len > MAX_SECRET_LEN as u64 {
-        return Err(problem(name, &path, SecretProblem::BadLength { len }));
-    }
-    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_SECRET_LEN + 1));
-    file.by_ref()
-        .take(MAX_SECRET_LEN as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| StoreError::io(&path, e))?;
-    if bytes.is_empty() || bytes.len() > MAX_SECRET_LEN {
-        let len = bytes.len() as u64;
-        return Err(problem(name, &path, SecretProblem::BadLength { len }));
-    }
-    Ok(Secret(bytes))
+        Err(StoreError::NameExists {
+            what: "secret",
+            name: format!("{clean}.{suffix}"),
+        })
+    })();
+    let _ = fs::remove_file(&tmp);
+    result
 }
 
 pub(crate) fn remove(dir: &Path, name: &str) -> Result<(), StoreError> {
@@ -186,13 +197,6 @@ pub(crate) fn names(dir: &Path) -> Result<Vec<String>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn debug_is_redacted() {
-        let s = Secret::from(b"hunter2hunter2".to_vec());
-        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
-        assert_eq!(s.expose(), b"hunter2hunter2");
-    }
 
     #[test]
     fn secret_names() {

@@ -1,5 +1,6 @@
-//! The store between processes: concurrent configuration writers, subsystem locks held by another
-//! process (and released by its death), and a cache that survives SIGKILL at any moment.
+//! The store between processes: concurrent configuration writers, subsystem and provider locks
+//! held by another process (and released by its death), and a cache that survives SIGKILL at any
+//! moment.
 //!
 //! The other processes are this test executable run again with `VDS_STORE_CHILD` set: see
 //! [`child_process_entry`], which does nothing in a normal test run.
@@ -13,11 +14,14 @@ use vds_model::{
     CacheHealth, Hresult, IscsiPortalStatus, PortalSnapshot, SubSystemSnapshot, SubSystemStatus,
     VdsIpAddress,
 };
-use vds_store::{Store, StoreError, SubsystemConfig};
+use vds_store::{ProviderConfig, Selection, Store, StoreError, SubsystemConfig};
 
 const CHILD: &str = "VDS_STORE_CHILD";
 const ROOT: &str = "VDS_STORE_CHILD_ROOT";
 const ARG: &str = "VDS_STORE_CHILD_ARG";
+
+/// The provider every test here works on.
+const P: &str = "lab";
 
 /// A helper process, killed (by its pid, SIGKILL) if the test ends before it does.
 struct Helper(Child);
@@ -76,15 +80,18 @@ fn child_process_entry() {
     match mode.as_str() {
         "add" => {
             for i in 0..20 {
-                store
-                    .add_subsystem(SubsystemConfig::new(format!("{arg}-{i}"), "sendtargets"))
-                    .unwrap();
+                add(&store, &format!("{arg}-{i}"));
             }
         }
-        "hold-lock" => {
-            let _lock = store.lock_subsystems(&[&arg]).unwrap();
+        "hold-subsystem-lock" => {
+            let _lock = store.lock_subsystem(P, &arg).unwrap();
             std::fs::write(root.join("child-ready"), b"").unwrap();
             // Held until killed; the deadline only bounds a forgotten child.
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "hold-provider-lock" => {
+            let _lock = store.lock_provider(&arg).unwrap();
+            std::fs::write(root.join("child-ready"), b"").unwrap();
             std::thread::sleep(Duration::from_secs(60));
         }
         "save-loop" => {
@@ -92,13 +99,26 @@ fn child_process_entry() {
             std::fs::write(root.join("child-ready"), b"").unwrap();
             for i in 0.. {
                 let next = if i % 2 == 0 { &b } else { &a };
-                store.save_cache(next, CacheHealth::Good).unwrap();
+                store.save(P, next, CacheHealth::Good).unwrap();
             }
         }
         // libtest has already printed "test child_process_entry ... " without a newline.
         "default-root" => println!("\nROOT={}", Store::default_root().display()),
         other => panic!("unknown child mode {other}"),
     }
+}
+
+/// Registers subsystem `name` with provider [`P`] (defined by the first change that needs it).
+fn add(store: &Store, name: &str) {
+    store
+        .update_config(|c| {
+            if c.provider(P).is_none() {
+                c.providers.push(ProviderConfig::new(P, "sendtargets"));
+            }
+            c.subsystems.push(SubsystemConfig::new(name, P));
+            Ok(())
+        })
+        .unwrap();
 }
 
 fn wait_for(path: &Path, child: &mut Child) {
@@ -122,19 +142,18 @@ fn two_processes_adding_20_subsystems_each_all_land() {
     // And this process races them too.
     let store = Store::open(dir.path()).unwrap();
     for i in 0..20 {
-        store
-            .add_subsystem(SubsystemConfig::new(format!("parent-{i}"), "sendtargets"))
-            .unwrap();
+        add(&store, &format!("parent-{i}"));
     }
     for child in &mut children {
         assert!(child.wait().unwrap().success());
     }
     let config = store.config().unwrap();
+    assert_eq!(config.providers, [ProviderConfig::new(P, "sendtargets")]);
     assert_eq!(config.subsystems.len(), 60);
     for side in ["left", "right", "parent"] {
         for i in 0..20 {
             assert!(
-                config.subsystem(&format!("{side}-{i}")).is_some(),
+                config.subsystem(P, &format!("{side}-{i}")).is_some(),
                 "{side}-{i}"
             );
         }
@@ -150,33 +169,91 @@ fn two_processes_adding_20_subsystems_each_all_land() {
     }
 }
 
-#[test]
-fn a_lock_held_by_another_process_is_busy_at_once_and_freed_by_its_death() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_child("hold-lock", dir.path(), "array1");
-    wait_for(&dir.path().join("child-ready"), &mut child);
-
-    let store = Store::open(dir.path()).unwrap();
+/// Asserts that `result` is `Busy` naming `name`, answered without waiting.
+fn assert_busy_at_once<T: std::fmt::Debug>(
+    what: &str,
+    name: &str,
+    call: impl FnOnce() -> Result<T, StoreError>,
+) {
     let start = Instant::now();
-    match store.lock_subsystems(&["other", "array1"]) {
+    match call() {
         Err(e @ StoreError::Busy { .. }) => {
-            assert!(matches!(&e, StoreError::Busy { name } if name == "array1"));
+            assert!(
+                matches!(&e, StoreError::Busy { name: n } if n == name),
+                "{what}: {e:?}"
+            );
             assert_eq!(e.hresult(), Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS);
         }
-        other => panic!("{other:?}"),
+        other => panic!("{what}: expected Busy, got {other:?}"),
     }
     assert!(
         start.elapsed() < Duration::from_millis(500),
-        "never waits: {:?}",
+        "{what}: never waits, took {:?}",
         start.elapsed()
     );
-    // "other" was not left locked by the failed request.
-    drop(store.lock_subsystems(&["other"]).unwrap());
+}
+
+#[test]
+fn a_subsystem_lock_held_by_another_process_is_busy_at_once_and_freed_by_its_death() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child("hold-subsystem-lock", dir.path(), "array1");
+    wait_for(&dir.path().join("child-ready"), &mut child);
+
+    let store = Store::open(dir.path()).unwrap();
+    // That subsystem: busy, naming it.
+    assert_busy_at_once("the same subsystem", "subsystem \"array1\"", || {
+        store.lock_subsystem(P, "array1")
+    });
+    // Another subsystem of the same provider: free (twice, so the first was released on drop).
+    drop(store.lock_subsystem(P, "array2").unwrap());
+    let other = store.lock_subsystem(P, "array2").unwrap();
+    drop(other);
+    // The same key under another provider is another subsystem.
+    drop(store.lock_subsystem("other-provider", "array1").unwrap());
+    // A provider-wide operation waits for nobody: busy while one of its subsystems is locked.
+    assert_busy_at_once("the provider", "provider \"lab\"", || {
+        store.lock_provider(P)
+    });
+    drop(store.lock_provider("other-provider").unwrap());
 
     child.kill().unwrap(); // SIGKILL: no destructor runs in the child
     child.wait().unwrap();
-    let lock = store.lock_subsystems(&["array1", "other"]).unwrap();
-    assert_eq!(lock.names(), ["array1", "other"]);
+    // The kernel released the child's locks, and none of the refused calls left one behind here:
+    // the provider's exclusive lock (which excludes every shared one) is free.
+    let whole = store.lock_provider(P).unwrap();
+    drop(whole);
+    let lock = store.lock_subsystem(P, "array1").unwrap();
+    // Held here now: the same call from another store is busy (locks are per open file, so a
+    // second store of this process is as good as another process).
+    let second = Store::open(dir.path()).unwrap();
+    assert_busy_at_once("held by this process", "subsystem \"array1\"", || {
+        second.lock_subsystem(P, "array1")
+    });
+    drop(lock);
+    drop(second.lock_subsystem(P, "array1").unwrap());
+}
+
+#[test]
+fn a_provider_lock_held_by_another_process_excludes_its_subsystems_until_its_death() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child("hold-provider-lock", dir.path(), P);
+    wait_for(&dir.path().join("child-ready"), &mut child);
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_busy_at_once("a subsystem", "provider \"lab\"", || {
+        store.lock_subsystem(P, "array1")
+    });
+    assert_busy_at_once("the provider", "provider \"lab\"", || {
+        store.lock_provider(P)
+    });
+    drop(store.lock_subsystem("other-provider", "array1").unwrap());
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let a = store.lock_subsystem(P, "array1").unwrap();
+    let b = store.lock_subsystem(P, "array2").unwrap();
+    drop((a, b));
+    drop(store.lock_provider(P).unwrap());
 }
 
 /// Two distinct contents of the same 1,000 subsystems × 16 portals (15 in the second).
@@ -212,9 +289,9 @@ fn sigkill_at_50_random_moments_leaves_one_of_the_two_contents() {
     let (a, b) = (content(false), content(true));
     let save_time = {
         let store = Store::open(dir.path()).unwrap();
-        store.save_cache(&b, CacheHealth::Good).unwrap();
+        store.save(P, &b, CacheHealth::Good).unwrap();
         let start = Instant::now();
-        store.save_cache(&a, CacheHealth::Good).unwrap();
+        store.save(P, &a, CacheHealth::Good).unwrap();
         start.elapsed()
     };
     eprintln!("one save of 1,000 × 16 takes {save_time:?} here");
@@ -233,12 +310,13 @@ fn sigkill_at_50_random_moments_leaves_one_of_the_two_contents() {
 
         let store = Store::open(dir.path()).unwrap();
         let state = store
-            .load_cache()
+            .load(P, Selection::All)
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert_eq!(state.health, CacheHealth::Good);
-        if state.subsystems == a {
+        let state = state.snapshots();
+        if state == a {
             saw_a += 1;
-        } else if state.subsystems == b {
+        } else if state == b {
             saw_b += 1;
         } else {
             panic!("round {round}: the cache is neither content");
@@ -260,13 +338,14 @@ fn queries_in_fresh_stores_see_whole_saves_while_another_process_writes() {
     let (a, b) = (content(false), content(true));
     Store::open(dir.path())
         .unwrap()
-        .save_cache(&a, CacheHealth::Good)
+        .save(P, &a, CacheHealth::Good)
         .unwrap();
     // A query before the writer starts leaves the -shm file: the next ones map it read-only.
-    Store::open(dir.path())
+    let first = Store::open(dir.path())
         .unwrap()
-        .load_subsystem("scale-0")
+        .load(P, Selection::One("scale-0"))
         .unwrap();
+    assert_eq!(first.snapshots(), [a[0].clone()]);
     let ready = dir.path().join("child-ready");
     let mut child = spawn_child("save-loop", dir.path(), "");
     wait_for(&ready, &mut child);
@@ -276,17 +355,18 @@ fn queries_in_fresh_stores_see_whole_saves_while_another_process_writes() {
         // A new store per query, as each vdsadm process opens its own.
         let store = Store::open(dir.path()).unwrap();
         let i = queries % 1_000;
-        let (health, found) = store
-            .load_subsystem_and_health(&format!("scale-{i}"))
+        let found = store
+            .load(P, Selection::One(&format!("scale-{i}")))
             .unwrap_or_else(|e| panic!("query {queries}: {e}"));
-        assert_eq!(health, CacheHealth::Good);
-        let (snap, _) = found.expect("every subsystem is in both contents");
+        assert_eq!(found.health, CacheHealth::Good);
+        let snaps = found.snapshots();
+        assert_eq!(snaps.len(), 1, "every subsystem is in both contents");
         assert!(
-            snap == a[i] || snap == b[i],
+            snaps[0] == a[i] || snaps[0] == b[i],
             "query {queries}: a torn subsystem"
         );
         if queries % 20 == 0 {
-            let all = store.load_cache().unwrap().subsystems;
+            let all = store.load(P, Selection::All).unwrap().snapshots();
             assert!(all == a || all == b, "query {queries}: a torn cache");
         }
         queries += 1;
@@ -294,8 +374,12 @@ fn queries_in_fresh_stores_see_whole_saves_while_another_process_writes() {
     child.kill().unwrap();
     child.wait().unwrap();
     eprintln!("{queries} queries while the other process saved");
-    let all = Store::open(dir.path()).unwrap().load_cache().unwrap();
-    assert!(all.subsystems == a || all.subsystems == b);
+    let all = Store::open(dir.path())
+        .unwrap()
+        .load(P, Selection::All)
+        .unwrap()
+        .snapshots();
+    assert!(all == a || all == b);
 }
 
 #[test]
