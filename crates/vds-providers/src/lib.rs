@@ -1,12 +1,17 @@
-//! VDS hardware providers that talk to real iSCSI arrays: implementations of the
-//! [`vds_model::ProviderBackend`] seam, one module each.
+//! VDS hardware providers: implementations of the [`vds_model::ProviderBackend`] seam, one module
+//! per provider *kind*, and the registry ([`kinds`]) through which the service builds provider
+//! instances from the configuration without knowing any kind.
 //!
 //! - [`sendtargets`]: arrays described by their discovery portals; portals, targets and portal
 //!   groups come from iSCSI SendTargets discovery, portal status from discovery logins.
 //!   Discovery-only: it changes nothing on the array.
+//! - [`sim`]: the model's simulator as a provider kind, its array kept in the store between
+//!   processes, so every command runs against it exactly as against a real array.
 //!
-//! Providers own their network I/O and runtime; the model (`vds-model`) owns the cache, the ids, the
-//! gates and the notifications, and never sees a socket.
+//! A kind turns a provider's settings (its `[[provider]]` table) and, for kinds whose subsystems the
+//! administrator registers, the registrations into a backend. Backends own their network I/O but no
+//! runtime: they run on the service's. The model (`vds-model`) owns the cache, the ids, the gates
+//! and the notifications, and never sees a socket.
 //!
 //! # Example
 //!
@@ -14,8 +19,9 @@
 //! use vds_model::HwProvider;
 //! use vds_providers::sendtargets::{SendTargetsBackend, SendTargetsOptions, SendTargetsSubsystem};
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let backend = SendTargetsBackend::new(
+//!     "vds-sendtargets",
 //!     vec![SendTargetsSubsystem {
 //!         name: "lab".into(),
 //!         portals: vec!["127.0.0.1:3260".parse()?],
@@ -27,7 +33,7 @@
 //! )?;
 //! let provider = HwProvider::new(backend);
 //! provider.initialize()?;
-//! provider.reenumerate()?;
+//! provider.reenumerate().await?;
 //! let lab = provider.sub_system_by_key("lab")?;
 //! println!("{:?}", lab.get_properties()?.status);
 //! # Ok(())
@@ -35,7 +41,131 @@
 //! ```
 #![deny(missing_docs)]
 
-mod error;
 pub mod sendtargets;
+pub mod sim;
 
-pub use error::ProviderError;
+use std::sync::Arc;
+
+use vds_model::{Error, Hresult, ProviderBackend};
+use vds_secret::Secret;
+
+/// A CHAP credential of a registration: the user, and the secret as the service could read it (a
+/// secret that cannot be read makes that one subsystem fail, not the provider).
+#[derive(Clone, Debug)]
+pub struct Credential {
+    /// The CHAP user name.
+    pub user: String,
+    /// The secret, or why it could not be read.
+    pub secret: Result<Secret, Error>,
+}
+
+/// A subsystem the administrator registered with a provider (for kinds that take registrations).
+#[derive(Clone, Debug, Default)]
+pub struct Registration {
+    /// The subsystem's name: its key.
+    pub name: String,
+    /// Where to reach it, as the administrator typed it (`HOST[:PORT]`).
+    pub portals: Vec<String>,
+    /// The initiator name to present, when not the default.
+    pub initiator_name: Option<String>,
+    /// One-way CHAP.
+    pub chap: Option<Credential>,
+    /// Mutual CHAP.
+    pub mutual: Option<Credential>,
+}
+
+/// Progress of a long operation: `done` of `total` subsystems finished.
+pub type ProgressFn = dyn Fn(usize, usize) + Send + Sync;
+
+/// What a provider kind keeps between processes (the simulator's array): bytes the kind alone
+/// interprets, stored by the service.
+pub trait KindState: Send + Sync {
+    /// The bytes, or `None` when nothing was written yet.
+    fn read(&self) -> Result<Option<Vec<u8>>, Error>;
+    /// Replaces the bytes.
+    fn write(&self, bytes: &[u8]) -> Result<(), Error>;
+    /// Holds the state for a read-modify-write until the guard drops (across processes); waits a
+    /// short, bounded time.
+    fn lock(&self) -> Result<Box<dyn Send>, Error>;
+}
+
+/// Everything a kind may use to build a backend.
+pub struct BuildContext<'a> {
+    /// The provider's name (its id and every object id under it derive from it).
+    pub name: &'a str,
+    /// The kind's settings: every key of the provider's `[[provider]]` table but `name` and `kind`.
+    pub settings: &'a toml::Table,
+    /// The registered subsystems, in order (empty for kinds that enumerate their own).
+    pub registrations: Vec<Registration>,
+    /// The kind's state between processes.
+    pub state: Arc<dyn KindState>,
+    /// Called as subsystems finish during a reenumerate, for a progress bar.
+    pub progress: Option<Arc<ProgressFn>>,
+}
+
+/// What the service needs to know of a kind to present it and to check what is given to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KindInfo {
+    /// The kind's name in the configuration (`sendtargets`).
+    pub name: &'static str,
+    /// One line for people.
+    pub description: &'static str,
+    /// True when the kind changes arrays (portal status, targets, portal groups).
+    pub manages_arrays: bool,
+    /// True when the administrator registers the subsystems (`subsystem add`); false when the
+    /// kind enumerates its own.
+    pub takes_registrations: bool,
+}
+
+/// A provider kind: turns configuration into a backend. See the crate documentation.
+pub trait ProviderKind: Send + Sync + 'static {
+    /// What the kind is.
+    fn info(&self) -> KindInfo;
+
+    /// Checks the kind's settings (when a provider is added, and before it is built); the error
+    /// names the setting and what is wrong.
+    fn check_settings(&self, settings: &toml::Table) -> Result<(), Error>;
+
+    /// What a new provider of this kind starts with: its settings completed with defaults, and its
+    /// initial state (the simulator's demonstration array), when it has one.
+    fn initial_state(&self, settings: &toml::Table) -> Result<Option<Vec<u8>>, Error> {
+        let _ = settings;
+        Ok(None)
+    }
+
+    /// Checks a registration before it is saved (portals parse, credentials are complete); the
+    /// error names what is wrong. Kinds without registrations refuse every one.
+    fn check_registration(&self, registration: &Registration) -> Result<(), Error> {
+        let _ = registration;
+        Err(Error::new(Hresult::VDS_E_NOT_SUPPORTED).because(format!(
+            "a {} provider enumerates its own subsystems; they are not registered",
+            self.info().name
+        )))
+    }
+
+    /// Builds the backend.
+    fn build(&self, ctx: BuildContext<'_>) -> Result<Box<dyn ProviderBackend>, Error>;
+}
+
+/// Every provider kind this build knows, in the order they are listed to people.
+pub fn kinds() -> &'static [&'static dyn ProviderKind] {
+    static KINDS: [&dyn ProviderKind; 2] = [&sendtargets::SendTargetsKind, &sim::SimKind];
+    &KINDS
+}
+
+/// The kind named `name`.
+pub fn kind(name: &str) -> Option<&'static dyn ProviderKind> {
+    kinds().iter().copied().find(|k| k.info().name == name)
+}
+
+/// The unknown-setting error every kind gives: names the key and the settings the kind knows.
+pub(crate) fn unknown_setting(kind: &str, key: &str, known: &[&str]) -> Error {
+    let known = if known.is_empty() {
+        "it has none".to_string()
+    } else {
+        format!("it knows {}", known.join(", "))
+    };
+    Error::new(Hresult::E_INVALIDARG).because(format!(
+        "a {kind} provider has no setting {key:?} ({known})"
+    ))
+}

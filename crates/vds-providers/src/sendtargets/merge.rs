@@ -396,6 +396,34 @@ fn unanswered(
     snap
 }
 
+/// A subsystem whose registration cannot be used: `FAILED`, its previous objects kept (every portal
+/// `UNKNOWN`, since nothing was contacted), the problem as its detail.
+pub(crate) fn broken(
+    b: &super::BrokenSubsystem,
+    previous: Option<&SubSystemSnapshot>,
+) -> SubSystemSnapshot {
+    let mut snap = match previous {
+        Some(p) => p.clone(),
+        None => SubSystemSnapshot::new(b.name.clone(), SubSystemStatus::Failed),
+    };
+    snap.friendly_name = b.name.clone();
+    snap.identification = b.identification.clone();
+    snap.flags = SubSystemFlags::SUPPORTS_AUTH_CHAP | SubSystemFlags::SUPPORTS_AUTH_MUTUAL_CHAP;
+    snap.status = SubSystemStatus::Failed;
+    snap.health = Health::Failed;
+    // The subject says which part of the registration (a secret file, say); the cause says why.
+    let why = match (b.problem.subject(), b.problem.cause()) {
+        (Some(subject), Some(cause)) => format!("{subject}: {cause}"),
+        (None, Some(cause)) => cause.to_string(),
+        (_, None) => b.problem.message(),
+    };
+    snap.detail = Some(format!("its registration cannot be used: {why}"));
+    for p in &mut snap.portals {
+        p.status = IscsiPortalStatus::Unknown;
+    }
+    snap
+}
+
 /// A subsystem the model knows that is no longer configured: its previous picture, `OFFLINE`, with
 /// every portal `OFFLINE` and the detail "no longer configured".
 pub(crate) fn retired(previous: &SubSystemSnapshot) -> SubSystemSnapshot {
@@ -742,6 +770,70 @@ mod tests {
         assert_eq!(s.targets, prev.targets);
     }
 
+    fn broken_subsystem(problem: vds_model::Error) -> super::super::BrokenSubsystem {
+        super::super::BrokenSubsystem {
+            name: "array".into(),
+            identification: "127.0.0.1:3262".into(),
+            problem,
+        }
+    }
+
+    #[test]
+    fn broken_registrations_fail_with_the_problem_and_keep_the_picture() {
+        use vds_model::{Error, Hresult, Subject};
+
+        let no_portal = broken_subsystem(
+            Error::new(Hresult::E_INVALIDARG).because("it has no discovery portal"),
+        );
+        let s = broken(&no_portal, None);
+        assert_eq!(s.key, "array");
+        assert_eq!(s.status, SubSystemStatus::Failed);
+        assert_eq!(s.health, Health::Failed);
+        assert_eq!(s.identification, "127.0.0.1:3262");
+        assert_eq!(
+            s.detail.as_deref(),
+            Some("its registration cannot be used: it has no discovery portal")
+        );
+        assert!(s.portals.is_empty() && s.targets.is_empty());
+
+        // A secret the store could not read: its error names the secret in its subject, and the
+        // detail must say which secret as well as why.
+        let unreadable = broken_subsystem(
+            Error::new(Hresult::E_ACCESSDENIED)
+                .about(Subject::Other(
+                    "secret \"array-chap\" (/var/lib/vds/secrets/array-chap)".into(),
+                ))
+                .because("mode 0644; it must be 0600"),
+        );
+        let prev = previous();
+        let s = broken(&unreadable, Some(&prev));
+        assert_eq!(
+            s.detail.as_deref(),
+            Some(
+                "its registration cannot be used: secret \"array-chap\" \
+                 (/var/lib/vds/secrets/array-chap): mode 0644; it must be 0600"
+            )
+        );
+        assert_eq!(s.status, SubSystemStatus::Failed);
+        // Nothing was contacted: the previous objects stay, every portal UNKNOWN.
+        assert_eq!(s.targets, prev.targets);
+        assert_eq!(
+            portals(&s),
+            vec![
+                ("127.0.0.1:3262".into(), IscsiPortalStatus::Unknown),
+                ("127.0.0.2:3262".into(), IscsiPortalStatus::Unknown),
+            ]
+        );
+
+        // An error without a cause still says something.
+        let bare = broken_subsystem(Error::new(Hresult::E_INVALIDARG));
+        let detail = broken(&bare, None).detail.unwrap_or_default();
+        assert!(
+            detail.len() > "its registration cannot be used: ".len(),
+            "{detail}"
+        );
+    }
+
     #[test]
     fn merged_snapshots_satisfy_the_model_invariants() {
         // The model refuses a snapshot whose groups name unknown portals or repeat a portal.
@@ -753,7 +845,11 @@ mod tests {
             &Probes::new(),
             Some(&prev),
         );
-        for s in [retired(&prev), prev, offline] {
+        let failed = broken(
+            &broken_subsystem(vds_model::Error::new(vds_model::Hresult::E_INVALIDARG)),
+            Some(&prev),
+        );
+        for s in [retired(&prev), failed, prev, offline] {
             let (_, err) = vds_model::HwProvider::from_cache(
                 vds_model::sim::SimBackend::with_subsystems(vec![]),
                 vec![s],

@@ -56,14 +56,32 @@
 //! it never contains a secret. Flags: `SUPPORTS_AUTH_CHAP | SUPPORTS_AUTH_MUTUAL_CHAP`; friendly
 //! name: the configured name; identification: the discovery portals joined by `", "`.
 //!
-//! # Threads
+//! A subsystem whose registration cannot be used (a discovery portal that does not parse, no
+//! portal, a secret that cannot be read, mutual CHAP without one-way CHAP) does not stop the others:
+//! it is reported `FAILED`, its previous objects kept, with the problem as its detail.
 //!
-//! The backend owns a small tokio runtime (two worker threads) and the seam is synchronous:
-//! `reenumerate` and `refresh` block the calling thread until every discovery is done. They are not
-//! meant to be called from inside another tokio runtime (use `spawn_blocking` there); if they are,
-//! the work runs on a scoped helper thread instead of panicking, still blocking the caller.
+//! # HRESULTs
+//!
+//! [`error_code`] maps what the iSCSI client reports to the code a VDS caller sees, in one place:
+//!
+//! | `iscsi_client::ErrorKind` | HRESULT |
+//! |---|---|
+//! | `Resolve` (DNS name or IPv6 zone) | `HRESULT_FROM_WIN32(WSAHOST_NOT_FOUND 11001)` = 0x80072AF9 |
+//! | `Connect(io)`, `Io(io)` | `Hresult::from_io_error` (refused → 0x8007274D, unreachable → 0x80072751, ...) |
+//! | `Timeout { .. }` (any deadline) | `HRESULT_FROM_WIN32(WSAETIMEDOUT 10060)` = 0x8007274C |
+//! | `Closed { .. }` (target hung up early) | `HRESULT_FROM_WIN32(WSAECONNRESET 10054)` = 0x80072746 |
+//! | `Login`, `AuthenticationFailed`, `MutualAuthenticationFailed`, `RedirectLoop`, `TooManyRedirects` | `VDS_E_ISCSI_LOGIN_FAILED` 0x80042708 |
+//! | `Protocol` (garbage or protocol violation, Reject PDU) | `VDS_E_BAD_PROVIDER_DATA` 0x80042441 |
+//! | `AnswerTooLarge`, `TooManyPdus` (caps exceeded) | `VDS_E_BAD_PROVIDER_DATA` 0x80042441 (the provider's data is unusable; VDS has no "too large" code) |
+//! | `InvalidOptions` | `E_INVALIDARG` 0x80070057 |
+//!
+//! # Runtime
+//!
+//! The backend owns no runtime: its methods are `async` and run on the caller's tokio runtime (the
+//! service's), spawning one task per subsystem and per connection there.
 
 mod discover;
+mod kind;
 mod merge;
 mod portal;
 
@@ -72,17 +90,19 @@ use std::fmt;
 use std::sync::Arc;
 
 use iscsi_client::{ChapCredentials, DiscoveryOptions};
+use tokio::sync::Semaphore;
 use vds_model::{
-    Hresult, HwProviderType, MAX_FRIENDLY_NAME_BYTES, ProviderBackend, ProviderInfo,
+    Error, Hresult, HwProviderType, MAX_FRIENDLY_NAME_BYTES, ProviderBackend, ProviderInfo,
     SubSystemSnapshot,
 };
 
+pub use discover::{discover_portal, error_code};
+pub use kind::SendTargetsKind;
 pub use merge::DEFAULT_PORTAL_GROUP_TAG;
 pub use portal::{DEFAULT_PORT, DiscoveryPortal, DiscoveryPortalError, vds_address};
 
-use crate::ProviderError;
-
-/// The provider's name (its id is derived from it).
+/// The name of the SendTargets provider of vds 0.1, from which the ids of its subsystems are
+/// derived; a provider of that name keeps them.
 pub const PROVIDER_NAME: &str = "vds-sendtargets";
 
 /// The default for [`SendTargetsOptions::concurrency`].
@@ -96,7 +116,7 @@ pub const MAX_PROBES_PER_SUBSYSTEM: usize = 256;
 /// One array, as the administrator configured it.
 ///
 /// `Debug` never shows the CHAP secrets.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct SendTargetsSubsystem {
     /// The subsystem's name: its key in the model and its friendly name. Unique, not empty, at most
     /// 255 bytes.
@@ -162,13 +182,38 @@ pub(crate) struct Configured {
     pub(crate) options: DiscoveryOptions,
 }
 
+/// A subsystem whose registration cannot be used: what it is called, what identifies it, and why.
+#[derive(Clone, Debug)]
+pub struct BrokenSubsystem {
+    /// Its name (key).
+    pub name: String,
+    /// Its discovery portals as registered (for the snapshot's identification).
+    pub identification: String,
+    /// What is wrong.
+    pub problem: Error,
+}
+
+enum Entry {
+    Ready(Arc<Configured>),
+    Broken(BrokenSubsystem),
+}
+
+impl Entry {
+    fn name(&self) -> &str {
+        match self {
+            Entry::Ready(c) => &c.config.name,
+            Entry::Broken(b) => &b.name,
+        }
+    }
+}
+
 /// The SendTargets provider backend. Give it to [`vds_model::HwProvider::new`].
 ///
 /// ```no_run
 /// use vds_model::HwProvider;
 /// use vds_providers::sendtargets::{SendTargetsBackend, SendTargetsOptions, SendTargetsSubsystem};
 ///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let array = SendTargetsSubsystem {
 ///     name: "array-1".into(),
 ///     portals: vec!["192.0.2.10".parse()?, "[2001:db8::10]:3260".parse()?],
@@ -176,10 +221,10 @@ pub(crate) struct Configured {
 ///     chap: None,
 ///     mutual: None,
 /// };
-/// let backend = SendTargetsBackend::new(vec![array], SendTargetsOptions::default())?;
+/// let backend = SendTargetsBackend::new("vds-sendtargets", vec![array], SendTargetsOptions::default())?;
 /// let provider = HwProvider::new(backend);
 /// provider.initialize()?;
-/// provider.reenumerate()?;
+/// provider.reenumerate().await?;
 /// for portal in provider.sub_system_by_key("array-1")?.query_portals()? {
 ///     let p = portal.get_properties()?;
 ///     println!("{} {}", p.address, p.status);
@@ -188,213 +233,204 @@ pub(crate) struct Configured {
 /// # }
 /// ```
 pub struct SendTargetsBackend {
-    subsystems: Vec<Arc<Configured>>,
+    name: String,
+    subsystems: Vec<Entry>,
     by_name: HashMap<String, usize>,
-    concurrency: usize,
+    permits: Arc<Semaphore>,
     progress: Option<Arc<ProgressFn>>,
-    // An `Option` only so that `Drop` can take it.
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl fmt::Debug for SendTargetsBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SendTargetsBackend")
+            .field("name", &self.name)
             .field(
                 "subsystems",
-                &self
-                    .subsystems
-                    .iter()
-                    .map(|s| &s.config)
-                    .collect::<Vec<_>>(),
+                &self.subsystems.iter().map(Entry::name).collect::<Vec<_>>(),
             )
-            .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
 }
 
-fn invalid(msg: String) -> ProviderError {
-    ProviderError::InvalidConfig(msg)
+fn invalid(msg: String) -> Error {
+    Error::new(Hresult::E_INVALIDARG).because(msg)
+}
+
+/// Checks one subsystem's configuration and resolves its connection options.
+fn configure(
+    config: SendTargetsSubsystem,
+    defaults: &DiscoveryOptions,
+) -> Result<Configured, Error> {
+    let name = &config.name;
+    if name.trim().is_empty() {
+        return Err(invalid("a subsystem has an empty name".into()));
+    }
+    if name.len() > MAX_FRIENDLY_NAME_BYTES {
+        return Err(invalid(format!(
+            "subsystem name {name:?} is longer than {MAX_FRIENDLY_NAME_BYTES} bytes"
+        )));
+    }
+    if config.portals.is_empty() {
+        return Err(invalid("it has no discovery portal".into()));
+    }
+    let mut seen = HashSet::new();
+    for p in &config.portals {
+        let key = p
+            .vds_address()
+            .ok_or_else(|| invalid(format!("portal {p} is invalid")))?
+            .canonical_key();
+        if !seen.insert(key) {
+            return Err(invalid(format!("discovery portal {p} is listed twice")));
+        }
+    }
+    let mut opts = defaults.clone();
+    if let Some(n) = &config.initiator_name {
+        opts.initiator_name = n.clone();
+    }
+    if let Some(c) = &config.chap {
+        opts.chap = Some(c.clone());
+    }
+    if let Some(m) = &config.mutual {
+        opts.mutual = Some(m.clone());
+    }
+    if opts.initiator_name.trim().is_empty() {
+        return Err(invalid("the initiator name is empty".into()));
+    }
+    if opts.mutual.is_some() && opts.chap.is_none() {
+        return Err(invalid(
+            "mutual CHAP needs one-way CHAP credentials as well".into(),
+        ));
+    }
+    Ok(Configured {
+        config,
+        options: opts,
+    })
 }
 
 impl SendTargetsBackend {
-    /// A backend for `subsystems`, with its own runtime. Touches no network.
+    /// A backend named `name` (the provider's name; its id and every object id under it are derived
+    /// from it) for `subsystems`. Touches no network.
     ///
     /// # Errors
-    /// [`ProviderError::InvalidConfig`] for an empty, duplicate or over-long (255 bytes) subsystem
-    /// name, a subsystem without discovery portals or with one twice, mutual CHAP without CHAP, an
-    /// empty initiator name, or `concurrency` 0; [`ProviderError::Runtime`] if the runtime's threads
-    /// cannot be started.
+    /// `E_INVALIDARG` for a name used twice or `concurrency` 0. A subsystem whose configuration
+    /// cannot be used (empty or over-long name, no discovery portal or one twice, mutual CHAP
+    /// without CHAP, an empty initiator name) does not fail the backend: it is reported `FAILED`
+    /// with the reason (see [`with_broken`](Self::with_broken)).
     pub fn new(
+        name: impl Into<String>,
         subsystems: Vec<SendTargetsSubsystem>,
         options: SendTargetsOptions,
-    ) -> Result<SendTargetsBackend, ProviderError> {
+    ) -> Result<SendTargetsBackend, Error> {
         if options.concurrency == 0 {
             return Err(invalid("concurrency must be at least 1".into()));
         }
-        let mut by_name = HashMap::new();
-        let mut configured = Vec::with_capacity(subsystems.len());
-        for config in subsystems {
-            let name = &config.name;
-            if name.trim().is_empty() {
-                return Err(invalid("a subsystem has an empty name".into()));
-            }
-            if name.len() > MAX_FRIENDLY_NAME_BYTES {
-                return Err(invalid(format!(
-                    "subsystem name {name:?} is longer than {MAX_FRIENDLY_NAME_BYTES} bytes"
-                )));
-            }
-            if by_name.insert(name.clone(), configured.len()).is_some() {
-                return Err(invalid(format!("subsystem {name:?} is configured twice")));
-            }
-            if config.portals.is_empty() {
-                return Err(invalid(format!(
-                    "subsystem {name:?} has no discovery portal"
-                )));
-            }
-            let mut seen = HashSet::new();
-            for p in &config.portals {
-                let key = p
-                    .vds_address()
-                    .ok_or_else(|| invalid(format!("subsystem {name:?}: portal {p} is invalid")))?
-                    .canonical_key();
-                if !seen.insert(key) {
-                    return Err(invalid(format!(
-                        "subsystem {name:?}: discovery portal {p} is listed twice"
-                    )));
-                }
-            }
-            let mut opts = options.discovery.clone();
-            if let Some(n) = &config.initiator_name {
-                opts.initiator_name = n.clone();
-            }
-            if let Some(c) = &config.chap {
-                opts.chap = Some(c.clone());
-            }
-            if let Some(m) = &config.mutual {
-                opts.mutual = Some(m.clone());
-            }
-            if opts.initiator_name.trim().is_empty() {
-                return Err(invalid(format!(
-                    "subsystem {name:?}: the initiator name is empty"
-                )));
-            }
-            if opts.mutual.is_some() && opts.chap.is_none() {
-                return Err(invalid(format!(
-                    "subsystem {name:?}: mutual CHAP needs CHAP credentials as well"
-                )));
-            }
-            configured.push(Arc::new(Configured {
-                config,
-                options: opts,
-            }));
-        }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("vds-sendtargets")
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(ProviderError::Runtime)?;
-        Ok(SendTargetsBackend {
-            subsystems: configured,
-            by_name,
-            concurrency: options.concurrency,
+        let mut backend = SendTargetsBackend {
+            name: name.into(),
+            subsystems: Vec::with_capacity(subsystems.len()),
+            by_name: HashMap::new(),
+            permits: Arc::new(Semaphore::new(options.concurrency)),
             progress: options.progress,
-            runtime: Some(runtime),
-        })
-    }
-
-    /// The configured subsystems, in order.
-    pub fn subsystems(&self) -> impl Iterator<Item = &SendTargetsSubsystem> {
-        self.subsystems.iter().map(|s| &s.config)
-    }
-
-    /// Discovers `jobs` (configured subsystem, previous picture) on the runtime; see the module doc
-    /// for why a helper thread is used inside another runtime.
-    fn run(
-        &self,
-        jobs: Vec<(Arc<Configured>, Option<SubSystemSnapshot>)>,
-    ) -> Result<Vec<SubSystemSnapshot>, Hresult> {
-        let Some(runtime) = self.runtime.as_ref() else {
-            return Err(Hresult::E_UNEXPECTED);
         };
-        let work = discover::run_all(jobs, self.concurrency, self.progress.clone());
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // `Runtime::block_on` panics on a thread that is already driving a runtime.
-            std::thread::scope(|scope| {
-                scope
-                    .spawn(|| runtime.block_on(work))
-                    .join()
-                    .unwrap_or(Err(Hresult::E_UNEXPECTED))
-            })
-        } else {
-            runtime.block_on(work)
+        for config in subsystems {
+            let entry = match configure(config.clone(), &options.discovery) {
+                Ok(c) => Entry::Ready(Arc::new(c)),
+                Err(problem) => Entry::Broken(BrokenSubsystem {
+                    identification: config
+                        .portals
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    name: config.name,
+                    problem,
+                }),
+            };
+            backend.push(entry)?;
         }
+        Ok(backend)
     }
 
-    fn configured(&self, key: &str) -> Option<&Arc<Configured>> {
+    /// Adds a subsystem whose registration cannot be used: `refresh` and `reenumerate` report it
+    /// `FAILED` with the problem as its detail, and keep its previous objects.
+    pub fn with_broken(mut self, broken: BrokenSubsystem) -> Result<SendTargetsBackend, Error> {
+        self.push(Entry::Broken(broken))?;
+        Ok(self)
+    }
+
+    fn push(&mut self, entry: Entry) -> Result<(), Error> {
+        let name = entry.name().to_string();
+        if self
+            .by_name
+            .insert(name.clone(), self.subsystems.len())
+            .is_some()
+        {
+            return Err(invalid(format!("subsystem {name:?} is configured twice")));
+        }
+        self.subsystems.push(entry);
+        Ok(())
+    }
+
+    /// The names of the configured subsystems, in order.
+    pub fn subsystem_names(&self) -> impl Iterator<Item = &str> {
+        self.subsystems.iter().map(Entry::name)
+    }
+
+    fn entry(&self, key: &str) -> Option<&Entry> {
         self.by_name.get(key).and_then(|i| self.subsystems.get(*i))
     }
-}
 
-impl Drop for SendTargetsBackend {
-    fn drop(&mut self) {
-        // Dropping a runtime blocks until its workers stop, which tokio forbids inside another
-        // runtime; there, let them stop in the background.
-        if let Some(runtime) = self.runtime.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                runtime.shutdown_background();
-            } else {
-                drop(runtime);
-            }
+    /// The picture of one entry.
+    async fn picture(
+        &self,
+        entry: &Entry,
+        previous: Option<&SubSystemSnapshot>,
+    ) -> SubSystemSnapshot {
+        match entry {
+            Entry::Ready(c) => discover::subsystem(c, previous, &self.permits).await,
+            Entry::Broken(b) => merge::broken(b, previous),
         }
     }
 }
 
+#[async_trait::async_trait]
 impl ProviderBackend for SendTargetsBackend {
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
-            name: PROVIDER_NAME.into(),
+            name: self.name.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
             hw_type: HwProviderType::Iscsi,
         }
     }
 
-    /// Discovers every configured subsystem, in configured order; known subsystems that are no
-    /// longer configured are left out (they depart).
-    fn reenumerate(
+    /// Discovers every configured subsystem concurrently, answering in configured order; known
+    /// subsystems that are no longer configured are left out (they depart).
+    async fn reenumerate(
         &self,
         previous: &[SubSystemSnapshot],
-    ) -> Result<Vec<SubSystemSnapshot>, Hresult> {
-        let jobs = self
-            .subsystems
-            .iter()
-            .map(|c| {
-                let prev = previous.iter().find(|p| p.key == c.config.name).cloned();
-                (c.clone(), prev)
-            })
-            .collect();
-        self.run(jobs)
+    ) -> Result<Vec<SubSystemSnapshot>, Error> {
+        let total = self.subsystems.len();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let runs = self.subsystems.iter().map(|entry| {
+            let prev = previous.iter().find(|p| p.key == entry.name());
+            let done = &done;
+            async move {
+                let snap = self.picture(entry, prev).await;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+                if let Some(report) = &self.progress {
+                    report(Progress { done: n, total });
+                }
+                snap
+            }
+        });
+        Ok(futures_util::future::join_all(runs).await)
     }
 
-    /// Discovers the known subsystems that are still configured; the others come back `OFFLINE`
-    /// ("no longer configured").
-    fn refresh(&self, previous: &[SubSystemSnapshot]) -> Result<Vec<SubSystemSnapshot>, Hresult> {
-        let jobs: Vec<_> = previous
-            .iter()
-            .filter_map(|p| {
-                self.configured(&p.key)
-                    .map(|c| (c.clone(), Some(p.clone())))
-            })
-            .collect();
-        let mut fresh: HashMap<String, SubSystemSnapshot> = self
-            .run(jobs)?
-            .into_iter()
-            .map(|s| (s.key.clone(), s))
-            .collect();
-        Ok(previous
-            .iter()
-            .map(|p| fresh.remove(&p.key).unwrap_or_else(|| merge::retired(p)))
-            .collect())
+    /// Discovers one known subsystem; one that is no longer configured comes back `OFFLINE` ("no
+    /// longer configured") with its previous picture.
+    async fn refresh(&self, previous: &SubSystemSnapshot) -> Result<SubSystemSnapshot, Error> {
+        Ok(match self.entry(&previous.key) {
+            Some(entry) => self.picture(entry, Some(previous)).await,
+            None => merge::retired(previous),
+        })
     }
 }
