@@ -1,0 +1,233 @@
+//! The VDS service (`IVdsService` of this project): the one way a front end reaches the object model
+//! and the store.
+//!
+//! It opens a [store](vds_store), builds provider instances from the configuration through the
+//! registry of provider kinds ([`vds_providers::kinds`]) — so a new kind plugs in without any change
+//! here —, loads each provider's cached picture into a model [`HwProvider`](vds_model::HwProvider),
+//! runs every operation (queries, refresh, reenumerate, every mutation, the registration of
+//! providers and subsystems), persists what each operation committed, holds the cross-process
+//! locks, and fans notifications out to the sinks registered with [`Service::advise`].
+//!
+//! ```text
+//!   vdsadm, vdsd  ──►  Service  ──►  HwProvider (vds-model)  ──►  backend (vds-providers)  ──►  array
+//!                         │
+//!                         └──►  Store (vds-store): configuration, secrets, cache, locks, state
+//! ```
+//!
+//! Queries are synchronous and answer from the cache; they never wait on the network and never
+//! write (a query of one subsystem reads only that subsystem's rows). Operations are `async` and
+//! run on the caller's tokio runtime. Every answer is a document of `vds-api`, so the CLI's `--json`
+//! and the daemon's API are the same documents; every failure is a [`vds_model::Error`].
+//!
+//! # Gates
+//!
+//! VDS's rule — a conflicting call fails at once with `VDS_E_ANOTHER_CALL_IN_PROGRESS`, nothing
+//! waits — holds within a process (the model's gates) and between processes (the store's `flock`s):
+//! a refresh or a mutation of one subsystem holds that subsystem alone, so an array that does not
+//! answer holds up nothing else; a reenumerate holds its provider.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod admin;
+mod mutate;
+mod operations;
+mod providers;
+mod view;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use vds_model::{Error, Hresult, HwProvider, Notification, Subject};
+use vds_store::Store;
+
+pub use admin::{NewSubsystem, NewSubsystemCredential, discover};
+pub use mutate::Change;
+pub use operations::Scope;
+pub use vds_providers::ProgressFn;
+
+/// Names a subsystem: by name, with its provider when two providers have a subsystem of that name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubsystemSel {
+    /// The provider, when given.
+    pub provider: Option<String>,
+    /// The subsystem's name (its key).
+    pub name: String,
+}
+
+impl SubsystemSel {
+    /// A subsystem by name alone.
+    pub fn named(name: impl Into<String>) -> SubsystemSel {
+        SubsystemSel {
+            provider: None,
+            name: name.into(),
+        }
+    }
+}
+
+/// A sink of notifications: the provider that raised them and the batch (`IVdsAdviseSink::OnNotify`).
+pub type Sink = dyn Fn(&str, &[Notification]) + Send + Sync;
+
+/// How to open the service.
+#[derive(Clone)]
+pub struct ServiceOptions {
+    /// The store's directory.
+    pub root: PathBuf,
+    /// Create the store when it does not exist (commands that change it); queries never create one.
+    pub create: bool,
+    /// Called as subsystems finish during a long operation.
+    pub progress: Option<Arc<ProgressFn>>,
+}
+
+impl ServiceOptions {
+    /// Options for the store at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> ServiceOptions {
+        ServiceOptions {
+            root: root.into(),
+            create: false,
+            progress: None,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) providers: Mutex<HashMap<String, Arc<providers::Entry>>>,
+    sinks: Mutex<Vec<(u32, Arc<Sink>)>>,
+    next_cookie: AtomicU32,
+    pub(crate) progress: Option<Arc<ProgressFn>>,
+    /// Notifications being collected for the subsystem a mutation runs on (by subsystem id).
+    captures: Mutex<HashMap<vds_model::ObjectId, Vec<Notification>>>,
+    /// The temporary store of [`Service::simulator`], removed with the service.
+    _scratch: Option<tempfile::TempDir>,
+}
+
+/// The service. Cheap to clone: clones share one service.
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("root", &self.inner.store.root())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The name of the provider [`Service::simulator`] holds (the simulator's own name, so ids are
+/// those of the model's simulator).
+pub const SIMULATOR_PROVIDER: &str = vds_model::sim::SIM_PROVIDER_NAME;
+
+impl Service {
+    /// Opens the service over the store at `options.root`. Reads nothing yet: each call loads what it
+    /// needs. Without `create`, a missing store is an error naming the path (`there is no store`).
+    pub fn open(options: ServiceOptions) -> Result<Service, Error> {
+        let store = if options.create {
+            Store::open(&options.root)?
+        } else {
+            Store::open_existing(&options.root)?
+        };
+        Ok(Service::over(store, options.progress, None))
+    }
+
+    fn over(
+        store: Store,
+        progress: Option<Arc<ProgressFn>>,
+        scratch: Option<tempfile::TempDir>,
+    ) -> Service {
+        Service {
+            inner: Arc::new(Inner {
+                store,
+                providers: Mutex::new(HashMap::new()),
+                sinks: Mutex::new(Vec::new()),
+                next_cookie: AtomicU32::new(1),
+                progress,
+                captures: Mutex::new(HashMap::new()),
+                _scratch: scratch,
+            }),
+        }
+    }
+
+    /// A throwaway service: a store in a new temporary directory (removed when the last clone of the
+    /// service drops) holding one simulator provider, [`SIMULATOR_PROVIDER`], reenumerated and
+    /// refreshed, so that it answers at once. Nothing the caller does is kept.
+    pub async fn simulator() -> Result<Service, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("vds-sim-")
+            .tempdir()
+            .map_err(|e| Error::from(e).about(Subject::Other("temporary store".into())))?;
+        let store = Store::open(dir.path())?;
+        let service = Service::over(store, None, Some(dir));
+        service
+            .add_provider(SIMULATOR_PROVIDER, "sim", toml::Table::new(), true)
+            .await?;
+        Ok(service)
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        self.inner.store.root()
+    }
+
+    /// `IVdsService::Advise`: `sink` receives every batch of notifications from now on, with the
+    /// provider that raised it. Returns the cookie for [`unadvise`](Self::unadvise). Sinks run inside
+    /// the operation that raised the batch (which still holds its gate): they must be quick, and an
+    /// operation they start on the same subsystem is refused.
+    pub fn advise(&self, sink: impl Fn(&str, &[Notification]) + Send + Sync + 'static) -> u32 {
+        let cookie = self.inner.next_cookie.fetch_add(1, Ordering::Relaxed);
+        self.inner.sinks().push((cookie, Arc::new(sink)));
+        cookie
+    }
+
+    /// `IVdsService::Unadvise`: `VDS_E_BAD_COOKIE` (0x80042411) for a cookie that is not registered.
+    pub fn unadvise(&self, cookie: u32) -> Result<(), Error> {
+        let mut sinks = self.inner.sinks();
+        let before = sinks.len();
+        sinks.retain(|(c, _)| *c != cookie);
+        if sinks.len() == before {
+            Err(Error::new(Hresult::VDS_E_BAD_COOKIE)
+                .because(format!("no sink has cookie {cookie}")))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Inner {
+    fn sinks(&self) -> std::sync::MutexGuard<'_, Vec<(u32, Arc<Sink>)>> {
+        self.sinks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn captures(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<vds_model::ObjectId, Vec<Notification>>> {
+        self.captures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers the one model sink of a provider: it hands each batch to the service's sinks and
+    /// to the capture of a mutation running on the subsystem concerned.
+    pub(crate) fn forward_notifications(self: &Arc<Inner>, provider: &str, model: &HwProvider) {
+        let provider = provider.to_string();
+        // The model holds the sink and the service holds the model: a weak link back avoids a
+        // cycle that would keep both alive.
+        let weak = Arc::downgrade(self);
+        model.advise(move |batch: &[Notification]| {
+            let Some(inner) = weak.upgrade() else { return };
+            {
+                let mut captures = inner.captures();
+                for n in batch {
+                    if let Some(c) = captures.get_mut(&n.subsystem) {
+                        c.push(*n);
+                    }
+                }
+            }
+            let sinks: Vec<Arc<Sink>> = inner.sinks().iter().map(|(_, s)| s.clone()).collect();
+            for sink in sinks {
+                sink(&provider, batch);
+            }
+        });
+    }
+}

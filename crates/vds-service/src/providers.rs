@@ -1,0 +1,286 @@
+//! Provider instances: each configured provider as a model [`HwProvider`] over its cached picture,
+//! built on demand and kept for the service's life.
+//!
+//! Two ways to build one:
+//! - **for a query**: the cached picture alone (only the subsystem asked about, when one is) over a
+//!   backend that can contact nothing ([`Detached`]): no kind is built, no secret is read, so a
+//!   query costs one read transaction;
+//! - **live**: every cached subsystem, over the backend the provider's kind builds from the
+//!   configuration, the secrets and the kind's state. Operations need it.
+//!
+//! An entry that covers what a call needs is reused; a live one covers everything. A change of the
+//! configuration drops the entries of the providers it concerns ([`Inner::forget`]): they are built
+//! again from the store, where everything they knew was saved.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use vds_model::{
+    CacheHealth, Error, Hresult, HwProvider, HwProviderType, ProviderBackend, ProviderInfo,
+    SubSystemSnapshot, Subject,
+};
+use vds_providers::{BuildContext, Credential, KindState, ProviderKind, Registration};
+
+use vds_store::{ProviderConfig, Selection, StoreError};
+
+use crate::Inner;
+
+/// What an entry's picture holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every cached subsystem.
+    All,
+    /// One subsystem (by key) or none of it (not cached).
+    Only(String),
+}
+
+/// A provider instance as the service holds it.
+pub(crate) struct Entry {
+    pub(crate) model: HwProvider,
+    pub(crate) scope: Scope,
+    /// True when the backend is the kind's (it can reach arrays).
+    pub(crate) live: bool,
+}
+
+impl Entry {
+    fn covers(&self, selection: Selection<'_>) -> bool {
+        match (&self.scope, selection) {
+            (Scope::All, _) => true,
+            (Scope::Only(k), Selection::One(key)) => k == key,
+            (Scope::Only(_), Selection::All) => false,
+        }
+    }
+}
+
+/// The backend of a picture loaded for queries: it has the provider's name (so ids are the ones a
+/// refresh computed) and contacts nothing. Queries never call it.
+pub(crate) struct Detached(pub(crate) String);
+
+#[async_trait::async_trait]
+impl ProviderBackend for Detached {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: self.0.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            hw_type: HwProviderType::Iscsi,
+        }
+    }
+
+    async fn reenumerate(&self, _: &[SubSystemSnapshot]) -> Result<Vec<SubSystemSnapshot>, Error> {
+        Err(detached())
+    }
+
+    async fn refresh(&self, _: &SubSystemSnapshot) -> Result<SubSystemSnapshot, Error> {
+        Err(detached())
+    }
+}
+
+fn detached() -> Error {
+    Error::new(Hresult::E_UNEXPECTED).because("a picture loaded for queries contacts no array")
+}
+
+/// The kind's state over the store's state file.
+struct StoreState(vds_store::StateFile);
+
+impl KindState for StoreState {
+    fn read(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.0.read().map_err(Error::from)
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.0.write(bytes).map_err(Error::from)
+    }
+
+    fn lock(&self) -> Result<Box<dyn Send>, Error> {
+        Ok(Box::new(self.0.lock().map_err(Error::from)?))
+    }
+}
+
+/// The kind named `kind`, or an error naming the kinds there are.
+pub(crate) fn kind_named(kind: &str) -> Result<&'static dyn ProviderKind, Error> {
+    vds_providers::kind(kind).ok_or_else(|| {
+        let known: Vec<&str> = vds_providers::kinds()
+            .iter()
+            .map(|k| k.info().name)
+            .collect();
+        Error::new(Hresult::E_INVALIDARG).because(format!(
+            "there is no provider kind {kind:?}; this vds knows {}",
+            known.join(", ")
+        ))
+    })
+}
+
+impl Inner {
+    /// The configured provider named `name`.
+    pub(crate) fn provider_config(&self, name: &str) -> Result<ProviderConfig, Error> {
+        self.store.config()?.provider(name).cloned().ok_or_else(|| {
+            Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND).about(Subject::Provider(name.to_string()))
+        })
+    }
+
+    /// Drops what the service holds of `provider`, so the next call builds it again from the store.
+    pub(crate) fn forget(&self, provider: &str) {
+        self.entries().remove(provider);
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
+        self.providers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A model provider over `snapshots` with `health`; a picture that breaks a rule of the model
+    /// loads as corrupt (saying which rule).
+    fn model(
+        &self,
+        backend: Box<dyn ProviderBackend>,
+        snapshots: Vec<SubSystemSnapshot>,
+        health: CacheHealth,
+    ) -> HwProvider {
+        let (model, _problem) = HwProvider::from_cache_boxed(backend, snapshots, health);
+        model
+    }
+
+    /// The cached picture of `provider` for `selection` (see the module documentation); a damaged
+    /// cache gives a picture flagged corrupt, with why.
+    fn load_picture(
+        &self,
+        provider: &str,
+        selection: Selection<'_>,
+    ) -> Result<(Vec<SubSystemSnapshot>, CacheHealth, Option<String>), Error> {
+        match self.store.load(provider, selection) {
+            Ok(cache) => Ok((cache.snapshots(), cache.health, None)),
+            Err(e @ StoreError::CacheCorrupt { .. }) => {
+                Ok((Vec::new(), CacheHealth::Corrupt, Some(e.to_string())))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The entry of `provider` for a query about `selection`.
+    pub(crate) fn query_entry(
+        &self,
+        provider: &str,
+        selection: Selection<'_>,
+    ) -> Result<Arc<Entry>, Error> {
+        if let Some(e) = self.entries().get(provider) {
+            if e.covers(selection) {
+                return Ok(e.clone());
+            }
+        }
+        let (snapshots, health, corrupt) = self.load_picture(provider, selection)?;
+        let model = self.model(Box::new(Detached(provider.to_string())), snapshots, health);
+        if let Some(why) = corrupt {
+            model.mark_cache_corrupt(why);
+        }
+        let entry = Arc::new(Entry {
+            model,
+            scope: match selection {
+                Selection::All => Scope::All,
+                Selection::One(k) => Scope::Only(k.to_string()),
+            },
+            live: false,
+        });
+        let mut entries = self.entries();
+        // A live entry made meanwhile wins: it covers more.
+        match entries.get(provider) {
+            Some(e) if e.live => Ok(e.clone()),
+            _ => {
+                entries.insert(provider.to_string(), entry.clone());
+                Ok(entry)
+            }
+        }
+    }
+
+    /// The registrations of `provider`'s subsystems, secrets read (a secret that cannot be read
+    /// stays an error of that one subsystem). With `only`, just that subsystem.
+    pub(crate) fn registrations(
+        &self,
+        provider: &str,
+        only: Option<&str>,
+    ) -> Result<Vec<Registration>, Error> {
+        let config = self.store.config()?;
+        let read = |user: &Option<String>, secret: &Option<String>, what: &str| match (user, secret)
+        {
+            (Some(user), Some(secret)) => Some(Credential {
+                user: user.clone(),
+                secret: self.store.read_secret(secret).map_err(Error::from),
+            }),
+            (Some(user), None) => Some(Credential {
+                user: user.clone(),
+                secret: Err(Error::new(Hresult::E_INVALIDARG)
+                    .because(format!("{what} user {user:?} has no secret configured"))),
+            }),
+            (None, Some(secret)) => Some(Credential {
+                user: String::new(),
+                secret: Err(Error::new(Hresult::E_INVALIDARG)
+                    .because(format!("{what} secret {secret:?} has no user configured"))),
+            }),
+            (None, None) => None,
+        };
+        Ok(config
+            .subsystems_of(provider)
+            .filter(|s| only.is_none_or(|o| o == s.name))
+            .map(|s| Registration {
+                name: s.name.clone(),
+                portals: s.portals.clone(),
+                initiator_name: s.initiator_name.clone(),
+                chap: read(&s.chap_user, &s.chap_secret, "CHAP"),
+                mutual: read(&s.mutual_user, &s.mutual_secret, "mutual CHAP"),
+            })
+            .collect())
+    }
+
+    /// The backend the kind of `config` builds, for every registration (or just `only`).
+    pub(crate) fn build_backend(
+        &self,
+        config: &ProviderConfig,
+        only: Option<&str>,
+    ) -> Result<(&'static dyn ProviderKind, Box<dyn ProviderBackend>), Error> {
+        let kind = kind_named(&config.kind)?;
+        let registrations = if kind.info().takes_registrations {
+            self.registrations(&config.name, only)?
+        } else {
+            Vec::new()
+        };
+        let backend = kind
+            .build(BuildContext {
+                name: &config.name,
+                settings: &config.settings,
+                registrations,
+                state: Arc::new(StoreState(self.store.state_file(&config.name))),
+                progress: self.progress.clone(),
+            })
+            .map_err(|e| e.about_if_unset(Subject::Provider(config.name.clone())))?;
+        Ok((kind, backend))
+    }
+
+    /// The live entry of `provider`: every cached subsystem over the kind's backend. `corrupt`
+    /// receives why the cache could not be read, when it could not.
+    pub(crate) fn live_entry(self: &Arc<Self>, provider: &str) -> Result<Arc<Entry>, Error> {
+        if let Some(e) = self.entries().get(provider) {
+            if e.live {
+                return Ok(e.clone());
+            }
+        }
+        let config = self.provider_config(provider)?;
+        let (_, backend) = self.build_backend(&config, None)?;
+        let (snapshots, health, corrupt) = self.load_picture(provider, Selection::All)?;
+        let model = self.model(backend, snapshots, health);
+        if let Some(why) = corrupt {
+            model.mark_cache_corrupt(why);
+        }
+        self.forward_notifications(provider, &model);
+        let entry = Arc::new(Entry {
+            model,
+            scope: Scope::All,
+            live: true,
+        });
+        let mut entries = self.entries();
+        match entries.get(provider) {
+            Some(e) if e.live => Ok(e.clone()),
+            _ => {
+                entries.insert(provider.to_string(), entry.clone());
+                Ok(entry)
+            }
+        }
+    }
+}
