@@ -9,8 +9,8 @@ use std::process::Command;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use vds_model::sim::SimBackend;
-use vds_model::{CacheHealth, HwProvider, ProviderBackend};
-use vds_store::{Store, SubsystemConfig};
+use vds_model::{CacheHealth, HwProvider};
+use vds_store::{ProviderConfig, Store, SubsystemConfig, V1_PROVIDER_KIND, V1_PROVIDER_NAME};
 
 const SUBSYSTEMS: usize = 1000;
 const PORTALS: usize = 16;
@@ -19,15 +19,16 @@ fn fill(root: &Path) {
     let store = Store::open(root).expect("open store");
     // The simulator's scale fixture gives 1,000 × 16 valid snapshots; rename them as the
     // sendtargets provider would key them.
-    let backend = SimBackend::scaled(SUBSYSTEMS, PORTALS);
-    let mut snaps = backend.reenumerate(&[]).expect("scaled snapshots");
+    let mut snaps = SimBackend::scaled(SUBSYSTEMS, PORTALS).control().truth();
     store
         .update_config(|cfg| {
+            cfg.providers
+                .push(ProviderConfig::new(V1_PROVIDER_NAME, V1_PROVIDER_KIND));
             for (i, s) in snaps.iter_mut().enumerate() {
                 let name = format!("array-{i:04}");
                 s.key = name.clone();
                 s.friendly_name = name.clone();
-                let mut c = SubsystemConfig::new(name, "sendtargets");
+                let mut c = SubsystemConfig::new(name, V1_PROVIDER_NAME);
                 c.portals = vec![format!("198.18.{}.{}:3260", i / 250, i % 250 + 1)];
                 cfg.subsystems.push(c);
             }
@@ -35,7 +36,7 @@ fn fill(root: &Path) {
         })
         .expect("config");
     store
-        .save_cache(&snaps, CacheHealth::Good)
+        .save(V1_PROVIDER_NAME, &snaps, CacheHealth::Good)
         .expect("save cache");
     let (_, problem) = HwProvider::from_cache(SimBackend::demo(), snaps, CacheHealth::Good);
     assert!(problem.is_none());

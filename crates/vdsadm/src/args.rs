@@ -1,19 +1,21 @@
 //! Validation: turns the raw [`Cli`] into an [`Invocation`] whose every value has been checked, in
-//! this one place. Portals are parsed (`HOST[:PORT]`, IPv6 only in brackets), secret files are read
-//! (and the secrets kept in zeroizing memory), and credential combinations are checked.
-//!
-//! The secret itself never leaves [`Secret`]: it has no `Display`, its `Debug` prints `<secret>`,
-//! and it is wiped when dropped.
+//! this one place, with the same rules and limits the code that uses it applies (the store's name
+//! rule, RFC 7143's limits from `iscsi_proto::limits`): portals are parsed (`HOST[:PORT]`, IPv6
+//! only in brackets), names and iSCSI names checked, secret files read (regular files only, without
+//! blocking, capped, the secret kept in a [`Secret`]), and credential combinations checked.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use vds_model::{Hresult, VdsIpAddress};
+use iscsi_proto::limits;
+use vds_model::{Hresult, IscsiPortalStatus, VdsIpAddress};
 use vds_providers::sendtargets::DiscoveryPortal;
-use zeroize::Zeroizing;
+use vds_secret::{FilePolicy, FileProblem, Secret};
+use vds_service::Change;
 
 use crate::cli::{
-    AddArgs, Cli, CommandArgs, CredentialArgs, DetailArgs, DiscoverArgs, ListArgs, SubsystemArgs,
+    AddArgs, Cli, CommandArgs, CreateArgs, CredentialArgs, DeleteArgs, DetailArgs, DiscoverArgs,
+    ListArgs, MemberVerb, NameArgs, PortalVerb, ProviderArgs, SubsystemArgs,
 };
 use crate::error::{CliError, CliResult};
 
@@ -67,55 +69,8 @@ impl fmt::Display for PortalArg {
     }
 }
 
-/// A CHAP secret read from a file: wiped on drop, never printed.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<Vec<u8>>);
-
-impl Secret {
-    /// The secret's bytes, for handing to the store or the initiator. Never log or print them.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// Reads a secret file: its bytes less one trailing line end (`echo secret > file` is the
-    /// common way to write one, and a CHAP secret ending in a newline is always a mistake). An
-    /// empty secret is refused.
-    fn read(path: &Path, what: &str) -> CliResult<Secret> {
-        let text = Zeroizing::new(std::fs::read(path).map_err(|e| {
-            CliError::with_cause(
-                Hresult::from_io_error(&e),
-                format!("{what} file {}", path.display()),
-                format!("cannot read it: {e}"),
-            )
-        })?);
-        let trimmed = text
-            .strip_suffix(b"\r\n")
-            .or_else(|| text.strip_suffix(b"\n"))
-            .unwrap_or(&text);
-        if trimmed.is_empty() {
-            return Err(CliError::usage(
-                format!("{what} file {}", path.display()),
-                "the file is empty",
-            ));
-        }
-        Ok(Secret(Zeroizing::new(trimmed.to_vec())))
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-
-/// A CHAP user and its secret.
-#[derive(Clone, Debug)]
-pub struct ChapCredential {
-    /// The user name.
-    pub user: String,
-    /// The secret.
-    pub secret: Secret,
-}
+/// A CHAP user and its secret, as given.
+pub type ChapCredential = vds_service::NewSubsystemCredential;
 
 /// Checked credentials.
 #[derive(Clone, Debug, Default)]
@@ -127,6 +82,9 @@ pub struct Credentials {
     /// Mutual CHAP (only with `chap`).
     pub mutual: Option<ChapCredential>,
 }
+
+/// What a subsystem-addressing command names: the subsystem, with `--provider` when given.
+pub type Sel = vds_service::SubsystemSel;
 
 /// A validated command.
 #[derive(Debug)]
@@ -143,52 +101,42 @@ pub enum Command {
         no_refresh: bool,
     },
     /// `subsystem remove`.
-    SubsystemRemove {
+    SubsystemRemove(Sel),
+    /// `provider add`.
+    ProviderAdd {
         /// Name.
         name: String,
+        /// Kind.
+        kind: String,
+        /// The kind's settings from the flags given.
+        settings: toml::Table,
+        /// `--no-refresh`.
+        no_refresh: bool,
     },
+    /// `provider remove`.
+    ProviderRemove(String),
+    /// `list providers`.
+    ListProviders,
     /// `list subsystems`.
     ListSubsystems,
     /// `list tportals`.
-    ListTportals {
-        /// Subsystem.
-        subsystem: String,
-    },
+    ListTportals(Sel),
     /// `list targets`.
-    ListTargets {
-        /// Subsystem.
-        subsystem: String,
-    },
+    ListTargets(Sel),
     /// `list tpgroups`.
-    ListTpgroups {
-        /// Subsystem.
-        subsystem: String,
-        /// Target IQN.
-        target: String,
-    },
+    ListTpgroups(Sel, String),
     /// `detail subsystem`.
-    DetailSubsystem {
-        /// Subsystem.
-        name: String,
-    },
+    DetailSubsystem(Sel),
     /// `detail tportal`.
-    DetailTportal {
-        /// Subsystem.
-        subsystem: String,
-        /// Portal.
-        portal: PortalArg,
-    },
+    DetailTportal(Sel, PortalArg),
     /// `detail target`.
-    DetailTarget {
-        /// Subsystem.
-        subsystem: String,
-        /// Target IQN.
-        target: String,
-    },
-    /// `refresh`.
-    Refresh,
+    DetailTarget(Sel, String),
+    /// `refresh` (with `--subsystem`: one).
+    Refresh(Option<Sel>),
     /// `reenumerate`.
     Reenumerate,
+    /// Every change verb: the subsystem and the change.
+    Change(Sel, vds_service::Change),
     /// `discover`.
     Discover {
         /// Portal.
@@ -207,6 +155,8 @@ pub enum Command {
 pub struct Globals {
     /// `--store` or `$VDS_HOME`; `None` means the store's default root.
     pub store: Option<PathBuf>,
+    /// `--provider`.
+    pub provider: Option<String>,
     /// `--json`.
     pub json: bool,
     /// `--sim`.
@@ -232,24 +182,48 @@ fn portal(s: &str, need_port: bool) -> CliResult<PortalArg> {
     PortalArg::parse(s, need_port).map_err(|cause| usage("portal", cause))
 }
 
-fn subsystem_name(name: String) -> CliResult<String> {
-    if name.trim().is_empty() || name.chars().any(char::is_control) {
-        return Err(usage(
-            format!("subsystem {name:?}"),
-            "a name must be non-empty and have no control characters",
-        ));
-    }
+/// The one naming rule of subsystems and providers (the store's), checked where the name is typed.
+fn name(what: &'static str, name: String) -> CliResult<String> {
+    vds_store::validate_name(what, &name)
+        .map_err(|e| usage(format!("{what} {name:?}"), e.to_string()))?;
     Ok(name)
+}
+
+fn sel(globals_provider: &Option<String>, subsystem: String) -> CliResult<Sel> {
+    Ok(Sel {
+        provider: globals_provider.clone(),
+        name: name("subsystem", subsystem)?,
+    })
+}
+
+/// Reads a secret file the user names: a regular file (links followed), read without blocking,
+/// at most the protocol's limit; one trailing line end dropped.
+fn secret_file(path: &Path, what: &str) -> CliResult<Secret> {
+    let policy = FilePolicy::user_file(limits::MAX_CHAP_SECRET_LEN);
+    vds_secret::read_file(path, policy).map_err(|e| {
+        let subject = format!("{what} file {}", path.display());
+        match e.problem {
+            FileProblem::Io(cause) => CliError::with_cause(
+                e.errno
+                    .map(|n| Hresult::from_io_error(&std::io::Error::from_raw_os_error(n)))
+                    .unwrap_or(Hresult::E_FAIL),
+                subject,
+                format!("cannot read it: {cause}"),
+            ),
+            FileProblem::Missing => CliError::with_cause(
+                Hresult::from_win32(vds_model::Win32Error::FILE_NOT_FOUND.0),
+                subject,
+                "cannot read it: no such file",
+            ),
+            problem => usage(subject, problem.to_string()),
+        }
+    })
 }
 
 fn credentials(c: CredentialArgs) -> CliResult<Credentials> {
     if let Some(iqn) = &c.initiator_name {
-        if iqn.trim().is_empty() || iqn.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
-            return Err(usage(
-                format!("initiator name {iqn:?}"),
-                "not an iSCSI name",
-            ));
-        }
+        limits::check_iscsi_name(iqn)
+            .map_err(|e| usage(format!("initiator name {iqn:?}"), e.to_string()))?;
     }
     if c.mutual_user.is_some() && c.chap_user.is_none() {
         return Err(usage(
@@ -259,15 +233,11 @@ fn credentials(c: CredentialArgs) -> CliResult<Credentials> {
     }
     let pair = |user: Option<String>, file: Option<PathBuf>, what: &str| match (user, file) {
         (Some(user), Some(file)) => {
-            if user.is_empty() || user.chars().any(char::is_control) {
-                return Err(usage(
-                    format!("{what} user"),
-                    "empty or unprintable user name",
-                ));
-            }
+            limits::check_chap_user(&user)
+                .map_err(|e| usage(format!("{what} user"), e.to_string()))?;
             Ok(Some(ChapCredential {
                 user,
-                secret: Secret::read(&file, what)?,
+                secret: secret_file(&file, what)?,
             }))
         }
         (None, None) => Ok(None),
@@ -282,79 +252,219 @@ fn credentials(c: CredentialArgs) -> CliResult<Credentials> {
     })
 }
 
-/// Validates `cli`. Usage-class errors (bad portal, bad name) carry `E_INVALIDARG`; `main` gives
-/// them exit status 2. An unreadable secret file carries its I/O code.
+fn iqn(target: String) -> CliResult<String> {
+    limits::check_iscsi_name(&target)
+        .map_err(|e| usage(format!("target {target:?}"), e.to_string()))?;
+    Ok(target)
+}
+
+/// Validates `cli`. Usage-class errors (bad portal, bad name, a value over a protocol limit) carry
+/// `E_INVALIDARG`; `main` gives them exit status 2. An unreadable secret file carries its I/O code.
 pub fn validate(cli: Cli) -> CliResult<Invocation> {
-    let globals = Globals {
-        store: cli.store,
-        json: cli.json,
-        sim: cli.sim,
-        verbose: cli.verbose,
+    let provider = match cli.provider {
+        Some(p) => Some(name("provider", p)?),
+        None => None,
     };
+    let p = &provider;
     let command = match cli.command {
         CommandArgs::Subsystem(SubsystemArgs::Add(AddArgs {
-            name,
+            name: n,
             portals,
             credentials: c,
             no_refresh,
         })) => {
-            let name = subsystem_name(name)?;
+            let n = name("subsystem", n)?;
             let mut parsed: Vec<PortalArg> = Vec::with_capacity(portals.len());
-            for p in &portals {
-                let p = portal(p, false)?;
-                if parsed.contains(&p) {
-                    return Err(usage("portal", format!("{p} is given twice")));
+            for text in &portals {
+                let pa = portal(text, false)?;
+                if parsed.contains(&pa) {
+                    return Err(usage("portal", format!("{pa} is given twice")));
                 }
-                parsed.push(p);
+                parsed.push(pa);
             }
             Command::SubsystemAdd {
-                name,
+                name: n,
                 portals: parsed,
                 credentials: credentials(c)?,
                 no_refresh,
             }
         }
-        CommandArgs::Subsystem(SubsystemArgs::Remove { name }) => Command::SubsystemRemove {
-            name: subsystem_name(name)?,
-        },
+        CommandArgs::Subsystem(SubsystemArgs::Remove { name: n }) => {
+            Command::SubsystemRemove(sel(p, n)?)
+        }
+        CommandArgs::Provider(ProviderArgs::Add(a)) => {
+            let mut settings = toml::Table::new();
+            let mut set = |key: &str, v: Option<u32>| {
+                if let Some(v) = v {
+                    settings.insert(key.into(), toml::Value::Integer(i64::from(v)));
+                }
+            };
+            set("concurrency", a.concurrency);
+            set("subsystems", a.subsystems);
+            set("portals", a.portals);
+            Command::ProviderAdd {
+                name: name("provider", a.name)?,
+                kind: a.kind,
+                settings,
+                no_refresh: a.no_refresh,
+            }
+        }
+        CommandArgs::Provider(ProviderArgs::Remove { name: n }) => {
+            Command::ProviderRemove(name("provider", n)?)
+        }
+        CommandArgs::List(ListArgs::Providers) => Command::ListProviders,
         CommandArgs::List(ListArgs::Subsystems) => Command::ListSubsystems,
-        CommandArgs::List(ListArgs::Tportals { subsystem }) => Command::ListTportals {
-            subsystem: subsystem_name(subsystem)?,
-        },
-        CommandArgs::List(ListArgs::Targets { subsystem }) => Command::ListTargets {
-            subsystem: subsystem_name(subsystem)?,
-        },
-        CommandArgs::List(ListArgs::Tpgroups { subsystem, target }) => Command::ListTpgroups {
-            subsystem: subsystem_name(subsystem)?,
-            target,
-        },
-        CommandArgs::Detail(DetailArgs::Subsystem { name }) => Command::DetailSubsystem {
-            name: subsystem_name(name)?,
-        },
+        CommandArgs::List(ListArgs::Tportals { subsystem }) => {
+            Command::ListTportals(sel(p, subsystem)?)
+        }
+        CommandArgs::List(ListArgs::Targets { subsystem }) => {
+            Command::ListTargets(sel(p, subsystem)?)
+        }
+        CommandArgs::List(ListArgs::Tpgroups { subsystem, target }) => {
+            Command::ListTpgroups(sel(p, subsystem)?, target)
+        }
+        CommandArgs::Detail(DetailArgs::Subsystem { name: n }) => {
+            Command::DetailSubsystem(sel(p, n)?)
+        }
         CommandArgs::Detail(DetailArgs::Tportal {
             subsystem,
-            portal: p,
-        }) => Command::DetailTportal {
-            subsystem: subsystem_name(subsystem)?,
-            portal: portal(&p, true)?,
-        },
-        CommandArgs::Detail(DetailArgs::Target { subsystem, target }) => Command::DetailTarget {
-            subsystem: subsystem_name(subsystem)?,
-            target,
-        },
-        CommandArgs::Refresh => Command::Refresh,
+            portal: pa,
+        }) => Command::DetailTportal(sel(p, subsystem)?, portal(&pa, true)?),
+        CommandArgs::Detail(DetailArgs::Target { subsystem, target }) => {
+            Command::DetailTarget(sel(p, subsystem)?, target)
+        }
+        CommandArgs::Refresh(r) => Command::Refresh(match r.subsystem {
+            Some(s) => Some(sel(p, s)?),
+            None => None,
+        }),
         CommandArgs::Reenumerate => Command::Reenumerate,
+        CommandArgs::Online(PortalVerb::Tportal {
+            subsystem,
+            portal: pa,
+        }) => Command::Change(
+            sel(p, subsystem)?,
+            Change::SetPortalStatus {
+                portal: portal(&pa, true)?.to_vds_address(),
+                status: IscsiPortalStatus::Online,
+            },
+        ),
+        CommandArgs::Offline(PortalVerb::Tportal {
+            subsystem,
+            portal: pa,
+        }) => Command::Change(
+            sel(p, subsystem)?,
+            Change::SetPortalStatus {
+                portal: portal(&pa, true)?.to_vds_address(),
+                status: IscsiPortalStatus::Offline,
+            },
+        ),
+        CommandArgs::Create(CreateArgs::Target {
+            subsystem,
+            iscsi_name,
+            alias,
+        }) => Command::Change(
+            sel(p, subsystem)?,
+            Change::CreateTarget {
+                iscsi_name: match iscsi_name {
+                    Some(n) => Some(iqn(n)?),
+                    None => None,
+                },
+                alias: friendly(alias)?,
+            },
+        ),
+        CommandArgs::Create(CreateArgs::Tpgroup { subsystem, target }) => Command::Change(
+            sel(p, subsystem)?,
+            Change::CreatePortalGroup { iscsi_name: target },
+        ),
+        CommandArgs::Delete(DeleteArgs::Target { subsystem, target }) => Command::Change(
+            sel(p, subsystem)?,
+            Change::DeleteTarget { iscsi_name: target },
+        ),
+        CommandArgs::Delete(DeleteArgs::Tpgroup {
+            subsystem,
+            target,
+            tag,
+        }) => Command::Change(
+            sel(p, subsystem)?,
+            Change::DeletePortalGroup {
+                iscsi_name: target,
+                tag,
+            },
+        ),
+        CommandArgs::Name(NameArgs::Target {
+            subsystem,
+            target,
+            alias,
+        }) => Command::Change(
+            sel(p, subsystem)?,
+            Change::SetTargetAlias {
+                iscsi_name: target,
+                alias: friendly(alias.unwrap_or_default())?,
+            },
+        ),
+        CommandArgs::Add(MemberVerb::Tportal {
+            subsystem,
+            target,
+            tpgroup,
+            portal: pa,
+        }) => Command::Change(
+            sel(p, subsystem)?,
+            Change::AddPortal {
+                iscsi_name: target,
+                tag: tpgroup,
+                portal: portal(&pa, true)?.to_vds_address(),
+            },
+        ),
+        CommandArgs::Remove(MemberVerb::Tportal {
+            subsystem,
+            target,
+            tpgroup,
+            portal: pa,
+        }) => Command::Change(
+            sel(p, subsystem)?,
+            Change::RemovePortal {
+                iscsi_name: target,
+                tag: tpgroup,
+                portal: portal(&pa, true)?.to_vds_address(),
+            },
+        ),
         CommandArgs::Discover(DiscoverArgs {
-            portal: p,
+            portal: pa,
             credentials: c,
         }) => Command::Discover {
-            portal: portal(&p, false)?,
+            portal: portal(&pa, false)?,
             credentials: credentials(c)?,
         },
         CommandArgs::Completions { shell } => Command::Completions(shell),
         CommandArgs::Man => Command::Man,
     };
+    let globals = Globals {
+        store: cli.store.filter(|s| !s.as_os_str().is_empty()),
+        provider,
+        json: cli.json,
+        sim: cli.sim,
+        verbose: cli.verbose,
+    };
     Ok(Invocation { globals, command })
+}
+
+/// An alias (friendly name): at most [`vds_model::MAX_FRIENDLY_NAME_BYTES`] bytes, no control
+/// character.
+fn friendly(alias: String) -> CliResult<String> {
+    if alias.len() > vds_model::MAX_FRIENDLY_NAME_BYTES {
+        return Err(usage(
+            "alias",
+            format!(
+                "an alias has at most {} bytes; this one has {}",
+                vds_model::MAX_FRIENDLY_NAME_BYTES,
+                alias.len()
+            ),
+        ));
+    }
+    if alias.chars().any(char::is_control) {
+        return Err(usage("alias", "an alias cannot contain control characters"));
+    }
+    Ok(alias)
 }
 
 #[cfg(test)]
@@ -400,14 +510,14 @@ mod tests {
     }
 
     #[test]
-    fn secrets_do_not_print() {
+    fn secret_files_do_not_print_and_lose_one_line_end() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("s");
         std::fs::write(&f, "hunter2hunter2\n").unwrap();
-        let s = Secret::read(&f, "CHAP secret").unwrap();
+        let s = secret_file(&f, "CHAP secret").unwrap();
         assert_eq!(s.expose(), b"hunter2hunter2");
-        assert_eq!(format!("{s:?}"), "<secret>");
+        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
         std::fs::write(&f, "\n").unwrap();
-        assert!(Secret::read(&f, "CHAP secret").is_err());
+        assert!(secret_file(&f, "CHAP secret").is_err());
     }
 }

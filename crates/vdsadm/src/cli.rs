@@ -2,22 +2,24 @@
 //!
 //! Nothing here reads a file or checks a value beyond its syntax; [`crate::args`] turns a [`Cli`]
 //! into a validated [`crate::args::Invocation`] in one place (the ripgrep way). The help text,
-//! the shell completions and the manual page are all generated from these definitions.
+//! the shell completions and the manual pages are all generated from these definitions.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-const ABOUT: &str = "Administer the vds iSCSI hardware provider (the VDS IVdsSubSystemIscsi object \
+const ABOUT: &str = "Administer the vds iSCSI hardware providers (the VDS IVdsSubSystemIscsi object \
 model) against real iSCSI arrays, in the spirit of DiskRAID.";
 
-const LONG_ABOUT: &str = "Administer the vds iSCSI hardware provider (the VDS IVdsSubSystemIscsi \
+const LONG_ABOUT: &str = "Administer the vds iSCSI hardware providers (the VDS IVdsSubSystemIscsi \
 object model) against real iSCSI arrays, in the spirit of DiskRAID.
 
-Register an array with `vdsadm subsystem add`, then query it with `list` and `detail`. Queries read \
-the provider cache in the store and never touch the network; `refresh` (IVdsHwProvider::Refresh) and \
-`reenumerate` (IVdsHwProvider::Reenumerate) contact the arrays and update the cache. With --sim, \
-every command runs against the in-memory simulator instead, and the store is not touched.";
+Register an array with `vdsadm subsystem add` (or add a provider that finds its own arrays with \
+`vdsadm provider add`), then query it with `list` and `detail`. Queries read the provider cache in \
+the store and never touch the network; `refresh` (IVdsHwProvider::Refresh), `reenumerate` \
+(IVdsHwProvider::Reenumerate) and the change verbs (`online`, `offline`, `create`, `delete`, \
+`name`, `add`, `remove`) contact the arrays and update the cache. With --sim, every command runs \
+against a throwaway store holding the simulator.";
 
 /// `vdsadm`: the raw command line.
 #[derive(Debug, Parser)]
@@ -35,15 +37,21 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "VDS_HOME")]
     pub store: Option<PathBuf>,
 
+    /// The provider, where two providers have a subsystem of the same name (and to restrict
+    /// `list subsystems`, `refresh` and `reenumerate` to one provider).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub provider: Option<String>,
+
     /// Print one JSON document on stdout (errors too) instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// Use the in-memory simulator provider instead of the store and real arrays.
+    /// Use a throwaway store holding the simulator (provider "vds-sim") instead of the store.
     #[arg(long, global = true)]
     pub sim: bool,
 
-    /// Log what is being contacted to stderr (-v info, -vv debug, -vvv trace).
+    /// Log what is being contacted to stderr, and list the notifications a change raised (-v
+    /// info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
@@ -58,19 +66,43 @@ pub enum CommandArgs {
     /// Register or remove a subsystem (an array reached through SendTargets discovery portals).
     #[command(subcommand)]
     Subsystem(SubsystemArgs),
+    /// Add or remove a provider (an instance of a provider kind: sendtargets, sim).
+    #[command(subcommand)]
+    Provider(ProviderArgs),
     /// List objects from the provider cache (no network).
     #[command(subcommand)]
     List(ListArgs),
     /// Show one object in detail from the provider cache (no network).
     #[command(subcommand)]
     Detail(DetailArgs),
-    /// IVdsHwProvider::Refresh: contact every registered subsystem and update the cache.
-    Refresh,
-    /// IVdsHwProvider::Reenumerate: rebuild the set of subsystems from the configuration (and
-    /// rebuild a corrupt cache).
+    /// IVdsHwProvider::Refresh: contact the arrays and update the cache (every subsystem, those of
+    /// --provider, or one).
+    Refresh(RefreshArgs),
+    /// IVdsHwProvider::Reenumerate: rebuild the set of subsystems (and a corrupt cache).
     Reenumerate,
     /// One-shot SendTargets discovery against HOST[:PORT]; touches no store.
     Discover(DiscoverArgs),
+    /// IVdsIscsiPortal::SetStatus(ONLINE).
+    #[command(subcommand)]
+    Online(PortalVerb),
+    /// IVdsIscsiPortal::SetStatus(OFFLINE).
+    #[command(subcommand)]
+    Offline(PortalVerb),
+    /// Create a target (CreateTarget) or a portal group (CreatePortalGroup).
+    #[command(subcommand)]
+    Create(CreateArgs),
+    /// Delete a target (IVdsIscsiTarget::Delete) or a portal group (IVdsIscsiPortalGroup::Delete).
+    #[command(subcommand)]
+    Delete(DeleteArgs),
+    /// Set or clear a target's alias (IVdsIscsiTarget::SetFriendlyName).
+    #[command(subcommand)]
+    Name(NameArgs),
+    /// Add a portal to a portal group (IVdsIscsiPortalGroup::AddPortal).
+    #[command(subcommand)]
+    Add(MemberVerb),
+    /// Remove a portal from a portal group (IVdsIscsiPortalGroup::RemovePortal).
+    #[command(subcommand)]
+    Remove(MemberVerb),
     /// Print a shell completion script on stdout.
     Completions {
         /// The shell.
@@ -91,6 +123,41 @@ pub enum SubsystemArgs {
         /// The subsystem's name.
         name: String,
     },
+}
+
+/// `vdsadm provider …`.
+#[derive(Debug, Subcommand)]
+pub enum ProviderArgs {
+    /// Add a provider of a kind; a kind that finds its own subsystems (sim) is reenumerated and
+    /// refreshed at once (unless --no-refresh).
+    Add(ProviderAddArgs),
+    /// Remove a provider (its registered subsystems must be removed first).
+    Remove {
+        /// The provider's name.
+        name: String,
+    },
+}
+
+/// `vdsadm provider add`.
+#[derive(Debug, Args)]
+pub struct ProviderAddArgs {
+    /// The provider's name (object ids derive from it).
+    pub name: String,
+    /// The provider kind: sendtargets or sim.
+    #[arg(long, value_name = "KIND")]
+    pub kind: String,
+    /// sendtargets: the most connections open at once.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
+    /// sim: make the simulated array with this many subsystems (default: the demonstration array).
+    #[arg(long, value_name = "N")]
+    pub subsystems: Option<u32>,
+    /// sim: this many portals in each simulated subsystem.
+    #[arg(long, value_name = "N")]
+    pub portals: Option<u32>,
+    /// Only add it; do not contact anything now.
+    #[arg(long)]
+    pub no_refresh: bool,
 }
 
 /// The login credentials of discovery sessions, shared by `subsystem add` and `discover`.
@@ -130,10 +197,20 @@ pub struct AddArgs {
     pub no_refresh: bool,
 }
 
+/// `vdsadm refresh`.
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Refresh this subsystem alone (its refresh holds no other subsystem).
+    #[arg(long, value_name = "NAME")]
+    pub subsystem: Option<String>,
+}
+
 /// `vdsadm list …`.
 #[derive(Debug, Subcommand)]
 pub enum ListArgs {
-    /// The subsystems (IVdsHwProvider::QuerySubSystems).
+    /// The providers (IVdsService::QueryProviders).
+    Providers,
+    /// The subsystems (IVdsHwProvider::QuerySubSystems of each provider, or of --provider).
     Subsystems,
     /// The target portals of a subsystem (QueryPortals, then GetProperties of each), numbered in
     /// QueryPortals order.
@@ -162,7 +239,7 @@ pub enum ListArgs {
 /// `vdsadm detail …`.
 #[derive(Debug, Subcommand)]
 pub enum DetailArgs {
-    /// A subsystem: its properties, its configuration (secrets only as "set") and its cache.
+    /// A subsystem: its properties, its registration (secrets only as "set") and its cache.
     Subsystem {
         /// The subsystem.
         name: String,
@@ -184,6 +261,109 @@ pub enum DetailArgs {
         /// The target's iSCSI name.
         #[arg(value_name = "IQN")]
         target: String,
+    },
+}
+
+/// `vdsadm online tportal` / `vdsadm offline tportal`.
+#[derive(Debug, Subcommand)]
+pub enum PortalVerb {
+    /// A target portal.
+    Tportal {
+        /// The subsystem.
+        #[arg(long, value_name = "NAME")]
+        subsystem: String,
+        /// The portal's address, HOST:PORT (IPv6 in brackets).
+        #[arg(value_name = "HOST:PORT")]
+        portal: String,
+    },
+}
+
+/// `vdsadm create …`.
+#[derive(Debug, Subcommand)]
+pub enum CreateArgs {
+    /// A target (IVdsSubSystemIscsi::CreateTarget).
+    Target {
+        /// The subsystem.
+        #[arg(long, value_name = "NAME")]
+        subsystem: String,
+        /// The target's iSCSI name; without it the provider makes one.
+        #[arg(long, value_name = "IQN")]
+        iscsi_name: Option<String>,
+        /// The target's alias (its friendly name).
+        #[arg(long, value_name = "ALIAS", default_value = "")]
+        alias: String,
+    },
+    /// A portal group of a target (IVdsIscsiTarget::CreatePortalGroup); prints its tag.
+    Tpgroup {
+        /// The subsystem.
+        #[arg(long, value_name = "NAME")]
+        subsystem: String,
+        /// The target's iSCSI name.
+        #[arg(long, value_name = "IQN")]
+        target: String,
+    },
+}
+
+/// `vdsadm delete …`.
+#[derive(Debug, Subcommand)]
+pub enum DeleteArgs {
+    /// A target and its portal groups (refused while it has LUNs).
+    Target {
+        /// The subsystem.
+        #[arg(long, value_name = "NAME")]
+        subsystem: String,
+        /// The target's iSCSI name.
+        #[arg(value_name = "IQN")]
+        target: String,
+    },
+    /// An empty portal group.
+    Tpgroup {
+        /// The subsystem.
+        #[arg(long, value_name = "NAME")]
+        subsystem: String,
+        /// The target's iSCSI name.
+        #[arg(long, value_name = "IQN")]
+        target: String,
+        /// The group's tag.
+        #[arg(value_name = "TAG")]
+        tag: u16,
+    },
+}
+
+/// `vdsadm name target`.
+#[derive(Debug, Subcommand)]
+pub enum NameArgs {
+    /// A target's alias; without ALIAS it is cleared.
+    Target {
+        /// The subsystem.
+        #[arg(long, value_name = "NAME")]
+        subsystem: String,
+        /// The target's iSCSI name.
+        #[arg(value_name = "IQN")]
+        target: String,
+        /// The new alias.
+        #[arg(value_name = "ALIAS")]
+        alias: Option<String>,
+    },
+}
+
+/// `vdsadm add tportal` / `vdsadm remove tportal`.
+#[derive(Debug, Subcommand)]
+pub enum MemberVerb {
+    /// A target portal, to or from a portal group of a target.
+    Tportal {
+        /// The subsystem.
+        #[arg(long, value_name = "NAME")]
+        subsystem: String,
+        /// The target's iSCSI name.
+        #[arg(long, value_name = "IQN")]
+        target: String,
+        /// The portal group's tag.
+        #[arg(long, value_name = "TAG")]
+        tpgroup: u16,
+        /// The portal's address, HOST:PORT (IPv6 in brackets).
+        #[arg(value_name = "HOST:PORT")]
+        portal: String,
     },
 }
 

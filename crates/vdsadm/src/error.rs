@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use vds_model::Hresult;
+use vds_model::{Error, Hresult, Subject};
 
 /// The classes of failure that have their own exit status. The numbers are the contract documented
 /// in `docs/CLI.md` and in `vdsadm --help`; they never change meaning.
@@ -102,46 +102,30 @@ pub fn exit_code_help() -> String {
     out
 }
 
-/// A failed command: the HRESULT, what it concerns (`subsystem "lab"`), and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A failed command: the one error of vds ([`vds_model::Error`]: the HRESULT, what it concerns, why)
+/// and whether it is a command-line mistake (exit status 2).
+#[derive(Debug, Clone)]
 pub struct CliError {
-    /// The code.
-    pub hresult: Hresult,
-    /// The object, in words (`subsystem "lab"`, `portal 127.0.0.1:3260`); empty when none.
-    pub subject: String,
-    /// The cause, for people. Never contains a secret.
-    pub cause: String,
+    /// The error.
+    pub error: Error,
     /// A command-line mistake found during validation: exit status 2, like clap's own.
     pub usage: bool,
 }
 
 impl CliError {
-    /// An error about `subject` with the standard cause for `hresult`, and `detail` appended when
-    /// there is one (`…: 127.0.0.1:3260: authentication failure`).
-    pub fn new(hresult: Hresult, subject: impl Into<String>, detail: Option<&str>) -> CliError {
-        let mut cause = standard_cause(hresult);
-        if let Some(d) = detail.filter(|d| !d.is_empty()) {
-            cause.push_str(": ");
-            cause.push_str(d);
-        }
-        CliError {
-            hresult,
-            subject: subject.into(),
-            cause,
-            usage: false,
-        }
-    }
-
-    /// An error whose cause is given in full.
+    /// An error about `subject` (in words; empty for none) whose cause is given in full.
     pub fn with_cause(
         hresult: Hresult,
         subject: impl Into<String>,
         cause: impl Into<String>,
     ) -> CliError {
+        let subject = subject.into();
+        let mut error = Error::new(hresult).because(cause);
+        if !subject.is_empty() {
+            error = error.about(Subject::Other(subject));
+        }
         CliError {
-            hresult,
-            subject: subject.into(),
-            cause: cause.into(),
+            error,
             usage: false,
         }
     }
@@ -154,103 +138,41 @@ impl CliError {
         }
     }
 
-    /// The code's symbolic name, or `HRESULT_FROM_WIN32(n)` / the hex value when it has none.
-    pub fn name(&self) -> String {
-        match (self.hresult.name(), self.hresult.win32_code()) {
-            (Some(name), _) => name.to_string(),
-            (None, Some(w)) => format!("HRESULT_FROM_WIN32({w})"),
-            (None, None) => self.hex(),
-        }
-    }
-
-    /// `0x80042431`.
-    pub fn hex(&self) -> String {
-        format!("0x{:08X}", self.hresult.code())
-    }
-
-    /// The message without the code: `subsystem "lab": the subsystem is in a failed state: …`.
-    pub fn message(&self) -> String {
-        if self.subject.is_empty() {
-            self.cause.clone()
-        } else {
-            format!("{}: {}", self.subject, self.cause)
-        }
-    }
-
     /// The exit class.
     pub fn class(&self) -> ExitClass {
         if self.usage {
             return ExitClass::Usage;
         }
-        ExitClass::of(self.hresult)
+        ExitClass::of(self.error.code())
     }
 
     /// The `--json` document: `{"error": {"hresult", "name", "message"}}`, pretty-printed.
     pub fn to_json(&self) -> String {
-        #[derive(serde::Serialize)]
-        struct Body {
-            hresult: String,
-            name: String,
-            message: String,
+        let doc = vds_api::ErrorDoc::from(&self.error);
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|_| {
+            format!(
+                "{{\"error\": {{\"hresult\": \"{}\"}}}}",
+                self.error.code_hex()
+            )
+        })
+    }
+}
+
+impl From<Error> for CliError {
+    fn from(error: Error) -> CliError {
+        // The store refuses a bad name as E_INVALIDARG; typed at the command line it is a usage
+        // mistake, but names are checked in `args` already, so what reaches here is not one.
+        CliError {
+            error,
+            usage: false,
         }
-        #[derive(serde::Serialize)]
-        struct Doc {
-            error: Body,
-        }
-        let doc = Doc {
-            error: Body {
-                hresult: self.hex(),
-                name: self.name(),
-                message: self.message(),
-            },
-        };
-        serde_json::to_string_pretty(&doc)
-            .unwrap_or_else(|_| format!("{{\"error\": {{\"hresult\": \"{}\"}}}}", self.hex()))
     }
 }
 
 /// `subsystem "lab": VDS_E_OBJECT_STATUS_FAILED (0x80042431): the subsystem is in a failed state`.
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.subject.is_empty() {
-            write!(f, "{}: ", self.subject)?;
-        }
-        write!(f, "{} ({}): {}", self.name(), self.hex(), self.cause)
-    }
-}
-
-/// The cause vdsadm states for a code: worded for this tool where the model's one-line description
-/// would mislead an administrator, the model's description otherwise.
-fn standard_cause(hr: Hresult) -> String {
-    let own = match hr {
-        Hresult::VDS_E_OBJECT_STATUS_FAILED => Some("the subsystem is in a failed state"),
-        Hresult::VDS_E_PROVIDER_CACHE_CORRUPT => Some(
-            "the provider cache is corrupt; run `vdsadm reenumerate` then `vdsadm refresh` to rebuild it",
-        ),
-        Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS => Some(
-            "another vdsadm refresh, reenumerate or subsystem change is running on it; try again when it ends",
-        ),
-        Hresult::VDS_E_OBJECT_NOT_FOUND => Some("not found"),
-        Hresult::VDS_E_OBJECT_DELETED => Some("no longer exists"),
-        _ => None,
-    };
-    match own {
-        Some(s) => s.to_string(),
-        None => match hr.description() {
-            Some(d) => lower_first(d.trim_end_matches('.')),
-            None => match hr.win32_code() {
-                Some(w) => format!("Win32 error {w}"),
-                None => "failed".to_string(),
-            },
-        },
-    }
-}
-
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
+        fmt::Display::fmt(&self.error, f)
     }
 }
 
@@ -263,10 +185,10 @@ mod tests {
 
     #[test]
     fn the_issue_example_renders_exactly() {
-        let e = CliError::new(
-            Hresult::VDS_E_OBJECT_STATUS_FAILED,
-            "subsystem \"lab\"",
-            Some("127.0.0.1:3260: authentication failure"),
+        let e = CliError::from(
+            Error::new(Hresult::VDS_E_OBJECT_STATUS_FAILED)
+                .about(Subject::Subsystem("lab".into()))
+                .because("127.0.0.1:3260: authentication failure"),
         );
         assert_eq!(
             e.to_string(),
@@ -288,9 +210,9 @@ mod tests {
         let refused = Hresult::from_win32(10061);
         assert_eq!(refused.code(), 0x8007_274D);
         assert_eq!(ExitClass::of(refused), ExitClass::Network);
-        let e = CliError::new(refused, "portal 127.0.0.1:1", None);
-        assert_eq!(e.name(), "HRESULT_FROM_WIN32(10061)");
-        assert_eq!(e.hex(), "0x8007274D");
+        let e = CliError::with_cause(refused, "portal 127.0.0.1:1", "refused");
+        assert_eq!(e.error.code_name(), "HRESULT_FROM_WIN32(10061)");
+        assert_eq!(e.error.code_hex(), "0x8007274D");
         assert_eq!(ExitClass::of(Hresult::VDS_E_OBJECT_NOT_FOUND).code(), 3);
         assert_eq!(
             ExitClass::of(Hresult::VDS_E_PROVIDER_CACHE_CORRUPT).code(),
@@ -302,5 +224,6 @@ mod tests {
         );
         assert_eq!(ExitClass::of(Hresult::E_FAIL).code(), 1);
         assert_eq!(ExitClass::Usage.code(), 2);
+        assert_eq!(CliError::usage("x", "y").class().code(), 2);
     }
 }

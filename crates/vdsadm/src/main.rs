@@ -1,56 +1,29 @@
-//! `vdsadm`: the administrator's command-line tool for the vds iSCSI hardware provider, in the
-//! spirit of DiskRAID (object keywords `tportal`, `tpgroup`, indexes in enumeration order) and of
-//! tgtadm/iscsiadm (one command per invocation, scriptable output).
+//! `vdsadm`: the administrator's command-line tool for the vds iSCSI hardware providers, in the
+//! spirit of DiskRAID (object keywords `tportal`, `tpgroup`, indexes in enumeration order, verbs
+//! `online`, `create`, `add`, …) and of tgtadm/iscsiadm (one command per invocation, scriptable
+//! output).
 //!
 //! The flow of every run: clap parses the raw command line ([`cli`]); [`args::validate`] checks it
-//! in one place; the command runs against the simulator ([`sim`], `--sim`) or the store and real
-//! arrays ([`store`]); its result is printed as a table or as one JSON document ([`output`]); a
-//! failure becomes one line on stderr (or a JSON error on stdout) and a documented exit status
-//! ([`error`]). The VDS semantics (what a corrupt cache or a failed subsystem answers) come from the
-//! model in `vds-model`; queries ([`view`]) only walk it.
+//! in one place; the command ([`commands`], one file each) makes one call of the service
+//! (`vds-service`), which owns every VDS rule, the store and the providers; its answer, a document
+//! of `vds-api`, is printed as a table or as one JSON document ([`output`]); a failure becomes one
+//! line on stderr (or a JSON error on stdout) and a documented exit status ([`error`]).
 
 mod args;
 mod cli;
+mod commands;
 mod error;
 mod output;
 mod progress;
-mod sim;
-mod store;
-mod view;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
-use serde::Serialize;
-use vds_model::Hresult;
+use clap::Parser;
 
-use crate::args::{Command, Invocation};
 use crate::cli::Cli;
-use crate::error::{CliError, CliResult, ExitClass};
-
-/// What a successful command prints on stdout.
-pub enum Printed {
-    /// `--json`: one document, serialized (fields in declaration order).
-    Json(String),
-    /// A table or text for people.
-    Text(String),
-    /// Bytes as they are (completion scripts, the manual page).
-    Raw(Vec<u8>),
-}
-
-/// The document for `value`: JSON with `--json`, else `text`.
-pub fn print_doc<T: Serialize>(json: bool, value: &T, text: String) -> CliResult<Printed> {
-    if json {
-        serde_json::to_string_pretty(value)
-            .map(Printed::Json)
-            .map_err(|e| {
-                CliError::with_cause(Hresult::E_UNEXPECTED, "output", format!("JSON: {e}"))
-            })
-    } else {
-        Ok(Printed::Text(text))
-    }
-}
+use crate::commands::Body;
+use crate::error::{CliError, ExitClass};
 
 fn init_tracing(verbose: u8) {
     if verbose == 0 {
@@ -72,44 +45,15 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// The manual page: clap_mangen's rendering plus an EXIT STATUS section from the one table.
-fn man_page() -> CliResult<Vec<u8>> {
-    let mut buf = Vec::new();
-    let io_err =
-        |e: std::io::Error| CliError::with_cause(Hresult::from_io_error(&e), "man", e.to_string());
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut buf)
-        .map_err(io_err)?;
-    buf.extend_from_slice(b".SH \"EXIT STATUS\"\n");
-    for (_, code, words) in error::EXIT_CODES {
-        buf.extend_from_slice(format!(".TP\n\\fB{code}\\fR\n{words}\n").as_bytes());
-    }
-    Ok(buf)
-}
-
-fn run(inv: &Invocation) -> CliResult<Printed> {
-    let json = inv.globals.json;
-    match &inv.command {
-        Command::Completions(shell) => {
-            let mut buf = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "vdsadm", &mut buf);
-            Ok(Printed::Raw(buf))
-        }
-        Command::Man => man_page().map(Printed::Raw),
-        command if inv.globals.sim => sim::Sim::start()?.run(command, json),
-        command => store::run(&inv.globals, command),
-    }
-}
-
 /// Writes to stdout; a closed pipe (`vdsadm list … | head -1`) is not an error.
-fn write_stdout(bytes: &[u8]) -> ExitCode {
+fn write_stdout(bytes: &[u8]) -> bool {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
         Err(e) => {
             eprintln!("vdsadm: stdout: {e}");
-            ExitCode::from(ExitClass::Other.code())
+            false
         }
     }
 }
@@ -154,10 +98,21 @@ fn main() -> ExitCode {
         Err(e) => return fail(json, &e),
     };
     init_tracing(inv.globals.verbose);
-    match run(&inv) {
-        Ok(Printed::Json(s)) => write_stdout(&json_line(s)),
-        Ok(Printed::Text(t)) => write_stdout(t.as_bytes()),
-        Ok(Printed::Raw(b)) => write_stdout(&b),
+    match commands::run(&inv) {
+        Ok(printed) => {
+            let written = match printed.body {
+                Body::Json(s) => write_stdout(&json_line(s)),
+                Body::Text(t) => write_stdout(t.as_bytes()),
+                Body::Raw(b) => write_stdout(&b),
+            };
+            for w in &printed.warnings {
+                eprintln!("vdsadm: {w}");
+            }
+            if !written {
+                return ExitCode::from(ExitClass::Other.code());
+            }
+            ExitCode::from(printed.exit.code())
+        }
         Err(e) => fail(json, &e),
     }
 }

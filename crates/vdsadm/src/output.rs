@@ -1,249 +1,13 @@
-//! The output layer: the row and detail shapes every command prints, as aligned DiskRAID-style
-//! tables for people and as one JSON document with `--json`.
+//! The output layer: the documents of `vds-api` as aligned DiskRAID-style tables and lines for
+//! people (`--json` prints the documents themselves).
 //!
-//! The shapes here are the documented contract of `docs/CLI.md`; a field is added, never renamed
-//! or removed. This module formats only: it asks the model nothing and contacts nothing.
+//! This module formats only: it asks the service nothing and contacts nothing.
 
-use serde::Serialize;
-
-/// One row of `list subsystems`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SubsystemRow {
-    /// Position in QuerySubSystems order (configured-but-not-enumerated ones follow).
-    pub index: usize,
-    /// The subsystem's name (its key).
-    pub name: String,
-    /// `VDS_OBJECT_ID`; null when the subsystem is configured but not yet enumerated.
-    pub id: Option<String>,
-    /// `pwszFriendlyName`.
-    pub friendly_name: String,
-    /// `pwszIdentification`.
-    pub identification: String,
-    /// `VDS_SUB_SYSTEM_STATUS` label; `NOT_ENUMERATED` when not in the cache yet.
-    pub status: String,
-    /// `VDS_HEALTH` label.
-    pub health: String,
-    /// Number of portals.
-    pub portals: usize,
-    /// Number of targets.
-    pub targets: usize,
-    /// Why the status is what it is (for example the last discovery error), or null.
-    pub detail: Option<String>,
-}
-
-/// One row of `list tportals`.
-#[derive(Debug, Clone, Serialize)]
-pub struct PortalRow {
-    /// Position in QueryPortals order (DiskRAID's `TPortal ###`).
-    pub index: usize,
-    /// `VDS_OBJECT_ID`.
-    pub id: String,
-    /// The address without brackets (`127.0.0.1`, `::1`, `fe80::1%2`, `array.example`).
-    pub address: String,
-    /// The TCP port.
-    pub port: u32,
-    /// `IPV4`, `IPV6`, `TEXT`, `EMPTY` (or `UNKNOWN(n)`).
-    pub address_type: String,
-    /// `UNKNOWN`, `ONLINE`, `NOT_READY`, `OFFLINE`, `FAILED` (or `UNKNOWN(n)`).
-    pub status: String,
-}
-
-/// A portal named inside another object (a group's members).
-#[derive(Debug, Clone, Serialize)]
-pub struct PortalRef {
-    /// `VDS_OBJECT_ID`.
-    pub id: String,
-    /// Address without brackets.
-    pub address: String,
-    /// Port.
-    pub port: u32,
-    /// Address type label.
-    pub address_type: String,
-}
-
-/// One row of `list targets`.
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetRow {
-    /// Position in QueryTargets order.
-    pub index: usize,
-    /// `VDS_OBJECT_ID`.
-    pub id: String,
-    /// The iSCSI name.
-    pub iscsi_name: String,
-    /// The alias (empty when none).
-    pub friendly_name: String,
-    /// True when login needs CHAP.
-    pub chap_enabled: bool,
-    /// Number of portal groups.
-    pub portal_groups: usize,
-}
-
-/// One row of `list tpgroups` (also inside `detail target`).
-#[derive(Debug, Clone, Serialize)]
-pub struct GroupRow {
-    /// Position in QueryPortalGroups order.
-    pub index: usize,
-    /// `VDS_OBJECT_ID`.
-    pub id: String,
-    /// The target portal group tag.
-    pub tag: u16,
-    /// Its portals, in QueryAssociatedPortals order.
-    pub portals: Vec<PortalRef>,
-}
-
-/// A group that holds a portal (inside `detail tportal`).
-#[derive(Debug, Clone, Serialize)]
-pub struct AssociatedGroup {
-    /// The group's id.
-    pub id: String,
-    /// Its tag.
-    pub tag: u16,
-    /// The iSCSI name of the group's target.
-    pub target: String,
-}
-
-/// `detail tportal`.
-#[derive(Debug, Clone, Serialize)]
-pub struct PortalDetail {
-    /// The subsystem's name.
-    pub subsystem: String,
-    /// The portal's properties.
-    #[serde(flatten)]
-    pub portal: PortalRow,
-    /// QueryAssociatedPortalGroups.
-    pub portal_groups: Vec<AssociatedGroup>,
-}
-
-/// `detail target`.
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetDetail {
-    /// The subsystem's name.
-    pub subsystem: String,
-    /// The target's properties.
-    #[serde(flatten)]
-    pub target: TargetRow,
-    /// QueryPortalGroups, each with its portals.
-    pub groups: Vec<GroupRow>,
-}
-
-/// A CHAP user in `detail subsystem`: the secret only as "set".
-#[derive(Debug, Clone, Serialize)]
-pub struct ChapView {
-    /// The user name.
-    pub user: String,
-    /// True when a secret is stored. The secret itself is never shown.
-    pub secret_set: bool,
-}
-
-/// The configuration part of `detail subsystem`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConfigView {
-    /// The discovery portals, `HOST:PORT` (IPv6 in brackets).
-    pub portals: Vec<String>,
-    /// The initiator name, or null for the default.
-    pub initiator_name: Option<String>,
-    /// One-way CHAP, or null.
-    pub chap: Option<ChapView>,
-    /// Mutual CHAP, or null.
-    pub mutual: Option<ChapView>,
-}
-
-/// The cache part of `detail subsystem`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CacheView {
-    /// `GOOD`, `CORRUPT` or `REBUILT`.
-    pub health: String,
-    /// When the cache was last saved by a refresh or reenumerate (RFC 3339, UTC), or null.
-    pub refreshed_at: Option<String>,
-}
-
-/// `detail subsystem`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SubsystemDetail {
-    /// The subsystem's row.
-    #[serde(flatten)]
-    pub row: SubsystemRow,
-    /// `ulFlags`, by name.
-    pub flags: Vec<String>,
-    /// `ulStripeSizeFlags`.
-    pub stripe_size_flags: u32,
-    /// The registration, or null (the simulator has none).
-    pub config: Option<ConfigView>,
-    /// The cache.
-    pub cache: CacheView,
-}
-
-/// What one subsystem looks like after `refresh`, `reenumerate` or `subsystem add`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RefreshedSubsystem {
-    /// Name.
-    pub name: String,
-    /// Status label.
-    pub status: String,
-    /// Number of portals.
-    pub portals: usize,
-    /// Number of targets.
-    pub targets: usize,
-    /// Why the status is what it is, or null.
-    pub detail: Option<String>,
-}
-
-/// `refresh` and `reenumerate`.
-#[derive(Debug, Clone, Serialize)]
-pub struct OperationReport {
-    /// `refresh` or `reenumerate`.
-    pub operation: String,
-    /// The cache health afterwards: `GOOD` or `REBUILT`.
-    pub cache_health: String,
-    /// How many notifications (arrivals, departures, modifications) the operation raised.
-    pub notifications: usize,
-    /// When reenumerate rebuilt a corrupt cache: where the damaged file was kept; else null.
-    pub corrupt_cache_kept_at: Option<String>,
-    /// Every subsystem in the cache afterwards.
-    pub subsystems: Vec<RefreshedSubsystem>,
-}
-
-/// `subsystem add`.
-#[derive(Debug, Clone, Serialize)]
-pub struct AddReport {
-    /// Name.
-    pub name: String,
-    /// The discovery portals registered.
-    pub portals: Vec<String>,
-    /// False with `--no-refresh`.
-    pub refreshed: bool,
-    /// The subsystem after its reenumerate and refresh, or null with `--no-refresh`.
-    pub subsystem: Option<RefreshedSubsystem>,
-}
-
-/// `subsystem remove`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RemoveReport {
-    /// Name.
-    pub name: String,
-    /// Always true (a failure is an error instead).
-    pub removed: bool,
-}
-
-/// One address of a discovered target.
-#[derive(Debug, Clone, Serialize)]
-pub struct DiscoveredAddress {
-    /// Address without brackets (or a host name, as the target sent it).
-    pub address: String,
-    /// Port.
-    pub port: u16,
-    /// The target portal group tag, or null when the target sent none.
-    pub tag: Option<u16>,
-}
-
-/// One target found by `discover`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DiscoveredTarget {
-    /// The iSCSI name.
-    pub name: String,
-    /// Its addresses in the order the target sent them.
-    pub addresses: Vec<DiscoveredAddress>,
-}
+pub use vds_api::{
+    ChapView, DiscoveredTarget, GroupRow, MutationReport, OperationReport, PortalDetail, PortalRef,
+    PortalRow, ProviderReport, ProviderRow, RefreshedSubsystem, SubsystemDetail, SubsystemRow,
+    TargetDetail, TargetRow,
+};
 
 /// An aligned table in DiskRAID's style: two-space indent, a dashed underline under each header.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -294,6 +58,7 @@ pub fn subsystems_table(rows: &[SubsystemRow]) -> String {
             vec![
                 format!("Subsystem {}", r.index),
                 r.name.clone(),
+                r.provider.clone(),
                 r.status.clone(),
                 r.health.clone(),
                 r.portals.to_string(),
@@ -306,6 +71,7 @@ pub fn subsystems_table(rows: &[SubsystemRow]) -> String {
         &[
             "Subsystem ###",
             "Name",
+            "Provider",
             "Status",
             "Health",
             "Portals",
@@ -314,6 +80,76 @@ pub fn subsystems_table(rows: &[SubsystemRow]) -> String {
         ],
         &cells,
     )
+}
+
+/// Human form of `list providers`.
+pub fn providers_table(rows: &[ProviderRow]) -> String {
+    if rows.is_empty() {
+        return "There are no providers. Add one with `vdsadm provider add NAME --kind KIND`, or \
+                register an array with `vdsadm subsystem add`.\n"
+            .into();
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                format!("Provider {}", r.index),
+                r.name.clone(),
+                r.kind.clone(),
+                r.subsystems.to_string(),
+                r.cache_health.clone(),
+                r.settings.join(", "),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "Provider ###",
+            "Name",
+            "Kind",
+            "Subsystems",
+            "Cache",
+            "Settings",
+        ],
+        &cells,
+    )
+}
+
+/// Human form of `provider add` / `provider remove`.
+pub fn provider_report_text(r: &ProviderReport) -> String {
+    let mut out = format!("Provider {:?} ({}) {}.\n", r.name, r.kind, r.action);
+    out.push_str(&refreshed_table(&r.subsystems));
+    out
+}
+
+/// Human form of a change verb: the VDS method, its code, the object it made, and (with `-v`) the
+/// notifications it raised.
+pub fn mutation_text(r: &MutationReport, verbose: bool) -> String {
+    let mut out = format!(
+        "{} on subsystem {:?}: {} ({})\n",
+        r.operation, r.subsystem, r.name, r.hresult
+    );
+    if let Some(o) = &r.object {
+        match o.tag {
+            Some(tag) => out.push_str(&format!(
+                "Portal group tag {tag} of target {:?} (id {}).\n",
+                o.iscsi_name, o.id
+            )),
+            None => out.push_str(&format!("Target {:?} (id {}).\n", o.iscsi_name, o.id)),
+        }
+    }
+    if verbose {
+        if r.notifications.is_empty() {
+            out.push_str("No notifications.\n");
+        }
+        for n in &r.notifications {
+            out.push_str(&format!(
+                "Notification {} ({}) object {} of subsystem {}\n",
+                n.event_name, n.event, n.id, n.subsystem
+            ));
+        }
+    }
+    out
 }
 
 /// Human form of `list tportals`.
@@ -399,6 +235,7 @@ pub fn subsystem_detail_text(d: &SubsystemDetail) -> String {
     let none = || "(none)".to_string();
     let mut pairs = vec![
         ("Name", r.name.clone()),
+        ("Provider", r.provider.clone()),
         ("Id", r.id.clone().unwrap_or_else(none)),
         ("Friendly name", r.friendly_name.clone()),
         ("Identification", r.identification.clone()),
@@ -441,7 +278,7 @@ pub fn subsystem_detail_text(d: &SubsystemDetail) -> String {
             pairs.push(("CHAP", chap(&c.chap)));
             pairs.push(("Mutual CHAP", chap(&c.mutual)));
         }
-        None => pairs.push(("Configuration", "(simulator: none)".into())),
+        None => pairs.push(("Registration", "(none: the provider enumerates it)".into())),
     }
     fields(&format!("Subsystem {:?}", r.name), &pairs)
 }
@@ -520,6 +357,7 @@ pub fn refreshed_table(rows: &[RefreshedSubsystem]) -> String {
         .map(|r| {
             vec![
                 r.name.clone(),
+                r.provider.clone(),
                 r.status.clone(),
                 r.portals.to_string(),
                 r.targets.to_string(),
@@ -527,7 +365,10 @@ pub fn refreshed_table(rows: &[RefreshedSubsystem]) -> String {
             ]
         })
         .collect();
-    table(&["Name", "Status", "Portals", "Targets", "Detail"], &cells)
+    table(
+        &["Name", "Provider", "Status", "Portals", "Targets", "Detail"],
+        &cells,
+    )
 }
 
 /// Human form of `discover`.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::Adm;
 use rand::Rng;
-use vds_store::{Store, SubsystemConfig};
+use vds_store::{ProviderConfig, Store, SubsystemConfig};
 use vds_testpeers::{Tgtd, TgtdConfig, free_port, require};
 
 const SUBSYSTEMS: usize = 120;
@@ -38,8 +38,10 @@ fn sigkill_during_refresh_never_corrupts_the_cache() {
         let store = Store::open(&adm.store()).expect("store");
         store
             .update_config(|cfg| {
+                cfg.providers
+                    .push(ProviderConfig::new("vds-sendtargets", "sendtargets"));
                 for i in 0..SUBSYSTEMS {
-                    let mut c = SubsystemConfig::new(format!("s{i:03}"), "sendtargets");
+                    let mut c = SubsystemConfig::new(format!("s{i:03}"), "vds-sendtargets");
                     c.portals = portals.clone();
                     cfg.subsystems.push(c);
                 }

@@ -305,7 +305,7 @@ fn detail_commands() {
 }
 
 #[test]
-fn refresh_reenumerate_add_remove_discover_work_in_memory() {
+fn refresh_reenumerate_add_remove_discover_work_in_a_throwaway_store() {
     let adm = Adm::new();
     for op in ["refresh", "reenumerate"] {
         let j = sim(&adm, &["--json", op]).ok().json();
@@ -317,13 +317,19 @@ fn refresh_reenumerate_add_remove_discover_work_in_memory() {
                 "notifications",
                 "corrupt_cache_kept_at",
                 "subsystems",
+                "events",
+                "failures",
             ],
         );
         assert_eq!(j["operation"], op);
         assert_eq!(j["cache_health"], "GOOD");
         assert_eq!(j["subsystems"].as_array().map(Vec::len), Some(2));
+        assert_eq!(j["failures"].as_array().map(Vec::len), Some(0));
     }
-    let j = sim(
+    // `subsystem add` registers a SendTargets array in the throwaway store, beside the simulator,
+    // and contacts it: nothing listens on the port, so it is registered OFFLINE, with a warning.
+    let port = vds_testpeers::free_port();
+    let out = sim(
         &adm,
         &[
             "--json",
@@ -331,20 +337,22 @@ fn refresh_reenumerate_add_remove_discover_work_in_memory() {
             "add",
             "lab",
             "--portal",
-            "[::1]:13260",
+            &format!("[::1]:{port}"),
         ],
     )
-    .ok()
-    .json();
+    .ok();
+    let j = out.json();
     assert_eq!(j["refreshed"], true);
-    assert_eq!(j["portals"][0], "[::1]:13260");
-    assert_eq!(j["subsystem"]["portals"], 1);
-    sim(
-        &adm,
-        &["subsystem", "add", "sim-array-1", "--portal", "127.0.0.1"],
-    )
-    .fails(1, "VDS_E_NAME_NOT_UNIQUE", "0x80042701");
-    sim(&adm, &["subsystem", "remove", "sim-array-2"]).ok();
+    assert_eq!(j["portals"][0], format!("[::1]:{port}"));
+    assert_eq!(j["subsystem"]["provider"], "vds-sendtargets");
+    assert_eq!(j["subsystem"]["status"], "OFFLINE");
+    assert!(out.stderr.contains("warning"), "{out:?}");
+    // The simulator's subsystems are enumerated, not registered: they cannot be removed.
+    sim(&adm, &["subsystem", "remove", "sim-array-2"]).fails(
+        3,
+        "VDS_E_OBJECT_NOT_FOUND",
+        "0x80042405",
+    );
     sim(&adm, &["subsystem", "remove", "nope"]).fails(3, "VDS_E_OBJECT_NOT_FOUND", "0x80042405");
 
     let j = sim(&adm, &["--json", "discover", "192.0.2.11"]).ok().json();

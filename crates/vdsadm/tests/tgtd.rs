@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{Adm, Out, split_portal};
+use common::{Adm, Out, SilentArray, split_portal};
 use serde_json::Value;
 use vds_testpeers::{Tgtd, TgtdConfig, free_port, require};
 
@@ -548,84 +548,97 @@ fn a_second_refresh_is_refused_while_one_holds_the_locks() {
     adm.run(&["subsystem", "add", "lab", "--portal", &portal])
         .ok();
 
-    // 1. The test holds the store's lock itself.
+    // 1. The test holds the store's lock of "lab" itself: a refresh of everything reports "lab"
+    // busy (exit 7, one line naming it), and a reenumerate of its provider cannot start.
     let store = vds_store::Store::open(&adm.store()).expect("store");
-    let held = store.lock_subsystems(&["lab"]).expect("lock");
-    adm.run(&["refresh"])
+    let held = store
+        .lock_subsystem("vds-sendtargets", "lab")
+        .expect("lock");
+    let out = adm
+        .run(&["refresh"])
         .fails(7, "VDS_E_ANOTHER_CALL_IN_PROGRESS", "0x80042404");
-    adm.run(&["--json", "reenumerate"]).fails_json(
+    assert!(out.stderr.contains("subsystem \"lab\""), "{out:?}");
+    let out = adm.run(&["--json", "reenumerate"]);
+    assert_eq!(out.code, 7, "{out:?}");
+    let j = out.json();
+    assert_eq!(j["failures"][0]["error"]["hresult"], "0x80042404", "{j}");
+    assert_eq!(j["failures"][0]["provider"], "vds-sendtargets", "{j}");
+    drop(held);
+    adm.run(&["refresh"]).ok();
+
+    // 2. Two vdsadm processes: the first waits on an array that never answers, holding the lock
+    // of that subsystem alone.
+    let silent = SilentArray::start();
+    adm.run(&[
+        "subsystem",
+        "add",
+        "quiet",
+        "--portal",
+        &silent.portal,
+        "--no-refresh",
+    ])
+    .ok();
+    adm.run(&["reenumerate"]);
+    silent.forget_connections();
+    let mut first = adm
+        .command(&["refresh", "--subsystem", "quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    assert!(
+        silent.wait_connected(Duration::from_secs(10)),
+        "the first refresh never reached the silent array"
+    );
+    adm.run(&["refresh", "--subsystem", "quiet"]).fails(
         7,
         "VDS_E_ANOTHER_CALL_IN_PROGRESS",
         "0x80042404",
     );
-    drop(held);
-    adm.run(&["refresh"]).ok();
-
-    // 2. Two vdsadm processes: the first sleeps inside its locked section (test-only variable).
-    let mut first = adm
-        .command(&["refresh"])
-        .env("VDSADM_TEST_HOLD_LOCKS_MS", "3000")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match store.lock_subsystems(&["lab"]) {
-            Err(vds_store::StoreError::Busy { .. }) => break,
-            Ok(lock) => drop(lock),
-            Err(e) => panic!("{e}"),
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the first refresh never took its lock"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    adm.run(&["refresh"])
-        .fails(7, "VDS_E_ANOTHER_CALL_IN_PROGRESS", "0x80042404");
-    assert!(first.wait().expect("wait").success());
+    adm.run(&["refresh", "--subsystem", "lab"]).ok();
+    let _ = first.wait().expect("wait");
     adm.run(&["list", "tportals", "--subsystem", "lab"]).ok();
     t.stop().expect("stop tgtd");
 }
 
 #[test]
-fn a_subsystem_added_during_a_reenumerate_stays_in_the_cache() {
+fn a_subsystem_add_during_a_reenumerate_is_refused_at_once_and_the_cache_stays_whole() {
     let portal = format!("127.0.0.1:{}", free_port());
     let t = tgtd(vec![portal.clone()]);
+    let silent = SilentArray::start();
     let adm = Adm::new();
     adm.run(&["subsystem", "add", "first", "--portal", &portal])
         .ok();
+    adm.run(&[
+        "subsystem",
+        "add",
+        "quiet",
+        "--portal",
+        &silent.portal,
+        "--no-refresh",
+    ])
+    .ok();
 
-    // The reenumerate reads the configuration (only "first"), takes its locks and sleeps there.
+    // The reenumerate holds its provider while it waits on the silent array.
     let mut reenumerate = adm
         .command(&["reenumerate"])
-        .env("VDSADM_TEST_HOLD_LOCKS_MS", "2000")
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    let store = vds_store::Store::open(&adm.store()).expect("store");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match store.lock_subsystems(&["first"]) {
-            Err(vds_store::StoreError::Busy { .. }) => break,
-            Ok(lock) => drop(lock),
-            Err(e) => panic!("{e}"),
-        }
-        assert!(Instant::now() < deadline, "reenumerate never took its lock");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // Meanwhile a new subsystem is registered and cached.
-    adm.run(&["subsystem", "add", "second", "--portal", &portal])
-        .ok();
-    assert_eq!(portal_rows(&adm, "second").len(), 1);
     assert!(
-        store.lock_subsystems(&["first"]).is_err(),
-        "the add finished while reenumerate still held its locks"
+        silent.wait_connected(Duration::from_secs(10)),
+        "reenumerate never reached the silent array"
+    );
+    // A registration changes the provider's set of subsystems: refused at once, nothing written.
+    let started = Instant::now();
+    adm.run(&["subsystem", "add", "second", "--portal", &portal])
+        .fails(7, "VDS_E_ANOTHER_CALL_IN_PROGRESS", "0x80042404");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the refusal waited"
     );
     assert!(reenumerate.wait().expect("wait").success());
 
-    // The reenumerate did not know "second", and did not drop it from the cache either.
-    assert_eq!(portal_rows(&adm, "second").len(), 1);
     assert_eq!(portal_rows(&adm, "first").len(), 1);
     let names: BTreeSet<String> = adm
         .run(&["--json", "list", "subsystems"])
@@ -636,6 +649,10 @@ fn a_subsystem_added_during_a_reenumerate_stays_in_the_cache() {
         .iter()
         .filter_map(|s| s["name"].as_str().map(String::from))
         .collect();
-    assert_eq!(names, BTreeSet::from(["first".into(), "second".into()]));
+    assert_eq!(names, BTreeSet::from(["first".into(), "quiet".into()]));
+    // Once it ended, the registration goes through.
+    adm.run(&["subsystem", "add", "second", "--portal", &portal])
+        .ok();
+    assert_eq!(portal_rows(&adm, "second").len(), 1);
     t.stop().expect("stop tgtd");
 }

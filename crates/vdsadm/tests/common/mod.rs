@@ -136,3 +136,59 @@ pub fn split_portal(p: &str) -> (String, u64) {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     (host.to_string(), port.parse().expect("port"))
 }
+
+/// An array that never answers: a loopback listener that accepts every connection and then says
+/// nothing, holding the sockets open until it is dropped. A discovery against it waits for its PDU
+/// deadline (5 s by default), holding its subsystem's lock all the while.
+pub struct SilentArray {
+    pub portal: String,
+    accepted: std::sync::mpsc::Receiver<()>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    port: u16,
+}
+
+impl SilentArray {
+    pub fn start() -> SilentArray {
+        let port = vds_testpeers::free_port();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        let (tx, accepted) = std::sync::mpsc::channel();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(c) = conn {
+                    held.push(c);
+                    let _ = tx.send(());
+                }
+            }
+        });
+        SilentArray {
+            portal: format!("127.0.0.1:{port}"),
+            accepted,
+            stop,
+            port,
+        }
+    }
+
+    /// Forgets the connections made so far (so the next wait is for a new one).
+    pub fn forget_connections(&self) {
+        while self.accepted.try_recv().is_ok() {}
+    }
+
+    /// Waits (up to `timeout`) until something connected; true if it did.
+    pub fn wait_connected(&self, timeout: std::time::Duration) -> bool {
+        self.accepted.recv_timeout(timeout).is_ok()
+    }
+}
+
+impl Drop for SilentArray {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so its thread ends (and closes every held socket).
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}

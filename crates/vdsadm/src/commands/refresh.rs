@@ -1,0 +1,27 @@
+//! `vdsadm refresh [--subsystem NAME]`: IVdsHwProvider::Refresh of every subsystem (of
+//! `--provider`), or of one.
+
+use vds_service::Scope;
+
+use super::{Ctx, Printed, print_doc, with_failures};
+use crate::args::Sel;
+use crate::error::CliResult;
+use crate::output;
+use crate::progress::Bar;
+
+/// `refresh`.
+pub fn run(ctx: &Ctx<'_>, sel: Option<&Sel>) -> CliResult<Printed> {
+    let rt = ctx.runtime(sel.is_none())?;
+    let bar = Bar::new(0, "refresh");
+    let service = ctx.service(&rt, false, Some(&bar))?;
+    let scope = match (sel, &ctx.globals.provider) {
+        (Some(sel), _) => Scope::Subsystem(sel.clone()),
+        (None, Some(p)) => Scope::Provider(p.clone()),
+        (None, None) => Scope::All,
+    };
+    let report = rt.block_on(service.refresh(scope));
+    bar.finish();
+    let report = report?;
+    let printed = print_doc(ctx.json(), &report, output::operation_text(&report))?;
+    Ok(with_failures(printed, &report.failures, ctx.json()))
+}

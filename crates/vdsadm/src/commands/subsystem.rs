@@ -1,0 +1,61 @@
+//! `vdsadm subsystem add|remove`: registrations with a provider that takes them (SendTargets).
+
+use vds_service::NewSubsystem;
+
+use super::{Ctx, Printed, print_doc};
+use crate::args::{Credentials, PortalArg, Sel};
+use crate::error::CliResult;
+use crate::output;
+use crate::progress::Bar;
+
+/// `subsystem add`.
+pub fn add(
+    ctx: &Ctx<'_>,
+    name: &str,
+    portals: &[PortalArg],
+    creds: &Credentials,
+    no_refresh: bool,
+) -> CliResult<Printed> {
+    let rt = ctx.runtime(false)?;
+    let bar = Bar::new(1, "add");
+    let service = ctx.service(&rt, true, Some(&bar))?;
+    let new = NewSubsystem {
+        name: name.to_string(),
+        portals: portals.iter().map(ToString::to_string).collect(),
+        initiator_name: creds.initiator_name.clone(),
+        chap: creds.chap.clone(),
+        mutual: creds.mutual.clone(),
+    };
+    let report =
+        rt.block_on(service.add_subsystem(ctx.globals.provider.as_deref(), new, !no_refresh));
+    bar.finish();
+    let report = report?;
+    let mut printed = print_doc(ctx.json(), &report, {
+        let mut text = format!("Subsystem {name:?} registered.\n");
+        text.push_str(&output::refreshed_table(report.subsystem.as_slice()));
+        text
+    })?;
+    if let Some(s) = report.subsystem.as_ref().filter(|s| s.status != "ONLINE") {
+        printed.warnings.push(format!(
+            "warning: subsystem {name:?} is {}{}",
+            s.status,
+            s.detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(printed)
+}
+
+/// `subsystem remove`.
+pub fn remove(ctx: &Ctx<'_>, sel: &Sel) -> CliResult<Printed> {
+    let rt = ctx.runtime(false)?;
+    let service = ctx.service(&rt, false, None)?;
+    let report = rt.block_on(service.remove_subsystem(sel))?;
+    print_doc(
+        ctx.json(),
+        &report,
+        format!("Subsystem {:?} removed.\n", sel.name),
+    )
+}
