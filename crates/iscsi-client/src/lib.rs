@@ -274,6 +274,11 @@ async fn run(
                     ));
                 }
                 redirects += 1;
+                tracing::info!(
+                    from = %portal,
+                    to = %portal_string(&to.host, to.port),
+                    "login redirected"
+                );
                 current = TargetAddress {
                     host: to.host,
                     port: to.port,

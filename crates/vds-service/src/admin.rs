@@ -5,9 +5,13 @@
 //!   initial state, then (for kinds that enumerate their own subsystems) reenumerates and refreshes
 //!   the new provider so it answers at once.
 //! - `add_subsystem` checks the registration with the kind's own rules before anything is written,
-//!   stores each secret under a new file name (never replacing one), writes the configuration, and
-//!   then discovers that subsystem alone and saves just its rows. A failure after the secrets were
-//!   written removes them again.
+//!   then, under the configuration's lock, stores each secret under a new file name (never
+//!   replacing one) and writes the configuration that names it; then it discovers that subsystem
+//!   alone (each portal once) and saves just its rows. If that save fails, the registration is
+//!   taken back, so a failed add leaves nothing; a process killed mid-way leaves secret files no
+//!   configuration names, which the next change of the configuration removes.
+//! - `set_subsystem` changes a registration the same way (new secrets in new files; the old ones
+//!   go with the change).
 //! - Removals take the locks their operation needs, drop the cached rows first, then the
 //!   configuration, then the secrets or the state.
 
@@ -29,6 +33,19 @@ pub struct NewSubsystemCredential {
     pub user: String,
     /// The secret.
     pub secret: Secret,
+}
+
+/// A change of a registration (`subsystem set`): what is `Some` replaces what was registered.
+#[derive(Clone, Debug, Default)]
+pub struct SubsystemChange {
+    /// New discovery portals.
+    pub portals: Option<Vec<String>>,
+    /// A new initiator name (`Some(None)` goes back to the default).
+    pub initiator_name: Option<Option<String>>,
+    /// New one-way CHAP (`Some(None)` removes CHAP, mutual included).
+    pub chap: Option<Option<NewSubsystemCredential>>,
+    /// New mutual CHAP (`Some(None)` removes it).
+    pub mutual: Option<Option<NewSubsystemCredential>>,
 }
 
 /// A subsystem to register.
@@ -230,69 +247,44 @@ impl Service {
                     "provider {provider:?} has a subsystem of that name"
                 )));
         }
-        let mut written: Vec<String> = Vec::new();
-        let registered = (|| -> Result<SubsystemConfig, Error> {
+        // The secrets are made under the configuration's lock, with the change that names them:
+        // a process killed between the two leaves files the next change removes.
+        let registered = store.update_config(|c| {
             let mut cfg = SubsystemConfig::new(name, provider.clone());
             cfg.portals = new.portals.clone();
             cfg.initiator_name = new.initiator_name.clone();
-            if let Some(c) = &new.chap {
-                let s = store.create_secret(name, "chap", c.secret.expose())?;
-                written.push(s.clone());
-                cfg.chap_user = Some(c.user.clone());
-                cfg.chap_secret = Some(s);
+            if let Some(cred) = &new.chap {
+                cfg.chap_secret =
+                    Some(store.create_secret(c, name, "chap", cred.secret.expose())?);
+                cfg.chap_user = Some(cred.user.clone());
             }
-            if let Some(c) = &new.mutual {
-                let s = store.create_secret(name, "mutual", c.secret.expose())?;
-                written.push(s.clone());
-                cfg.mutual_user = Some(c.user.clone());
-                cfg.mutual_secret = Some(s);
+            if let Some(cred) = &new.mutual {
+                cfg.mutual_secret =
+                    Some(store.create_secret(c, name, "mutual", cred.secret.expose())?);
+                cfg.mutual_user = Some(cred.user.clone());
             }
-            store.update_config(|c| {
-                if create_provider && c.provider(&provider).is_none() {
-                    c.providers
-                        .push(ProviderConfig::new(provider.clone(), "sendtargets"));
-                }
-                c.subsystems.push(cfg.clone());
-                Ok(())
-            })?;
+            if create_provider && c.provider(&provider).is_none() {
+                c.providers
+                    .push(ProviderConfig::new(provider.clone(), "sendtargets"));
+            }
+            c.subsystems.push(cfg.clone());
             Ok(cfg)
-        })();
-        let cfg = match registered {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                for s in &written {
-                    let _ = store.remove_secret(s);
-                }
-                return Err(e.about_if_unset(subject()));
-            }
-        };
+        });
+        let cfg = registered.map_err(|e| Error::from(e).about_if_unset(subject()))?;
         self.inner.forget(&provider);
         tracing::info!(subsystem = name, provider = %provider, "registered");
         let mut subsystem = None;
         if refresh {
-            let pc = self.inner.provider_config(&provider)?;
-            let (_, backend) = self.inner.build_backend(&pc, Some(name))?;
-            let (model, _) = HwProvider::from_cache_boxed(backend, Vec::new(), CacheHealth::Good);
-            model
-                .reenumerate()
-                .await
-                .map_err(|e| e.about_if_unset(subject()))?;
-            model
-                .refresh()
-                .await
-                .map_err(|e| e.about_if_unset(subject()))?;
-            let snaps = model.export();
-            // Saved with the provider's recorded health: a registration does not mend a cache.
-            let health = match store.load(&provider, Selection::One(name)) {
-                Ok(c) => c.health,
-                Err(e @ StoreError::CacheCorrupt { .. }) => {
-                    return Err(Error::from(e)
-                        .because(format!("subsystem {name:?} was registered but not cached")));
+            match self.discover_new(&provider, name).await {
+                Ok(s) => subsystem = s,
+                Err(e) => {
+                    // Registered but not saved: take it back, so a failed add leaves nothing.
+                    if let Err(undo) = self.unregister(&provider, name) {
+                        tracing::warn!(error = %undo, "could not take back the registration");
+                    }
+                    return Err(e.because("the registration was taken back"));
                 }
-                Err(e) => return Err(e.into()),
-            };
-            store.save(&provider, &snaps, health)?;
-            subsystem = refreshed(&provider, &snaps).into_iter().next();
+            }
         }
         Ok(AddReport {
             name: name.to_string(),
@@ -300,6 +292,161 @@ impl Service {
             refreshed: refresh,
             subsystem,
         })
+    }
+
+    /// Changes the registration of subsystem `sel` (`subsystem set`): the portals and credentials
+    /// given replace those registered (new secrets get new files; the old ones go), the result is
+    /// checked with the kind's rules before anything is written, and the subsystem is discovered
+    /// again (unless `refresh` is false). `VDS_E_OBJECT_NOT_FOUND` for a subsystem that is not
+    /// registered.
+    pub async fn set_subsystem(
+        &self,
+        sel: &SubsystemSel,
+        change: SubsystemChange,
+        refresh: bool,
+    ) -> Result<AddReport, Error> {
+        let store = &self.inner.store;
+        let name = sel.name.as_str();
+        let subject = || Subject::Subsystem(name.to_string());
+        let provider = self.resolve(sel)?;
+        let _lock = store.lock_subsystem(&provider, name)?;
+        let config = store.config()?;
+        let Some(old) = config.subsystem(&provider, name).cloned() else {
+            return Err(Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND)
+                .about(subject())
+                .because(format!(
+                    "provider {provider:?} has no registered subsystem of that name"
+                )));
+        };
+        let kind = kind_named(
+            &config
+                .provider(&provider)
+                .map(|p| p.kind.clone())
+                .unwrap_or_default(),
+        )?;
+        // The registration as it will be, secrets read where they are kept.
+        let kept = |user: &Option<String>, secret: &Option<String>| {
+            user.as_ref().map(|u| Credential {
+                user: u.clone(),
+                secret: secret
+                    .as_ref()
+                    .map(|s| store.read_secret(s).map_err(Error::from))
+                    .unwrap_or_else(|| Err(Error::new(Hresult::E_INVALIDARG))),
+            })
+        };
+        let given = |c: &Option<NewSubsystemCredential>| {
+            c.as_ref().map(|c| Credential {
+                user: c.user.clone(),
+                secret: Ok(c.secret.clone()),
+            })
+        };
+        let chap = match &change.chap {
+            Some(c) => given(c),
+            None => kept(&old.chap_user, &old.chap_secret),
+        };
+        let mutual = match (&change.mutual, &change.chap) {
+            (Some(m), _) => given(m),
+            (None, Some(None)) => None,
+            (None, _) => kept(&old.mutual_user, &old.mutual_secret),
+        };
+        let portals = change
+            .portals
+            .clone()
+            .unwrap_or_else(|| old.portals.clone());
+        let initiator_name = change
+            .initiator_name
+            .clone()
+            .unwrap_or_else(|| old.initiator_name.clone());
+        kind.check_registration(&Registration {
+            name: name.to_string(),
+            portals: portals.clone(),
+            initiator_name: initiator_name.clone(),
+            chap,
+            mutual,
+        })
+        .map_err(|e| e.about_if_unset(subject()))?;
+        let cfg = store
+            .update_config(|c| {
+                let at = c.position(&provider, name)?;
+                let mut cfg = c.subsystems[at].clone();
+                cfg.portals = portals.clone();
+                cfg.initiator_name = initiator_name.clone();
+                if let Some(chap) = &change.chap {
+                    cfg.chap_user = None;
+                    cfg.chap_secret = None;
+                    if let Some(cred) = chap {
+                        cfg.chap_secret =
+                            Some(store.create_secret(c, name, "chap", cred.secret.expose())?);
+                        cfg.chap_user = Some(cred.user.clone());
+                    }
+                }
+                let drop_mutual = matches!(change.chap, Some(None));
+                if change.mutual.is_some() || drop_mutual {
+                    cfg.mutual_user = None;
+                    cfg.mutual_secret = None;
+                }
+                if let Some(Some(cred)) = &change.mutual {
+                    cfg.mutual_secret =
+                        Some(store.create_secret(c, name, "mutual", cred.secret.expose())?);
+                    cfg.mutual_user = Some(cred.user.clone());
+                }
+                c.subsystems[at] = cfg.clone();
+                Ok(cfg)
+            })
+            .map_err(|e| Error::from(e).about_if_unset(subject()))?;
+        self.inner.forget(&provider);
+        let subsystem = if refresh {
+            self.discover_new(&provider, name).await?
+        } else {
+            None
+        };
+        Ok(AddReport {
+            name: name.to_string(),
+            portals: cfg.portals,
+            refreshed: refresh,
+            subsystem,
+        })
+    }
+
+    /// Discovers the newly registered subsystem `name` of `provider` alone (one reenumerate of a
+    /// backend that knows only it: each portal is contacted once) and saves its rows with the
+    /// provider's recorded health (a registration does not mend a cache).
+    async fn discover_new(
+        &self,
+        provider: &str,
+        name: &str,
+    ) -> Result<Option<vds_api::RefreshedSubsystem>, Error> {
+        let store = &self.inner.store;
+        let subject = || Subject::Subsystem(name.to_string());
+        let pc = self.inner.provider_config(provider)?;
+        let (_, backend) = self.inner.build_backend(&pc, Some(name))?;
+        let (model, _) = HwProvider::from_cache_boxed(backend, Vec::new(), CacheHealth::Good);
+        model
+            .reenumerate()
+            .await
+            .map_err(|e| e.about_if_unset(subject()))?;
+        let snaps = model.export();
+        let health = match store.load(provider, Selection::One(name)) {
+            Ok(c) => c.health,
+            Err(e @ StoreError::CacheCorrupt { .. }) => {
+                return Err(Error::from(e).because(format!(
+                    "subsystem {name:?} could not be saved in the cache"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        store.save(provider, &snaps, health)?;
+        Ok(refreshed(provider, &snaps).into_iter().next())
+    }
+
+    /// Takes back a registration whose rows were never saved: the configuration only, so a cache
+    /// that cannot be written (the reason the add failed) does not stop it; its secrets go with
+    /// the configuration change, as files vds made that nothing names.
+    fn unregister(&self, provider: &str, name: &str) -> Result<(), Error> {
+        let store = &self.inner.store;
+        store.remove_registration(provider, name)?;
+        self.inner.forget(provider);
+        Ok(())
     }
 
     /// Forgets a registered subsystem: its cached picture, its registration and its secrets.

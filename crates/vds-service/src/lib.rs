@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex};
 use vds_model::{Error, Hresult, HwProvider, Notification, Subject};
 use vds_store::Store;
 
-pub use admin::{NewSubsystem, NewSubsystemCredential, discover};
+pub use admin::{NewSubsystem, NewSubsystemCredential, SubsystemChange, discover};
 pub use mutate::Change;
 pub use operations::Scope;
 pub use vds_providers::ProgressFn;

@@ -83,6 +83,16 @@ fn report(operation: &str, parts: Vec<Part>) -> OperationReport {
     r
 }
 
+/// What a subsystem whose provider is not defined answers.
+pub(crate) fn orphan_error(subsystem: &str, provider: &str) -> Error {
+    Error::new(vds_model::Hresult::VDS_E_OBJECT_NOT_FOUND)
+        .about(Subject::Provider(provider.to_string()))
+        .because(format!(
+            "subsystem {subsystem:?} is registered with it, but vds.toml does not define it \
+             (add it with `vdsadm provider add`, or remove the subsystem)"
+        ))
+}
+
 fn docs(provider: &str, batch: &[Notification]) -> Vec<NotificationDoc> {
     batch
         .iter()
@@ -91,6 +101,54 @@ fn docs(provider: &str, batch: &[Notification]) -> Vec<NotificationDoc> {
 }
 
 impl Inner {
+    /// The registrations of `provider` its kind cannot use (a secret that cannot be read, a portal
+    /// that does not parse, …): their subsystems are recorded `FAILED` by the provider, and the
+    /// operation reports each as not done, so that the exit status says so.
+    fn unusable_registrations(&self, provider: &str) -> Vec<SubsystemFailure> {
+        self.unusable(provider)
+            .iter()
+            .map(|(name, e)| failure(provider, name, e))
+            .collect()
+    }
+
+    /// The subsystems of `provider` whose registration its kind cannot use, with why.
+    fn unusable(&self, provider: &str) -> Vec<(String, Error)> {
+        let Ok(config) = self.provider_config(provider) else {
+            return Vec::new();
+        };
+        let Some(kind) = vds_providers::kind(&config.kind) else {
+            return Vec::new();
+        };
+        if !kind.info().takes_registrations {
+            return Vec::new();
+        }
+        let Ok(registrations) = self.registrations(provider, None) else {
+            return Vec::new();
+        };
+        registrations
+            .iter()
+            .filter_map(|r| {
+                let e = kind.check_registration(r).err()?;
+                let e = e
+                    .about_if_unset(Subject::Subsystem(r.name.clone()))
+                    .because("its registration cannot be used; it is recorded FAILED");
+                Some((r.name.clone(), e))
+            })
+            .collect()
+    }
+
+    /// The registered subsystems whose provider is not defined (a hand edit of `vds.toml`).
+    pub(crate) fn orphans(&self) -> Result<Vec<SubsystemFailure>, Error> {
+        let config = self.store.config()?;
+        Ok(config
+            .orphans()
+            .map(|s| {
+                let e = orphan_error(&s.name, &s.provider);
+                failure(&s.provider, &s.name, &e)
+            })
+            .collect())
+    }
+
     /// Saves `subsystems` of `provider` with the provider's health, off the runtime's threads.
     pub(crate) async fn save(
         self: &Arc<Inner>,
@@ -179,6 +237,7 @@ impl Inner {
         for (key, e) in save_errors {
             part.failures.push(failure(provider, &key, &e));
         }
+        part.failures.extend(self.unusable_registrations(provider));
         part.health = Some(health);
         part.notifications = events.into_inner().unwrap_or_else(|e| e.into_inner());
         part.subsystems = refreshed(provider, &model.export());
@@ -226,6 +285,7 @@ impl Inner {
                     .because(format!("the save task failed: {e}")),
             )),
         }
+        part.failures.extend(self.unusable_registrations(provider));
         part.health = Some(model.cache_health());
         part.subsystems = refreshed(provider, &model.export());
         part
@@ -285,10 +345,14 @@ impl Service {
                 };
                 let providers = self.providers_for(only)?;
                 let runs = providers.iter().map(|p| self.inner.refresh_provider(p));
-                Ok(report(
-                    "refresh",
-                    futures_util::future::join_all(runs).await,
-                ))
+                let mut parts = futures_util::future::join_all(runs).await;
+                if only.is_none() {
+                    parts.push(Part {
+                        failures: self.inner.orphans()?,
+                        ..Part::default()
+                    });
+                }
+                Ok(report("refresh", parts))
             }
         }
     }
@@ -307,6 +371,14 @@ impl Service {
         self.inner
             .save(&provider, snapshot.clone(), model.cache_health())
             .await?;
+        if let Some((_, e)) = self
+            .inner
+            .unusable(&provider)
+            .into_iter()
+            .find(|(n, _)| *n == sel.name)
+        {
+            return Err(e);
+        }
         Ok(report(
             "refresh",
             vec![Part {
@@ -329,6 +401,12 @@ impl Service {
         let mut parts = futures_util::future::join_all(runs).await;
         if let Some(p) = parts.first_mut() {
             p.kept = kept;
+        }
+        if provider.is_none() {
+            parts.push(Part {
+                failures: self.inner.orphans()?,
+                ..Part::default()
+            });
         }
         Ok(report("reenumerate", parts))
     }

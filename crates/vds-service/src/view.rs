@@ -305,6 +305,24 @@ impl Service {
                 });
             }
         }
+        if provider.is_none() {
+            for s in config.orphans() {
+                let e = crate::operations::orphan_error(&s.name, &s.provider);
+                rows.push(SubsystemRow {
+                    index: rows.len(),
+                    name: s.name.clone(),
+                    provider: s.provider.clone(),
+                    id: None,
+                    friendly_name: s.name.clone(),
+                    identification: s.portals.join(", "),
+                    status: "FAILED".into(),
+                    health: "UNKNOWN".into(),
+                    portals: 0,
+                    targets: 0,
+                    detail: Some(e.message()),
+                });
+            }
+        }
         Ok(rows)
     }
 

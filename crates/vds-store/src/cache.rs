@@ -216,6 +216,10 @@ impl Files {
         PathBuf::from(format!("{}-shm", self.db.display()))
     }
 
+    fn wal(&self) -> PathBuf {
+        PathBuf::from(format!("{}-wal", self.db.display()))
+    }
+
     fn corrupt(&self, reason: impl Into<String>) -> StoreError {
         StoreError::CacheCorrupt {
             path: self.db.clone(),
@@ -440,6 +444,7 @@ fn create(files: &Files, default_health: CacheHealth) -> Result<(), StoreError> 
         File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(|e| StoreError::io(&tmp, e))?;
+        fsutil::adopt(&tmp)?;
         match fs::hard_link(&tmp, &files.db) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
@@ -453,9 +458,9 @@ fn create(files: &Files, default_health: CacheHealth) -> Result<(), StoreError> 
     fsutil::sync_dir(dir)
 }
 
-/// `file:` URI of `db` with `readonly_shm=1`, or `None` when the path cannot be written as one
+/// `file:` URI of `db` with the query `query`, or `None` when the path cannot be written as one
 /// (not UTF-8, or starting with `//`, which would read as an authority).
-fn readonly_shm_uri(db: &Path) -> Option<String> {
+fn uri_with(db: &Path, query: &str) -> Option<String> {
     let path = db.to_str().filter(|p| !p.starts_with("//"))?;
     let mut uri = String::with_capacity(path.len() + 24);
     uri.push_str("file:");
@@ -467,8 +472,55 @@ fn readonly_shm_uri(db: &Path) -> Option<String> {
             c => uri.push(c),
         }
     }
-    uri.push_str("?readonly_shm=1");
+    uri.push('?');
+    uri.push_str(query);
     Some(uri)
+}
+
+/// `db` opened with `readonly_shm=1` (see [`open_checked`]).
+fn readonly_shm_uri(db: &Path) -> Option<String> {
+    uri_with(db, "readonly_shm=1")
+}
+
+/// `db` opened with `immutable=1`: no locks, no log (a store nobody may write).
+fn immutable_uri(db: &Path) -> Option<String> {
+    uri_with(db, "immutable=1")
+}
+
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "directory"
+    } else if t.is_symlink() {
+        "symbolic link"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "device"
+    }
+}
+
+/// Before a writer opens the cache: SQLite gives a new `-wal`/`-shm` the mode of the database file
+/// as it is then, so a query run while the file was read-only (0400) leaves a read-only `-shm`
+/// behind, and every later write fails with SQLite's "attempt to write a readonly database". A
+/// writer that owns them gives them the database's mode again.
+fn align_log_modes(files: &Files) -> Result<(), StoreError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(db) = fs::metadata(&files.db) else {
+        return Ok(());
+    };
+    let want = db.mode() & 0o7777;
+    for side in [files.wal(), files.shm()] {
+        let Ok(m) = fs::metadata(&side) else { continue };
+        let mode = m.mode() & 0o7777;
+        if mode != want && Some(m.uid()) == fsutil::effective_uid() {
+            fs::set_permissions(&side, fs::Permissions::from_mode(want))
+                .map_err(|e| StoreError::io(&side, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens the cache for `access` and makes the opening checks. With `uri` (reads only), the
@@ -501,24 +553,42 @@ impl Slot {
     /// copies the log into the main file); a write on a read-only connection reopens it read-write.
     fn conn(&mut self, files: &Files, access: Access) -> Result<&mut Connection, StoreError> {
         if self.shared.is_none() {
-            let f = fsutil::open_lock_file(&files.lock)?;
-            if !fsutil::try_lock_shared(&f, &files.lock)? {
-                return Err(StoreError::Busy {
-                    name: "cache".into(),
-                });
+            // A reader that may not write the store (a read-only mount, an account that may only
+            // read) opens the lock read-only, or goes without when there is none.
+            let f = match access {
+                Access::Read => fsutil::open_lock_file_to_read(&files.lock)?,
+                Access::Write => Some(fsutil::open_lock_file(&files.lock)?),
+            };
+            if let Some(f) = f {
+                if !fsutil::try_lock_shared(&f, &files.lock)? {
+                    return Err(StoreError::Busy {
+                        name: "cache".into(),
+                    });
+                }
+                self.shared = Some(f);
             }
-            self.shared = Some(f);
         }
         if access == Access::Write && !self.writable {
             self.conn = None;
         }
         if self.conn.is_none() {
             match fs::symlink_metadata(&files.db) {
-                Ok(_) => {}
+                Ok(m) if m.is_file() => {}
+                // A directory, a link, a FIFO where the cache should be is damage like any other:
+                // reenumerate keeps it aside and starts a new cache.
+                Ok(m) => {
+                    return Err(files.corrupt(format!(
+                        "not a regular file (a {})",
+                        file_kind(&m.file_type())
+                    )));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     create(files, CacheHealth::Good)?
                 }
                 Err(e) => return Err(StoreError::io(&files.db, e)),
+            }
+            if access == Access::Write {
+                align_log_modes(files)?;
             }
             let access = if check_header(files)? {
                 Access::Write
@@ -540,7 +610,24 @@ impl Slot {
                     open_checked(files, access, None)
                 }
                 Some(result) => result,
-                None => open_checked(files, access, None),
+                None => match open_checked(files, access, None) {
+                    // No -shm, and no right to make one: a store that may only be read. Its log
+                    // is empty (no -wal either, or a writer would have made the -shm), so the
+                    // main file is the whole cache; read it without locking or a log.
+                    Err(StoreError::Sqlite { source, .. })
+                        if access == Access::Read
+                            && source.sqlite_error_code() == Some(ErrorCode::CannotOpen) =>
+                    {
+                        match immutable_uri(&files.db) {
+                            Some(u) => open_checked(files, Access::Read, Some(&u)),
+                            None => Err(StoreError::Sqlite {
+                                path: files.db.clone(),
+                                source,
+                            }),
+                        }
+                    }
+                    other => other,
+                },
             };
             let conn = match opened {
                 Err(StoreError::CacheOutdated { version: 1, .. }) => {
@@ -551,6 +638,14 @@ impl Slot {
                 }
                 other => other?,
             };
+            if access == Access::Write {
+                // Root writing in a user's store leaves the files SQLite made to that user.
+                for f in [files.db.clone(), files.wal(), files.shm()] {
+                    if f.exists() {
+                        fsutil::adopt(&f)?;
+                    }
+                }
+            }
             self.conn = Some(conn);
             self.writable = access == Access::Write;
         }
@@ -660,6 +755,7 @@ fn migrate_v1(files: &Files) -> Result<(), StoreError> {
         ));
         let copied = fs::copy(&files.db, &tmp)
             .and_then(|_| File::open(&tmp).and_then(|f| f.sync_all()))
+            .and_then(|()| fsutil::adopt(&tmp).map_err(std::io::Error::other))
             .and_then(|()| fs::rename(&tmp, &aside));
         if let Err(e) = copied {
             let _ = fs::remove_file(&tmp);

@@ -159,6 +159,31 @@ impl SubsystemConfig {
         {
             crate::validate_secret_name(v)?;
         }
+        for (user, secret, u, s) in [
+            (
+                &self.chap_user,
+                &self.chap_secret,
+                "chap_user",
+                "chap_secret",
+            ),
+            (
+                &self.mutual_user,
+                &self.mutual_secret,
+                "mutual_user",
+                "mutual_secret",
+            ),
+        ] {
+            let (present, missing) = match (user.is_some(), secret.is_some()) {
+                (true, false) => (u, s),
+                (false, true) => (s, u),
+                _ => continue,
+            };
+            return Err(StoreError::HalfCredential {
+                subsystem: self.name.clone(),
+                present,
+                missing,
+            });
+        }
         Ok(())
     }
 }
@@ -202,6 +227,25 @@ impl Config {
             .find(|s| s.provider == provider && s.name == name)
     }
 
+    /// Where subsystem `name` of provider `provider` is in [`subsystems`](Self::subsystems);
+    /// `NotFound` naming the subsystem when it is not registered.
+    pub fn position(&self, provider: &str, name: &str) -> Result<usize, StoreError> {
+        self.subsystems
+            .iter()
+            .position(|s| s.provider == provider && s.name == name)
+            .ok_or_else(|| StoreError::NotFound {
+                what: "subsystem",
+                name: name.into(),
+            })
+    }
+
+    /// The registered subsystems whose provider is not defined.
+    pub fn orphans(&self) -> impl Iterator<Item = &SubsystemConfig> + '_ {
+        self.subsystems
+            .iter()
+            .filter(|s| self.provider(&s.provider).is_none())
+    }
+
     /// The subsystems registered with provider `provider`, in order.
     pub fn subsystems_of<'a>(
         &'a self,
@@ -212,8 +256,9 @@ impl Config {
             .filter(move |s| s.provider == provider)
     }
 
-    /// Checks the rules that involve more than one entry: names unique, every subsystem's provider
-    /// defined, no secret file named by two subsystems.
+    /// Checks the rules that involve more than one entry: names unique, no secret file named by two
+    /// subsystems. A subsystem may name a provider that is not defined (a hand edit): it is reported
+    /// as failed where it is used ([`orphans`](Self::orphans)), and the others keep working.
     pub fn validate(&self) -> Result<(), StoreError> {
         for (i, p) in self.providers.iter().enumerate() {
             p.validate()?;
@@ -227,12 +272,6 @@ impl Config {
         let mut secrets: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
         for (i, s) in self.subsystems.iter().enumerate() {
             s.validate()?;
-            if self.provider(&s.provider).is_none() {
-                return Err(StoreError::NotFound {
-                    what: "provider",
-                    name: s.provider.clone(),
-                });
-            }
             if self.subsystems[..i]
                 .iter()
                 .any(|o| o.provider == s.provider && o.name == s.name)
@@ -388,15 +427,6 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, StoreError> {
             }
         }
         s.validate().map_err(|e| err(start, e.to_string()))?;
-        if config.provider(&s.provider).is_none() {
-            return Err(err(
-                start,
-                format!(
-                    "subsystem {:?} names provider {:?}, which is not defined",
-                    s.name, s.provider
-                ),
-            ));
-        }
         if config.subsystem(&s.provider, &s.name).is_some() {
             return Err(err(
                 start,
@@ -542,12 +572,20 @@ mod tests {
             parse(Path::new("v"), &text),
             Err(StoreError::Config { .. })
         ));
-        // A subsystem of a provider that is not defined.
+        // A subsystem of a provider that is not defined is read, and named as an orphan.
         let text = format!("{head}[[subsystem]]\nname = \"a\"\nprovider = \"q\"\n");
+        let c = parse(Path::new("v"), &text).unwrap();
+        assert_eq!(
+            c.orphans().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        // Half a credential is refused with its line.
+        let text =
+            format!("{head}[[subsystem]]\nname = \"a\"\nprovider = \"p\"\nchap_user = \"u\"\n");
         match parse(Path::new("v"), &text) {
             Err(StoreError::Config { line, message, .. }) => {
                 assert_eq!(line, 5);
-                assert!(message.contains("not defined"), "{message}");
+                assert!(message.contains("chap_secret"), "{message}");
             }
             other => panic!("{other:?}"),
         }

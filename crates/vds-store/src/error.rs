@@ -77,6 +77,27 @@ pub enum StoreError {
         /// Its schema version.
         version: i32,
     },
+    /// The store (or its `secrets/`) could be changed by someone else; it is not used.
+    #[error("{}: {problem}; fix it with `{fix}`", path.display())]
+    UnsafeStore {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+        /// The command that fixes it.
+        fix: String,
+    },
+    /// A subsystem's registration has half of a credential (a CHAP user without its secret, or the
+    /// reverse): vds would log in without CHAP, which is not what it says.
+    #[error("subsystem {subsystem:?}: {present} is set but {missing} is not; set both or neither")]
+    HalfCredential {
+        /// The subsystem.
+        subsystem: String,
+        /// The field that is set.
+        present: &'static str,
+        /// The field that is missing.
+        missing: &'static str,
+    },
     /// There is no store at that path (a query never creates one).
     #[error("there is no store at {}", path.display())]
     NoStore {
@@ -196,7 +217,10 @@ impl StoreError {
     pub fn hresult(&self) -> Hresult {
         match self {
             StoreError::CacheCorrupt { .. } => Hresult::VDS_E_PROVIDER_CACHE_CORRUPT,
-            StoreError::CacheOutdated { .. } => Hresult::E_ACCESSDENIED,
+            StoreError::CacheOutdated { .. } | StoreError::UnsafeStore { .. } => {
+                Hresult::E_ACCESSDENIED
+            }
+            StoreError::HalfCredential { .. } => Hresult::E_INVALIDARG,
             StoreError::Busy { .. } => Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS,
             StoreError::NotFound { .. } => Hresult::VDS_E_OBJECT_NOT_FOUND,
             StoreError::NoStore { .. } => Hresult::from_win32(Win32Error::PATH_NOT_FOUND.0),
@@ -244,6 +268,13 @@ impl From<StoreError> for vds_model::Error {
             }
             StoreError::InvalidSnapshot { reason } => (Subject::ProviderCache, reason.clone()),
             StoreError::CacheOutdated { .. } => (Subject::ProviderCache, e.to_string()),
+            StoreError::UnsafeStore { path, problem, fix } => (
+                Subject::Other(format!("store {}", path.display())),
+                format!("{problem}; fix it with `{fix}`"),
+            ),
+            StoreError::HalfCredential { subsystem, .. } => {
+                (Subject::Subsystem(subsystem.clone()), e.to_string())
+            }
             StoreError::NoStore { path } => (
                 Subject::Other(format!("store {}", path.display())),
                 "there is no store at this path (give the right --store, or create one with a \

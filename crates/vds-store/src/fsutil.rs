@@ -14,12 +14,46 @@ use fs2::FileExt;
 use crate::StoreError;
 
 /// Creates `dir` (and missing parents) with `mode` when it does not exist; an existing directory
-/// keeps its mode.
+/// keeps its mode. A directory made is given to the owner of its parent (see [`adopt`]).
 pub(crate) fn create_dir(dir: &Path, mode: u32) -> Result<(), StoreError> {
+    let existed = dir.is_dir();
     match DirBuilder::new().recursive(true).mode(mode).create(dir) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            if !existed {
+                adopt(dir)?;
+            }
+            Ok(())
+        }
         Err(e) => Err(StoreError::io(dir, e)),
     }
+}
+
+/// The effective uid, read once from `/proc/self` (owned by the process's effective uid), so no
+/// `unsafe` call is needed; `None` if that cannot be read.
+pub(crate) fn effective_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    static EUID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *EUID.get_or_init(|| fs::metadata("/proc/self").ok().map(|m| m.uid()))
+}
+
+/// Gives `path`, just made by this process, to the owner of the directory it is in, when this
+/// process is root and that directory is someone else's: root working in a user's store (to fix
+/// it, or through the daemon) must not leave files the store's owner cannot use afterwards.
+pub(crate) fn adopt(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    if effective_uid() != Some(0) {
+        return Ok(());
+    }
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let owner = fs::metadata(parent).map_err(|e| StoreError::io(parent, e))?;
+    let mine = fs::symlink_metadata(path).map_err(|e| StoreError::io(path, e))?;
+    if (mine.uid(), mine.gid()) == (owner.uid(), owner.gid()) || owner.uid() == 0 {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, Some(owner.uid()), Some(owner.gid()))
+        .map_err(|e| StoreError::io(path, e))
 }
 
 /// `fsync` of a directory, so that a rename or create inside it survives a crash.
@@ -56,6 +90,7 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), S
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        adopt(&tmp).map_err(std::io::Error::other)?;
         fs::rename(&tmp, path)
     })();
     if let Err(e) = result {
@@ -76,7 +111,8 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError>
             .open(path)?;
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
         f.write_all(bytes)?;
-        f.sync_all()
+        f.sync_all()?;
+        adopt(path).map_err(std::io::Error::other)
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(path);
@@ -87,14 +123,41 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError>
 
 /// Opens (creating with mode 0600) a lock file.
 pub(crate) fn open_lock_file(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
+    let existed = path.exists();
+    let f = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
         .open(path)
-        .map_err(|e| StoreError::io(path, e))
+        .map_err(|e| StoreError::io(path, e))?;
+    if !existed {
+        adopt(path)?;
+    }
+    Ok(f)
+}
+
+/// Opens a lock file for a reader: read-only when it cannot be written (a read-only store, an
+/// account that may only read); `None` when it does not exist and cannot be made (`flock` needs no
+/// write access, and a store nobody can write cannot be rebuilt under the reader either).
+pub(crate) fn open_lock_file_to_read(path: &Path) -> Result<Option<File>, StoreError> {
+    match open_lock_file(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(StoreError::Io { source, .. }) if is_read_only(&source) => match File::open(path) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(path, e)),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// True for the errors of writing where one may only read (EROFS, EACCES, EPERM).
+pub(crate) fn is_read_only(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::PermissionDenied
+        || e.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+        || e.raw_os_error() == Some(libc::EROFS)
 }
 
 /// `flock(LOCK_EX | LOCK_NB)`: `Ok(true)` when taken, `Ok(false)` when another open file holds it.

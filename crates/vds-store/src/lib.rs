@@ -96,9 +96,11 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens the store at `root`, creating the directory (mode 0700, parents too) if it does not
-    /// exist; an existing directory keeps its mode. Reads no file.
+    /// exist; an existing directory keeps its mode. Reads no file, but refuses a store others could
+    /// change (see [`check_modes`]).
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         fsutil::create_dir(root, 0o700)?;
+        check_modes(root)?;
         Ok(Store::at(root))
     }
 
@@ -106,7 +108,10 @@ impl Store {
     /// naming the directory when it does not. Reads no file.
     pub fn open_existing(root: &Path) -> Result<Store, StoreError> {
         match std::fs::metadata(root) {
-            Ok(m) if m.is_dir() => Ok(Store::at(root)),
+            Ok(m) if m.is_dir() => {
+                check_modes(root)?;
+                Ok(Store::at(root))
+            }
             Ok(_) => Err(StoreError::io(
                 root,
                 std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
@@ -138,7 +143,7 @@ impl Store {
         if let Some(home) = env("VDS_HOME") {
             return home;
         }
-        if effective_uid() == Some(0) {
+        if fsutil::effective_uid() == Some(0) {
             return PathBuf::from("/var/lib/vds");
         }
         if let Some(state) = env("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
@@ -192,7 +197,8 @@ impl Store {
     }
 
     /// Read-modify-write of the configuration under the cross-process lock: `edit` sees the current
-    /// configuration; when it returns `Ok`, the result is checked ([`Config::validate`]) and written
+    /// configuration; when it returns `Ok`, the result is checked ([`Config::validate`], and no
+    /// subsystem may be left without its provider unless it already was) and written
     /// atomically. A version 1 file is first copied aside to `vds.toml.v1` (once). `Busy { name:
     /// "vds.toml" }` if another process holds the lock for longer than [`CONFIG_LOCK_DEADLINE`].
     pub fn update_config<R>(
@@ -201,8 +207,24 @@ impl Store {
     ) -> Result<R, StoreError> {
         let _lock = self.lock_config()?;
         let mut config = self.config()?;
+        let orphans_before: Vec<(String, String)> = config
+            .orphans()
+            .map(|s| (s.provider.clone(), s.name.clone()))
+            .collect();
         let out = edit(&mut config)?;
         config.validate()?;
+        // A hand edit may have left a subsystem without its provider (it is reported where used);
+        // a change may not make a new one.
+        if let Some(s) = config.orphans().find(|s| {
+            !orphans_before
+                .iter()
+                .any(|(p, n)| *p == s.provider && *n == s.name)
+        }) {
+            return Err(StoreError::NotFound {
+                what: "provider",
+                name: s.provider.clone(),
+            });
+        }
         let path = self.config_path();
         if config.read_version == 1 {
             let aside = self.root.join("vds.toml.v1");
@@ -213,7 +235,47 @@ impl Store {
         }
         let mode = file_mode(&path).unwrap_or(0o644);
         fsutil::atomic_write(&path, config::render(&config)?.as_bytes(), mode)?;
+        // Still under the lock, so no other process is writing a secret it has not named yet.
+        self.sweep(&config)?;
         Ok(out)
+    }
+
+    /// Removes what an interrupted change left behind (a process killed mid-way): temporary files
+    /// in `secrets/` (which hold secret bytes), temporary copies of `vds.toml`, and the secret files
+    /// vds named (`*.chap`, `*.mutual`) that `config` no longer names. Other files an administrator
+    /// put in `secrets/` are left alone. Runs under the configuration lock, after every change.
+    fn sweep(&self, config: &Config) -> Result<(), StoreError> {
+        let named = |n: &str| {
+            config.subsystems.iter().any(|s| {
+                s.chap_secret.as_deref() == Some(n) || s.mutual_secret.as_deref() == Some(n)
+            })
+        };
+        let remove = |path: PathBuf| match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(path, e)),
+        };
+        for (dir, leftover) in [
+            (self.secrets_dir(), ".new-"),
+            (self.root.clone(), ".vds.toml.tmp-"),
+        ] {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io(&dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let ours = name.ends_with(".chap") || name.ends_with(".mutual");
+                if name.starts_with(leftover) || (dir == self.secrets_dir() && ours && !named(name))
+                {
+                    remove(entry.path())?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The cross-process lock of configuration changes (`vds.toml.lock`).
@@ -233,21 +295,24 @@ impl Store {
         name: &str,
     ) -> Result<SubsystemConfig, StoreError> {
         self.update_config(|config| {
-            let Some(at) = config
-                .subsystems
-                .iter()
-                .position(|s| s.provider == provider && s.name == name)
-            else {
-                return Err(StoreError::NotFound {
-                    what: "subsystem",
-                    name: name.into(),
-                });
-            };
+            let at = config.position(provider, name)?;
             match self.remove_cached(provider, name) {
                 Ok(_) | Err(StoreError::CacheCorrupt { .. }) => {}
                 Err(e) => return Err(e),
             }
             Ok(config.subsystems.remove(at))
+        })
+    }
+
+    /// Takes back a registration whose rows were never saved (an add whose first save failed):
+    /// the configuration alone changes, so a cache that cannot be written does not stop it. Its
+    /// secrets, no longer named, go with the configuration's sweep.
+    pub fn remove_registration(&self, provider: &str, name: &str) -> Result<(), StoreError> {
+        self.update_config(|config| {
+            config
+                .subsystems
+                .retain(|s| !(s.provider == provider && s.name == name));
+            Ok(())
         })
     }
 
@@ -262,16 +327,18 @@ impl Store {
     }
 
     /// Stores `secret` under a new name (`<stem>.<suffix>`, or `<stem>-2.<suffix>`, … when that is
-    /// taken by a file or by a name the configuration uses), without ever replacing a file, and
-    /// returns the name. `stem` may be any text (a subsystem name): characters a secret name does not
-    /// allow become `_`.
+    /// taken by a file or by a name `config` uses), without ever replacing a file, and returns the
+    /// name. `stem` may be any text (a subsystem name): characters a secret name does not allow
+    /// become `_`. Call it inside [`update_config`](Self::update_config) with the configuration it
+    /// gives, and name the secret in that configuration: a secret vds made that the configuration
+    /// does not name is removed by the next change.
     pub fn create_secret(
         &self,
+        config: &Config,
         stem: &str,
         suffix: &str,
         secret: &[u8],
     ) -> Result<String, StoreError> {
-        let config = self.config()?;
         let used = |name: &str| {
             config.subsystems.iter().any(|s| {
                 s.chap_secret.as_deref() == Some(name) || s.mutual_secret.as_deref() == Some(name)
@@ -537,9 +604,46 @@ fn file_mode(path: &Path) -> Option<u32> {
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
 }
 
-/// The effective uid, read from `/proc/self` (owned by the process's effective uid), so no
-/// `unsafe` call is needed; `None` if that cannot be read.
-fn effective_uid() -> Option<u32> {
+/// Refuses a store someone else could change, as OpenSSH's `StrictModes` refuses a home directory:
+/// the store directory and its `secrets/` must belong to the user running vds or to root (root may
+/// work in any store) and must not be writable by their group or by others. Anyone who can write
+/// the store can point a subsystem at a listener of theirs and capture the CHAP response, or read
+/// the secrets; the error says the `chmod`/`chown` that fixes it.
+pub fn check_modes(root: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+    let me = fsutil::effective_uid();
+    for dir in [root.to_path_buf(), root.join("secrets")] {
+        let m = match std::fs::metadata(&dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StoreError::io(&dir, e)),
+        };
+        let shown = dir.display();
+        if m.mode() & 0o022 != 0 {
+            return Err(StoreError::UnsafeStore {
+                path: dir.clone(),
+                problem: format!(
+                    "mode {:04o}: its group or others can write it, and so change which arrays are \
+                     contacted or read the secrets",
+                    m.mode() & 0o7777
+                ),
+                fix: format!("chmod go-w {shown}"),
+            });
+        }
+        let owner = m.uid();
+        if me.is_some_and(|me| me != 0 && owner != me && owner != 0) {
+            return Err(StoreError::UnsafeStore {
+                path: dir.clone(),
+                problem: format!(
+                    "it belongs to user {owner}, not to you (user {}) or root",
+                    me.unwrap_or(0)
+                ),
+                fix: format!(
+                    "use a store of your own (--store), or have its owner or root run `chown -R {} {shown}`",
+                    me.unwrap_or(0)
+                ),
+            });
+        }
+    }
+    Ok(())
 }

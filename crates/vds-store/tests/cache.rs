@@ -737,6 +737,7 @@ fn rebuild_keeps_the_damaged_file_aside_and_leaves_config_and_secrets() {
         .update_config(|c| {
             c.providers.push(ProviderConfig::new(P, "sendtargets"));
             c.subsystems.push(SubsystemConfig {
+                chap_user: Some("u".into()),
                 chap_secret: Some("s1".into()),
                 ..SubsystemConfig::new("sim-array-1", P)
             });

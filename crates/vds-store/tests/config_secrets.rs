@@ -303,9 +303,9 @@ fn a_secret_file_belongs_to_one_subsystem_and_one_use() {
         let e = add(
             &store,
             SubsystemConfig {
-                chap_user: Some("u".into()),
+                chap_user: chap.map(|_| "u".into()),
                 chap_secret: chap.map(String::from),
-                mutual_user: Some("m".into()),
+                mutual_user: mutual.map(|_| "m".into()),
                 mutual_secret: mutual.map(String::from),
                 ..SubsystemConfig::new("b", "other")
             },
@@ -331,7 +331,9 @@ fn a_secret_file_belongs_to_one_subsystem_and_one_use() {
     let e = add(
         &store,
         SubsystemConfig {
+            chap_user: Some("u".into()),
             chap_secret: Some("same".into()),
+            mutual_user: Some("m".into()),
             mutual_secret: Some("same".into()),
             ..SubsystemConfig::new("c", P)
         },
@@ -343,7 +345,7 @@ fn a_secret_file_belongs_to_one_subsystem_and_one_use() {
     // A file edited by hand that shares a secret names the line of the second subsystem.
     let mut text = String::from_utf8(before).unwrap();
     text.push_str(
-        "\n[[subsystem]]\nname = \"d\"\nprovider = \"st1\"\nchap_secret = \"a-mutual\"\n",
+        "\n[[subsystem]]\nname = \"d\"\nprovider = \"st1\"\nchap_user = \"u\"\nchap_secret = \"a-mutual\"\n",
     );
     fs::write(&path, &text).unwrap();
     let line = text.lines().position(|l| l == "name = \"d\"").unwrap(); // 1-based: the header

@@ -100,6 +100,15 @@ pub enum Command {
         /// `--no-refresh`.
         no_refresh: bool,
     },
+    /// `subsystem set`.
+    SubsystemSet {
+        /// The subsystem.
+        sel: Sel,
+        /// What changes.
+        change: vds_service::SubsystemChange,
+        /// `--no-refresh`.
+        no_refresh: bool,
+    },
     /// `subsystem remove`.
     SubsystemRemove(Sel),
     /// `provider add`.
@@ -146,14 +155,15 @@ pub enum Command {
     },
     /// `completions`.
     Completions(clap_complete::Shell),
-    /// `man`.
-    Man,
+    /// `man` (into a directory, one page per command).
+    Man(Option<PathBuf>),
 }
 
 /// Global options, checked.
 #[derive(Debug)]
 pub struct Globals {
-    /// `--store` or `$VDS_HOME`; `None` means the store's default root.
+    /// `--store` (clap refuses an empty one); `None` means the store's default root, which honours
+    /// a non-empty `$VDS_HOME`.
     pub store: Option<PathBuf>,
     /// `--provider`.
     pub provider: Option<String>,
@@ -172,6 +182,8 @@ pub struct Invocation {
     pub globals: Globals,
     /// The command.
     pub command: Command,
+    /// What was accepted but deserves a word (a short CHAP secret): printed on stderr.
+    pub warnings: Vec<String>,
 }
 
 fn usage(what: impl Into<String>, cause: impl Into<String>) -> CliError {
@@ -220,7 +232,7 @@ fn secret_file(path: &Path, what: &str) -> CliResult<Secret> {
     })
 }
 
-fn credentials(c: CredentialArgs) -> CliResult<Credentials> {
+fn credentials(c: CredentialArgs, warnings: &mut Vec<String>) -> CliResult<Credentials> {
     if let Some(iqn) = &c.initiator_name {
         limits::check_iscsi_name(iqn)
             .map_err(|e| usage(format!("initiator name {iqn:?}"), e.to_string()))?;
@@ -245,6 +257,27 @@ fn credentials(c: CredentialArgs) -> CliResult<Credentials> {
     };
     let chap = pair(c.chap_user, c.chap_secret_file, "CHAP secret")?;
     let mutual = pair(c.mutual_user, c.mutual_secret_file, "mutual CHAP secret")?;
+    for (what, cred) in [("CHAP", &chap), ("mutual CHAP", &mutual)] {
+        if let Some(cred) = cred {
+            let n = cred.secret.len();
+            if n < limits::MIN_RECOMMENDED_CHAP_SECRET_LEN {
+                warnings.push(format!(
+                    "warning: the {what} secret has {n} bytes; RFC 7143 asks for at least {} \
+                     (96 bits), and a short secret can be guessed from one captured login",
+                    limits::MIN_RECOMMENDED_CHAP_SECRET_LEN
+                ));
+            }
+        }
+    }
+    if let (Some(a), Some(b)) = (&chap, &mutual) {
+        if iscsi_proto::chap::constant_time_eq(a.secret.expose(), b.secret.expose()) {
+            warnings.push(
+                "warning: the same secret is used in both directions, which RFC 7143 forbids: \
+                 whoever answers as the target can replay the initiator's own response"
+                    .into(),
+            );
+        }
+    }
     Ok(Credentials {
         initiator_name: c.initiator_name,
         chap,
@@ -261,6 +294,8 @@ fn iqn(target: String) -> CliResult<String> {
 /// Validates `cli`. Usage-class errors (bad portal, bad name, a value over a protocol limit) carry
 /// `E_INVALIDARG`; `main` gives them exit status 2. An unreadable secret file carries its I/O code.
 pub fn validate(cli: Cli) -> CliResult<Invocation> {
+    let mut warnings = Vec::new();
+    let w = &mut warnings;
     let provider = match cli.provider {
         Some(p) => Some(name("provider", p)?),
         None => None,
@@ -274,19 +309,49 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
             no_refresh,
         })) => {
             let n = name("subsystem", n)?;
-            let mut parsed: Vec<PortalArg> = Vec::with_capacity(portals.len());
-            for text in &portals {
-                let pa = portal(text, false)?;
-                if parsed.contains(&pa) {
-                    return Err(usage("portal", format!("{pa} is given twice")));
-                }
-                parsed.push(pa);
-            }
             Command::SubsystemAdd {
                 name: n,
-                portals: parsed,
-                credentials: credentials(c)?,
+                portals: portals_once(&portals)?,
+                credentials: credentials(c, w)?,
                 no_refresh,
+            }
+        }
+        CommandArgs::Subsystem(SubsystemArgs::Set(a)) => {
+            let c = credentials(a.credentials, w)?;
+            let portals = if a.portals.is_empty() {
+                None
+            } else {
+                Some(
+                    portals_once(&a.portals)?
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                )
+            };
+            let initiator_name = match (a.default_initiator_name, c.initiator_name) {
+                (true, _) => Some(None),
+                (false, Some(n)) => Some(Some(n)),
+                (false, None) => None,
+            };
+            let chap = match (a.no_chap, c.chap) {
+                (true, _) => Some(None),
+                (false, Some(cred)) => Some(Some(cred)),
+                (false, None) => None,
+            };
+            let mutual = match (a.no_mutual, c.mutual) {
+                (true, _) => Some(None),
+                (false, Some(cred)) => Some(Some(cred)),
+                (false, None) => None,
+            };
+            Command::SubsystemSet {
+                sel: sel(p, a.name)?,
+                change: vds_service::SubsystemChange {
+                    portals,
+                    initiator_name,
+                    chap,
+                    mutual,
+                },
+                no_refresh: a.no_refresh,
             }
         }
         CommandArgs::Subsystem(SubsystemArgs::Remove { name: n }) => {
@@ -433,19 +498,41 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
             credentials: c,
         }) => Command::Discover {
             portal: portal(&pa, false)?,
-            credentials: credentials(c)?,
+            credentials: credentials(c, w)?,
         },
         CommandArgs::Completions { shell } => Command::Completions(shell),
-        CommandArgs::Man => Command::Man,
+        CommandArgs::Man { out_dir } => Command::Man(out_dir),
     };
     let globals = Globals {
-        store: cli.store.filter(|s| !s.as_os_str().is_empty()),
+        store: cli.store,
         provider,
         json: cli.json,
         sim: cli.sim,
         verbose: cli.verbose,
     };
-    Ok(Invocation { globals, command })
+    Ok(Invocation {
+        globals,
+        command,
+        warnings,
+    })
+}
+
+/// The discovery portals given, parsed, each once: host names compare without regard to case, as
+/// DNS does (`LOCALHOST` and `localhost` are one portal).
+fn portals_once(texts: &[String]) -> CliResult<Vec<PortalArg>> {
+    let mut parsed: Vec<PortalArg> = Vec::with_capacity(texts.len());
+    for text in texts {
+        let pa = portal(text, false)?;
+        let key = pa.to_vds_address().canonical_key();
+        if parsed
+            .iter()
+            .any(|p| p.to_vds_address().canonical_key() == key)
+        {
+            return Err(usage("portal", format!("{pa} is given twice")));
+        }
+        parsed.push(pa);
+    }
+    Ok(parsed)
 }
 
 /// An alias (friendly name): at most [`vds_model::MAX_FRIENDLY_NAME_BYTES`] bytes, no control

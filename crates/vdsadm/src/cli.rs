@@ -32,9 +32,9 @@ against a throwaway store holding the simulator.";
     propagate_version = true
 )]
 pub struct Cli {
-    /// The store directory (configuration, secrets, cache). Default: $VDS_HOME, else the store's
-    /// default root.
-    #[arg(long, global = true, value_name = "DIR", env = "VDS_HOME")]
+    /// The store directory (configuration, secrets, cache). Default: $VDS_HOME when set and not
+    /// empty, else /var/lib/vds for root and $XDG_STATE_HOME/vds (~/.local/state/vds) for others.
+    #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
 
     /// The provider, where two providers have a subsystem of the same name (and to restrict
@@ -42,8 +42,17 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub provider: Option<String>,
 
-    /// Print one JSON document on stdout (errors too) instead of tables.
-    #[arg(long, global = true)]
+    /// Print one JSON document on stdout (errors too) instead of tables (`--json=true` and
+    /// `--json=false` are accepted too).
+    #[arg(
+        long,
+        global = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub json: bool,
 
     /// Use a throwaway store holding the simulator (provider "vds-sim") instead of the store.
@@ -109,8 +118,12 @@ pub enum CommandArgs {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) on stdout.
-    Man,
+    /// Print the manual page (roff) on stdout, or write one page per command into a directory.
+    Man {
+        /// Write vdsadm.8 and one page per subcommand (vdsadm-list-tportals.8, …) here.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// `vdsadm subsystem …`.
@@ -118,11 +131,39 @@ pub enum CommandArgs {
 pub enum SubsystemArgs {
     /// Register a subsystem, then reenumerate and refresh it (unless --no-refresh).
     Add(AddArgs),
+    /// Change a subsystem's registration: the portals and credentials given replace those
+    /// registered; then it is discovered again (unless --no-refresh).
+    Set(SetArgs),
     /// Forget a subsystem: its configuration, its secrets and its cached picture.
     Remove {
         /// The subsystem's name.
         name: String,
     },
+}
+
+/// `vdsadm subsystem set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The subsystem's name.
+    pub name: String,
+    /// The new discovery portals, HOST[:PORT] (replace all registered ones). Repeat for several.
+    #[arg(long = "portal", value_name = "HOST[:PORT]")]
+    pub portals: Vec<String>,
+    /// New credentials (each one given replaces the registered one).
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// Go back to the default initiator name.
+    #[arg(long, conflicts_with = "initiator_name")]
+    pub default_initiator_name: bool,
+    /// Log in without CHAP from now on (mutual CHAP goes too).
+    #[arg(long, conflicts_with_all = ["chap_user", "mutual_user"])]
+    pub no_chap: bool,
+    /// Log in without mutual CHAP from now on.
+    #[arg(long, conflicts_with = "mutual_user")]
+    pub no_mutual: bool,
+    /// Only change the registration; do not contact the array now.
+    #[arg(long)]
+    pub no_refresh: bool,
 }
 
 /// `vdsadm provider …`.

@@ -15,6 +15,7 @@ mod commands;
 mod error;
 mod output;
 mod progress;
+mod terminal;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -37,10 +38,12 @@ fn init_tracing(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VDSADM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     // A second initialization cannot happen here; if it did, logging would simply stay as it is.
+    // No colours: what the logs quote from arrays is escaped on its way out, and colour codes would
+    // be escaped with it.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(|| terminal::EscapingStderr)
+        .with_ansi(false)
         .with_target(false)
         .try_init();
 }
@@ -63,12 +66,17 @@ fn json_line(mut s: String) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// One line on stderr, every hazard escaped (the line cannot break, nor act on the terminal).
+fn say(line: &str) {
+    eprintln!("vdsadm: {}", terminal::escape(line));
+}
+
 fn fail(json: bool, e: &CliError) -> ExitCode {
     let code = ExitCode::from(e.class().code());
     if json {
         write_stdout(&json_line(e.to_json()));
     } else {
-        eprintln!("vdsadm: {e}");
+        say(&e.to_string());
     }
     code
 }
@@ -78,18 +86,29 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind as K;
-            let informational = matches!(e.kind(), K::DisplayHelp | K::DisplayVersion)
-                || e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand;
-            if !informational && std::env::args().any(|a| a == "--json") {
-                let cause = e
-                    .kind()
-                    .as_str()
-                    .unwrap_or("invalid command line")
-                    .to_string();
+            let json = std::env::args().any(|a| a == "--json" || a.starts_with("--json="));
+            // With --json, every failure is one JSON document on stdout, a missing subcommand
+            // included; only --help and --version print their text.
+            let help = matches!(e.kind(), K::DisplayHelp | K::DisplayVersion);
+            if json && !help {
+                let cause = match e.kind() {
+                    K::DisplayHelpOnMissingArgumentOrSubcommand => {
+                        "a subcommand is missing (see `vdsadm --help`)".to_string()
+                    }
+                    kind => kind.as_str().unwrap_or("invalid command line").to_string(),
+                };
                 let err = CliError::usage("command line", cause);
                 return fail(true, &err);
             }
-            e.exit();
+            // clap's messages quote what was typed: escaped like every other output.
+            let text = e.render().to_string();
+            let text = terminal::escape_with(&text, true);
+            if e.use_stderr() {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     let json = cli.json;
@@ -98,15 +117,19 @@ fn main() -> ExitCode {
         Err(e) => return fail(json, &e),
     };
     init_tracing(inv.globals.verbose);
+    // Warnings go to stderr, with --json too: stdout keeps its one document.
+    for w in &inv.warnings {
+        say(w);
+    }
     match commands::run(&inv) {
         Ok(printed) => {
             let written = match printed.body {
                 Body::Json(s) => write_stdout(&json_line(s)),
-                Body::Text(t) => write_stdout(t.as_bytes()),
+                Body::Text(t) => write_stdout(terminal::escape_with(&t, true).as_bytes()),
                 Body::Raw(b) => write_stdout(&b),
             };
             for w in &printed.warnings {
-                eprintln!("vdsadm: {w}");
+                say(w);
             }
             if !written {
                 return ExitCode::from(ExitClass::Other.code());

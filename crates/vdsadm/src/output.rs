@@ -3,6 +3,7 @@
 //!
 //! This module formats only: it asks the service nothing and contacts nothing.
 
+use crate::terminal::escape;
 pub use vds_api::{
     ChapView, DiscoveredTarget, GroupRow, MutationReport, OperationReport, PortalDetail, PortalRef,
     PortalRow, ProviderReport, ProviderRow, RefreshedSubsystem, SubsystemDetail, SubsystemRow,
@@ -10,9 +11,14 @@ pub use vds_api::{
 };
 
 /// An aligned table in DiskRAID's style: two-space indent, a dashed underline under each header.
+/// Every cell is escaped for the terminal ([`crate::terminal::escape`]) before it is measured.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape(c).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -31,18 +37,18 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     };
     line(&mut out, &mut headers.iter().map(|h| h.to_string()));
     line(&mut out, &mut widths.iter().map(|w| "-".repeat(*w)));
-    for row in rows {
+    for row in &rows {
         line(&mut out, &mut row.iter().cloned());
     }
     out
 }
 
-/// `Key : value` lines, aligned, for `detail` commands.
+/// `Key : value` lines, aligned, for `detail` commands; title and values escaped for the terminal.
 pub fn fields(title: &str, pairs: &[(&str, String)]) -> String {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    let mut out = format!("{title}\n");
+    let mut out = format!("{}\n", escape(title));
     for (k, v) in pairs {
-        out.push_str(&format!("  {k:<width$} : {v}\n"));
+        out.push_str(&format!("  {k:<width$} : {}\n", escape(v)));
     }
     out
 }

@@ -44,15 +44,28 @@ pub async fn discover_portal(
     iscsi_client::discover(&portal.host, portal.port, options)
         .await
         .map_err(|e| {
+            let mut cause = format!("{}: {}", e.phase(), e.kind());
+            if e.portal() != portal.to_string() {
+                cause = format!("redirected to {}: {cause}", e.portal());
+            }
             Error::new(error_code(e.kind()))
                 .about(Subject::Other(format!("portal {portal}")))
-                .because(format!("{}: {}", e.phase(), e.kind()))
+                .because(cause)
         })
 }
 
 /// What a client error means for the status of the portal it happened on, and the message that
 /// says so (without the portal, which the caller prefixes; never a secret).
-pub(crate) fn classify(e: &iscsi_client::Error) -> Failure {
+pub(crate) fn classify(e: &iscsi_client::Error, asked: &str) -> Failure {
+    let mut f = classify_kind(e);
+    // After a login redirect, the portal that failed is not the one asked: say which it was.
+    if e.portal() != asked {
+        f.cause = format!("redirected to {}: {}", e.portal(), f.cause);
+    }
+    f
+}
+
+fn classify_kind(e: &iscsi_client::Error) -> Failure {
     let (class, cause) = match e.kind() {
         ErrorKind::Resolve(_)
         | ErrorKind::Connect(_)
@@ -174,7 +187,7 @@ async fn discover_one(
         }
         Err(e) => {
             debug!(subsystem, error = %e, "SendTargets discovery failed");
-            Outcome::Failed(classify(&e))
+            Outcome::Failed(classify(&e, &format!("{host}:{port}")))
         }
     }
 }
@@ -196,7 +209,7 @@ async fn probe_one(
         }
         Err(e) => {
             debug!(subsystem, error = %e, "portal probe failed");
-            Err(classify(&e))
+            Err(classify(&e, &format!("{host}:{port}")))
         }
     }
 }

@@ -14,17 +14,63 @@ pub fn completions(shell: clap_complete::Shell) -> CliResult<Printed> {
     Ok(Printed::ok(Body::Raw(buf)))
 }
 
-/// `man`: clap_mangen's rendering plus an EXIT STATUS section from the one table.
-pub fn man() -> CliResult<Printed> {
-    let mut buf = Vec::new();
+/// The section of every page: 8, system administration (vdsadm manages a system service's state).
+const SECTION: &str = "8";
+
+/// One page: clap_mangen's rendering of `cmd` (named `name`) in [`SECTION`], plus an EXIT STATUS
+/// section from the one table.
+fn page(cmd: clap::Command, name: &str) -> CliResult<Vec<u8>> {
     let io_err =
         |e: std::io::Error| CliError::with_cause(Hresult::from_io_error(&e), "man", e.to_string());
-    clap_mangen::Man::new(Cli::command())
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.name(name.to_string()))
+        .section(SECTION)
         .render(&mut buf)
         .map_err(io_err)?;
     buf.extend_from_slice(b".SH \"EXIT STATUS\"\n");
     for (_, code, words) in error::EXIT_CODES {
         buf.extend_from_slice(format!(".TP\n\\fB{code}\\fR\n{words}\n").as_bytes());
     }
-    Ok(Printed::ok(Body::Raw(buf)))
+    Ok(buf)
+}
+
+/// Every page: `vdsadm` and one per subcommand, down to the leaves (`vdsadm-list-tportals`),
+/// `help` included, since every page's SUBCOMMANDS section links to it.
+fn pages() -> CliResult<Vec<(String, Vec<u8>)>> {
+    fn walk(cmd: &clap::Command, name: &str, out: &mut Vec<(String, Vec<u8>)>) -> CliResult<()> {
+        out.push((name.to_string(), page(cmd.clone(), name)?));
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{name}-{}", sub.get_name()), out)?;
+        }
+        Ok(())
+    }
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut out = Vec::new();
+    walk(&cmd, "vdsadm", &mut out)?;
+    Ok(out)
+}
+
+/// `man`: the page of vdsadm on stdout, or every page written into `dir`.
+pub fn man(dir: Option<&std::path::Path>) -> CliResult<Printed> {
+    let all = pages()?;
+    let Some(dir) = dir else {
+        let main = all.into_iter().next().map(|(_, b)| b).unwrap_or_default();
+        return Ok(Printed::ok(Body::Raw(main)));
+    };
+    let io = |path: &std::path::Path, e: std::io::Error| {
+        CliError::with_cause(
+            Hresult::from_io_error(&e),
+            format!("man page {}", path.display()),
+            e.to_string(),
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut list = String::new();
+    for (name, bytes) in &all {
+        let path = dir.join(format!("{name}.{SECTION}"));
+        std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
+        list.push_str(&format!("{}\n", path.display()));
+    }
+    Ok(Printed::ok(Body::Text(list)))
 }

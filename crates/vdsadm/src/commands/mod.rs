@@ -141,7 +141,7 @@ pub fn run(inv: &Invocation) -> CliResult<Printed> {
     };
     match &inv.command {
         Command::Completions(shell) => completions::completions(*shell),
-        Command::Man => completions::man(),
+        Command::Man(dir) => completions::man(dir.as_deref()),
         Command::Discover {
             portal,
             credentials,
@@ -162,6 +162,11 @@ pub fn run(inv: &Invocation) -> CliResult<Printed> {
             credentials,
             no_refresh,
         } => subsystem::add(&ctx, name, portals, credentials, *no_refresh),
+        Command::SubsystemSet {
+            sel,
+            change,
+            no_refresh,
+        } => subsystem::set(&ctx, sel, change, *no_refresh),
         Command::SubsystemRemove(sel) => subsystem::remove(&ctx, sel),
         Command::ProviderAdd {
             name,

@@ -1,4 +1,4 @@
-//! `vdsadm subsystem add|remove`: registrations with a provider that takes them (SendTargets).
+//! `vdsadm subsystem add|set|remove`: registrations with a provider that takes them (SendTargets).
 
 use vds_service::NewSubsystem;
 
@@ -46,6 +46,21 @@ pub fn add(
         ));
     }
     Ok(printed)
+}
+
+/// `subsystem set`.
+pub fn set(
+    ctx: &Ctx<'_>,
+    sel: &Sel,
+    change: &vds_service::SubsystemChange,
+    no_refresh: bool,
+) -> CliResult<Printed> {
+    let rt = ctx.runtime(false)?;
+    let service = ctx.service(&rt, false, None)?;
+    let report = rt.block_on(service.set_subsystem(sel, change.clone(), !no_refresh))?;
+    let mut text = format!("Subsystem {:?} changed.\n", sel.name);
+    text.push_str(&output::refreshed_table(report.subsystem.as_slice()));
+    print_doc(ctx.json(), &report, text)
 }
 
 /// `subsystem remove`.
