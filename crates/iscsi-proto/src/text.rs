@@ -93,41 +93,15 @@ pub struct Pairs<'a> {
     pos: usize,
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-const EQ: u64 = LO * b'=' as u64;
-
-/// High bit set in each byte of `x` that is zero; the lowest set bit always marks the first
-/// zero byte (false positives only occur above a true one).
-#[inline(always)]
-fn zero_bytes(x: u64) -> u64 {
-    x.wrapping_sub(LO) & !x & HI
-}
-
-/// Index of the first byte of `hay` that is NUL, or also `=` when `stop_at_eq`; 8 bytes a step.
+/// Index of the first byte of `hay` that is NUL, or also `=` when `stop_at_eq` (memchr's
+/// vectorised search: SendTargets answers are mostly long values).
 #[inline(always)]
 fn scan(hay: &[u8], stop_at_eq: bool) -> Option<usize> {
-    let mut chunks = hay.chunks_exact(8);
-    let mut base = 0;
-    for c in &mut chunks {
-        let Ok(word) = <[u8; 8]>::try_from(c) else {
-            break;
-        };
-        let x = u64::from_le_bytes(word);
-        let mut m = zero_bytes(x);
-        if stop_at_eq {
-            m |= zero_bytes(x ^ EQ);
-        }
-        if m != 0 {
-            return Some(base + (m.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
+    if stop_at_eq {
+        memchr::memchr2(0, b'=', hay)
+    } else {
+        memchr::memchr(0, hay)
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == 0 || (stop_at_eq && b == b'='))
-        .map(|i| base + i)
 }
 
 impl<'a> Pairs<'a> {
