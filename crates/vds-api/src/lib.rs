@@ -308,6 +308,20 @@ pub struct ProviderReport {
     pub subsystems: Vec<RefreshedSubsystem>,
 }
 
+/// Everything about one enumerated subsystem, read in one pass: its row, its portals (QueryPortals
+/// order) and its targets with their portal groups (QueryTargets order). The whole-fleet readers
+/// (the Redfish view) use it. A failed subsystem has its row and no portals or targets, since
+/// VDS does not enumerate inside one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubsystemInventory {
+    /// The subsystem's row (its `id` is always set).
+    pub row: SubsystemRow,
+    /// Its portals.
+    pub portals: Vec<PortalRow>,
+    /// Its targets, each with its groups.
+    pub targets: Vec<TargetDetail>,
+}
+
 /// One notification (`VDS_NOTIFICATION`), with the provider that raised it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationDoc {

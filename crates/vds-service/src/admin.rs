@@ -435,7 +435,9 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         };
-        store.save(provider, &snaps, health)?;
+        let saved = store.save(provider, &snaps, health);
+        self.inner.deliver(provider, None);
+        saved?;
         Ok(refreshed(provider, &snaps).into_iter().next())
     }
 

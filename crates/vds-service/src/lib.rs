@@ -99,6 +99,9 @@ pub(crate) struct Inner {
     pub(crate) progress: Option<Arc<ProgressFn>>,
     /// Notifications being collected for the subsystem a mutation runs on (by subsystem id).
     captures: Mutex<HashMap<vds_model::ObjectId, Vec<Notification>>>,
+    /// Notifications the models raised about subsystems not saved yet, with their provider, in
+    /// the order raised: the service's sinks get them once the cache holds what they describe.
+    pending: Mutex<Vec<(String, Notification)>>,
     /// The temporary store of [`Service::simulator`], removed with the service.
     _scratch: Option<tempfile::TempDir>,
 }
@@ -146,6 +149,7 @@ impl Service {
                 next_cookie: AtomicU32::new(1),
                 progress,
                 captures: Mutex::new(HashMap::new()),
+                pending: Mutex::new(Vec::new()),
                 _scratch: scratch,
             }),
         }
@@ -173,8 +177,10 @@ impl Service {
     }
 
     /// `IVdsService::Advise`: `sink` receives every batch of notifications from now on, with the
-    /// provider that raised it. Returns the cookie for [`unadvise`](Self::unadvise). Sinks run inside
-    /// the operation that raised the batch (which still holds its gate): they must be quick, and an
+    /// provider that raised it. Returns the cookie for [`unadvise`](Self::unadvise). A batch is
+    /// delivered once the cache holds what it describes (after the subsystem's save, even a failed
+    /// one), so a sink that queries on a notification reads the new state. Sinks run inside the
+    /// operation that raised the batch (which still holds its gate): they must be quick, and an
     /// operation they start on the same subsystem is refused.
     pub fn advise(&self, sink: impl Fn(&str, &[Notification]) + Send + Sync + 'static) -> u32 {
         let cookie = self.inner.next_cookie.fetch_add(1, Ordering::Relaxed);
@@ -207,8 +213,13 @@ impl Inner {
         self.captures.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers the one model sink of a provider: it hands each batch to the service's sinks and
-    /// to the capture of a mutation running on the subsystem concerned.
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<(String, Notification)>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers the one model sink of a provider: it hands each batch to the capture of a
+    /// mutation running on the subsystem concerned at once, and keeps it for the service's sinks
+    /// until the subsystem is saved ([`deliver`](Self::deliver)).
     pub(crate) fn forward_notifications(self: &Arc<Inner>, provider: &str, model: &HwProvider) {
         let provider = provider.to_string();
         // The model holds the sink and the service holds the model: a weak link back avoids a
@@ -224,10 +235,30 @@ impl Inner {
                     }
                 }
             }
-            let sinks: Vec<Arc<Sink>> = inner.sinks().iter().map(|(_, s)| s.clone()).collect();
-            for sink in sinks {
-                sink(&provider, batch);
-            }
+            inner
+                .pending()
+                .extend(batch.iter().map(|n| (provider.clone(), *n)));
         });
+    }
+
+    /// Hands the service's sinks the pending notifications of `provider` about `subsystems` (all
+    /// of the provider's when `None`), in the order raised, as one batch. Called once what they
+    /// describe is saved, and at the end of every operation for whatever is left.
+    pub(crate) fn deliver(&self, provider: &str, subsystems: Option<&[vds_model::ObjectId]>) {
+        let mut batch = Vec::new();
+        self.pending().retain(|(p, n)| {
+            let take = p == provider && subsystems.is_none_or(|ids| ids.contains(&n.subsystem));
+            if take {
+                batch.push(*n);
+            }
+            !take
+        });
+        if batch.is_empty() {
+            return;
+        }
+        let sinks: Vec<Arc<Sink>> = self.sinks().iter().map(|(_, s)| s.clone()).collect();
+        for sink in sinks {
+            sink(provider, &batch);
+        }
     }
 }

@@ -203,12 +203,17 @@ impl Service {
         self.inner.captures().insert(id, Vec::new());
         let result = apply(&sub, &change).await;
         let raised = self.inner.captures().remove(&id).unwrap_or_default();
+        let saved = match model.export_subsystem(id) {
+            Some(snapshot) => {
+                self.inner
+                    .save(model, &provider, vec![snapshot], model.cache_health())
+                    .await
+            }
+            None => Ok(()),
+        };
+        self.inner.deliver(&provider, None);
         let (code, object) = result?;
-        if let Some(snapshot) = model.export_subsystem(id) {
-            self.inner
-                .save(&provider, vec![snapshot], model.cache_health())
-                .await?;
-        }
+        saved?;
         let hr = vds_model::Error::new(code);
         Ok(MutationReport {
             operation: change.operation().to_string(),

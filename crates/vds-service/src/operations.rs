@@ -14,7 +14,9 @@
 use std::sync::{Arc, Mutex};
 
 use vds_api::{ErrorBody, NotificationDoc, OperationReport, SubsystemFailure};
-use vds_model::{CacheHealth, Error, Notification, SubSystemSnapshot, Subject};
+use vds_model::{
+    CacheHealth, Error, HwProvider, Notification, ObjectId, SubSystemSnapshot, Subject,
+};
 use vds_store::StoreError;
 
 use crate::view::{refreshed, worst};
@@ -149,17 +151,26 @@ impl Inner {
             .collect())
     }
 
-    /// Saves `subsystems` of `provider` with the provider's health, off the runtime's threads.
+    /// Saves `subsystems` of `model` (provider `provider`) with the provider's health, off the
+    /// runtime's threads; then delivers the notifications about them (even when the save failed:
+    /// the model changed, and the failure is reported by the caller).
     pub(crate) async fn save(
         self: &Arc<Inner>,
+        model: &HwProvider,
         provider: &str,
         subsystems: Vec<SubSystemSnapshot>,
         health: CacheHealth,
     ) -> Result<(), Error> {
+        let ids: Vec<ObjectId> = subsystems
+            .iter()
+            .map(|s| model.id().child("subsystem", &s.key))
+            .collect();
         let inner = self.clone();
-        let provider = provider.to_string();
-        tokio::task::spawn_blocking(move || inner.store.save(&provider, &subsystems, health))
-            .await
+        let name = provider.to_string();
+        let saved =
+            tokio::task::spawn_blocking(move || inner.store.save(&name, &subsystems, health)).await;
+        self.deliver(provider, Some(&ids));
+        saved
             .map_err(|e| {
                 Error::new(vds_model::Hresult::E_UNEXPECTED)
                     .because(format!("the save task failed: {e}"))
@@ -195,7 +206,10 @@ impl Inner {
                         }
                     }
                     let keys: Vec<String> = batch.iter().map(|s| s.key.clone()).collect();
-                    if let Err(e) = inner.save(&provider, batch, model.cache_health()).await {
+                    if let Err(e) = inner
+                        .save(&model, &provider, batch, model.cache_health())
+                        .await
+                    {
                         errors.extend(keys.into_iter().map(|k| (k, e.clone())));
                     }
                 }
@@ -221,6 +235,7 @@ impl Inner {
             .await;
         drop(tx);
         let save_errors = persister.await.unwrap_or_default();
+        self.deliver(provider, None);
         let health = model.cache_health();
         match result {
             Ok(r) => {
@@ -275,6 +290,7 @@ impl Inner {
             inner.store.save_enumeration(&name, &snaps, health)
         })
         .await;
+        self.deliver(provider, None);
         match saved {
             Ok(Ok(())) => {}
             Ok(Err(e)) => part.failures.push(failure(provider, "", &e.into())),
@@ -369,7 +385,7 @@ impl Service {
             .into_iter()
             .collect::<Vec<_>>();
         self.inner
-            .save(&provider, snapshot.clone(), model.cache_health())
+            .save(model, &provider, snapshot.clone(), model.cache_health())
             .await?;
         if let Some((_, e)) = self
             .inner

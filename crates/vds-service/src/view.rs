@@ -9,7 +9,8 @@ use std::time::SystemTime;
 
 use vds_api::{
     AssociatedGroup, CacheView, ChapView, ConfigView, GroupRow, PortalDetail, PortalRef, PortalRow,
-    ProviderRow, RefreshedSubsystem, SubsystemDetail, SubsystemRow, TargetDetail, TargetRow,
+    ProviderRow, RefreshedSubsystem, SubsystemDetail, SubsystemInventory, SubsystemRow,
+    TargetDetail, TargetRow,
 };
 use vds_model::{
     Error, Hresult, IscsiPortalProp, PortalGroup, SubSystem, SubSystemSnapshot, Subject, Target,
@@ -324,6 +325,58 @@ impl Service {
             }
         }
         Ok(rows)
+    }
+
+    /// Every enumerated subsystem of every provider (or of `provider`) with its portals and its
+    /// targets and their groups, each provider's picture loaded once: what a whole-fleet reader
+    /// (the Redfish view) needs, without one load per object. Subsystems that are registered but
+    /// not enumerated have no objects yet and are left out. `VDS_E_OBJECT_NOT_FOUND` for a provider
+    /// that is not configured; a corrupt cache is `VDS_E_PROVIDER_CACHE_CORRUPT`, as for any query.
+    pub fn inventory(&self, provider: Option<&str>) -> Result<Vec<SubsystemInventory>, Error> {
+        let config = self.inner.store.config()?;
+        if let Some(p) = provider.filter(|p| config.provider(p).is_none()) {
+            return Err(
+                Error::new(Hresult::VDS_E_OBJECT_NOT_FOUND).about(Subject::Provider(p.into()))
+            );
+        }
+        let mut out = Vec::new();
+        for p in config
+            .providers
+            .iter()
+            .filter(|p| provider.is_none_or(|only| only == p.name))
+        {
+            let entry = self.inner.query_entry(&p.name, Selection::All)?;
+            let subs = entry
+                .model
+                .query_sub_systems()
+                .map_err(|e| e.about_if_unset(Subject::Provider(p.name.clone())))?;
+            for (index, sub) in subs.into_iter().enumerate() {
+                let row = subsystem_row(&p.name, index, &sub)?;
+                let mut portals = Vec::new();
+                let mut targets = Vec::new();
+                // A failed subsystem answers VDS_E_OBJECT_STATUS_FAILED: nothing to list inside.
+                if let Ok(found) = sub.query_portals() {
+                    for (i, portal) in found.into_iter().enumerate() {
+                        portals.push(portal_row(i, &portal.get_properties()?));
+                    }
+                }
+                if let Ok(found) = sub.query_targets() {
+                    for (i, t) in found.into_iter().enumerate() {
+                        targets.push(TargetDetail {
+                            subsystem: row.name.clone(),
+                            target: target_row(i, &t)?,
+                            groups: groups_of(&t)?,
+                        });
+                    }
+                }
+                out.push(SubsystemInventory {
+                    row,
+                    portals,
+                    targets,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// `list tportals`: QueryPortals, then GetProperties of each, numbered in QueryPortals order.
