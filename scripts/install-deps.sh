@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vds's tests, benchmarks and demo need on Debian 12, as root:
 # the real iSCSI peers (tgt, istgt, open-isns), the reference initiator (libiscsi-bin),
-# capture and measurement tools (tshark, hyperfine, valgrind), and rustup's clippy + rustfmt.
+# capture and measurement tools (tshark, hyperfine, valgrind), the Python tools of the Redfish
+# tests (in a venv, /opt/vds-test-venv or $VDS_TEST_VENV), and rustup's clippy + rustfmt.
 #
 # Idempotent: when every program is already there it does not touch apt at all.
 # The packages' own services are not started (a policy-rc.d denies it for the duration of the
@@ -81,6 +82,27 @@ else
         have "$prog" || die "$prog still missing after installing ${entry#*:}"
     done
     say "packages installed"
+fi
+
+# The Python tools the tests run, in a virtual environment of their own (never the system's
+# site-packages): DMTF's Redfish Service Validator and the python-redfish-library it brings.
+venv=${VDS_TEST_VENV:-/opt/vds-test-venv}
+py_tools=("redfish-service-validator==3.1.8")
+if [ -x "$venv/bin/rf_service_validator" ]; then
+    say "python tools present in $venv"
+else
+    if ! /usr/bin/python3 -m venv --help >/dev/null 2>&1 || ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
+        [ "$(id -u)" -eq 0 ] || die "need root to install python3-venv"
+        export DEBIAN_FRONTEND=noninteractive
+        say "apt-get update"
+        apt-get update
+        say "apt-get install python3-venv"
+        apt-get install -y --no-install-recommends python3-venv
+    fi
+    say "creating $venv and installing ${py_tools[*]}"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${py_tools[@]}"
+    [ -x "$venv/bin/rf_service_validator" ] || die "rf_service_validator missing after pip install"
 fi
 
 if command -v rustup >/dev/null 2>&1; then

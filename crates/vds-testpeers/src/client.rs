@@ -50,6 +50,29 @@ pub fn require(binaries: &[&str]) -> Result<(), PeerError> {
         .try_for_each(|b| process::find_binary(b).map(drop))
 }
 
+/// Where `scripts/install-deps.sh` installs the Python tools the tests run (DMTF's Redfish
+/// validator, the python-redfish-library, schemathesis): `$VDS_TEST_VENV`, else this directory.
+pub const DEFAULT_TEST_VENV: &str = "/opt/vds-test-venv";
+
+/// The program `name` of the tests' Python environment (`bin/NAME` of [`DEFAULT_TEST_VENV`] or
+/// `$VDS_TEST_VENV`); `python` is its interpreter, which has the libraries.
+///
+/// # Errors
+/// [`PeerError::NotInstalled`] when it is not there: "… run scripts/install-deps.sh".
+pub fn python_tool(name: &str) -> Result<std::path::PathBuf, PeerError> {
+    let venv = std::env::var_os("VDS_TEST_VENV")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| std::path::PathBuf::from(DEFAULT_TEST_VENV), Into::into);
+    let path = venv.join("bin").join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(PeerError::NotInstalled {
+            binary: path.display().to_string(),
+        })
+    }
+}
+
 /// The iSCSI URL libiscsi tools take for a portal: `iscsi://127.0.0.1:3260`.
 pub fn url(portal: &str) -> String {
     format!("iscsi://{portal}")

@@ -47,7 +47,10 @@ mod ports;
 mod process;
 mod tgtd;
 
-pub use client::{ISCSI_LS_TIMEOUT, RAW_INITIATOR_NAME, iscsi_ls, require, sendtargets, url};
+pub use client::{
+    DEFAULT_TEST_VENV, ISCSI_LS_TIMEOUT, RAW_INITIATOR_NAME, iscsi_ls, python_tool, require,
+    sendtargets, url,
+};
 pub use error::PeerError;
 pub use isnsd::{
     ISNSADM_TIMEOUT, ISNSD_START_TIMEOUT, ISNSD_STOP_TIMEOUT, Isnsd, IsnsdConfig,
