@@ -112,6 +112,9 @@ pub fn router(app: Arc<App>) -> Router {
             get(query::operation).delete(change::cancel_operation),
         )
         .route("/v1/events", get(stream::events))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.settings().limits.max_body_bytes,
+        ))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(app.clone(), authorize))
