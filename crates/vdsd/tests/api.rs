@@ -368,7 +368,7 @@ fn errors_have_a_body_and_the_documented_status() {
     // A body over the limit (1 MiB): refused from its Content-Length, before it is read.
     let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "POST /v1/providers HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2097152\r\n\r\n").unwrap();
+    write!(s, "POST /v1/providers HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2097152\r\nconnection: close\r\n\r\n").unwrap();
     let _ = s.write_all(&vec![b' '; 65536]);
     let mut answer = String::new();
     let _ = std::io::Read::read_to_string(&mut s, &mut answer);

@@ -115,6 +115,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             app.settings().limits.max_body_bytes,
         ))
+        .layer(axum::Extension(BodyLimit(app.settings().limits.max_body_bytes)))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(app.clone(), authorize))
@@ -236,6 +237,10 @@ async fn limit_and_count(State(app): AppState, req: Request, next: Next) -> Resp
     response
 }
 
+/// The body limit, as the request's extension.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
 /// A JSON body, read within the body limit: 413 beyond it, 400 naming the problem when it does not
 /// parse. An empty body reads as `{}` when `T` allows it.
 pub struct Json<T>(pub T);
@@ -244,6 +249,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A declared length over the limit is refused before a byte of the body is read.
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(u64::MAX, |l| l.0 as u64);
+        if declared.is_some_and(|n| n > limit) {
+            return Err(ApiError::refuse(
+                Refusal::TooLarge,
+                "request body",
+                format!("it is over the body limit ({limit} bytes)"),
+            ));
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
