@@ -115,7 +115,9 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             app.settings().limits.max_body_bytes,
         ))
-        .layer(axum::Extension(BodyLimit(app.settings().limits.max_body_bytes)))
+        .layer(axum::Extension(BodyLimit(
+            app.settings().limits.max_body_bytes,
+        )))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(app.clone(), authorize))
