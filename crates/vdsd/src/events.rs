@@ -42,8 +42,8 @@ pub struct Filter {
 impl Filter {
     /// True when `doc` passes.
     pub fn admits(&self, doc: &NotificationDoc) -> bool {
-        (self.providers.is_empty() || self.providers.iter().any(|p| *p == doc.provider))
-            && (self.subsystems.is_empty() || self.subsystems.iter().any(|s| *s == doc.subsystem))
+        (self.providers.is_empty() || self.providers.contains(&doc.provider))
+            && (self.subsystems.is_empty() || self.subsystems.contains(&doc.subsystem))
             && (self.object_types.is_empty() || self.object_types.contains(&doc.object_type))
     }
 }

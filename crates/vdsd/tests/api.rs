@@ -227,10 +227,7 @@ fn every_mutation_runs_as_an_operation() {
         a.json::<Value>().unwrap()["error"]["name"],
         "VDS_E_CANCEL_TOO_LATE"
     );
-    assert_eq!(
-        d.get_json("/v1/operations").as_array().unwrap().len() > 10,
-        true
-    );
+    assert!(d.get_json("/v1/operations").as_array().unwrap().len() > 10);
     assert_eq!(d.stop().code(), Some(0));
 }
 
