@@ -29,6 +29,8 @@ PROGRAMS=(
     "ip:iproute2"
     "strace:strace"
     "cc:gcc"
+    "curl:curl"
+    "setpriv:util-linux"
 )
 
 have() {

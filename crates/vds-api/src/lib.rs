@@ -12,8 +12,13 @@
 use serde::{Deserialize, Serialize};
 use vds_model::{Error, Notification};
 
+mod daemon;
+
+pub use daemon::*;
+
 /// One row of `list subsystems`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubsystemRow {
     /// Position in QuerySubSystems order (configured-but-not-enumerated ones follow).
     pub index: usize,
@@ -41,6 +46,7 @@ pub struct SubsystemRow {
 
 /// One row of `list tportals`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PortalRow {
     /// Position in QueryPortals order (DiskRAID's `TPortal ###`).
     pub index: usize,
@@ -58,6 +64,7 @@ pub struct PortalRow {
 
 /// A portal named inside another object (a group's members).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PortalRef {
     /// `VDS_OBJECT_ID`.
     pub id: String,
@@ -71,6 +78,7 @@ pub struct PortalRef {
 
 /// One row of `list targets`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetRow {
     /// Position in QueryTargets order.
     pub index: usize,
@@ -88,6 +96,7 @@ pub struct TargetRow {
 
 /// One row of `list tpgroups` (also inside `detail target`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupRow {
     /// Position in QueryPortalGroups order.
     pub index: usize,
@@ -101,6 +110,7 @@ pub struct GroupRow {
 
 /// A group that holds a portal (inside `detail tportal`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssociatedGroup {
     /// The group's id.
     pub id: String,
@@ -112,6 +122,7 @@ pub struct AssociatedGroup {
 
 /// `detail tportal`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PortalDetail {
     /// The subsystem's name.
     pub subsystem: String,
@@ -124,6 +135,7 @@ pub struct PortalDetail {
 
 /// `detail target`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetDetail {
     /// The subsystem's name.
     pub subsystem: String,
@@ -136,6 +148,7 @@ pub struct TargetDetail {
 
 /// A CHAP user in `detail subsystem`: the secret only as "set".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChapView {
     /// The user name.
     pub user: String,
@@ -145,6 +158,7 @@ pub struct ChapView {
 
 /// The configuration part of `detail subsystem`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfigView {
     /// The discovery portals, `HOST:PORT` (IPv6 in brackets).
     pub portals: Vec<String>,
@@ -158,6 +172,7 @@ pub struct ConfigView {
 
 /// The cache part of `detail subsystem`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CacheView {
     /// `GOOD`, `CORRUPT` or `REBUILT`.
     pub health: String,
@@ -167,6 +182,7 @@ pub struct CacheView {
 
 /// `detail subsystem`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubsystemDetail {
     /// The subsystem's row.
     #[serde(flatten)]
@@ -183,6 +199,7 @@ pub struct SubsystemDetail {
 
 /// What one subsystem looks like after `refresh`, `reenumerate` or `subsystem add`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshedSubsystem {
     /// Name.
     pub name: String,
@@ -200,6 +217,7 @@ pub struct RefreshedSubsystem {
 
 /// `refresh` and `reenumerate`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperationReport {
     /// `refresh` or `reenumerate`.
     pub operation: String,
@@ -222,6 +240,7 @@ pub struct OperationReport {
 
 /// A subsystem an operation could not do, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubsystemFailure {
     /// The provider.
     pub provider: String,
@@ -233,6 +252,7 @@ pub struct SubsystemFailure {
 
 /// `subsystem add`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddReport {
     /// Name.
     pub name: String,
@@ -246,6 +266,7 @@ pub struct AddReport {
 
 /// `subsystem remove`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RemoveReport {
     /// Name.
     pub name: String,
@@ -255,6 +276,7 @@ pub struct RemoveReport {
 
 /// One address of a discovered target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiscoveredAddress {
     /// Address without brackets (or a host name, as the target sent it).
     pub address: String,
@@ -266,6 +288,7 @@ pub struct DiscoveredAddress {
 
 /// One target found by `discover`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiscoveredTarget {
     /// The iSCSI name.
     pub name: String,
@@ -275,6 +298,7 @@ pub struct DiscoveredTarget {
 
 /// One row of `list providers`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProviderRow {
     /// Position in QueryProviders order (the configuration's order).
     pub index: usize,
@@ -296,6 +320,7 @@ pub struct ProviderRow {
 
 /// `provider add`, `provider remove`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProviderReport {
     /// The provider's name.
     pub name: String,
@@ -324,6 +349,7 @@ pub struct SubsystemInventory {
 
 /// One notification (`VDS_NOTIFICATION`), with the provider that raised it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationDoc {
     /// The provider's name.
     pub provider: String,
@@ -355,6 +381,7 @@ impl NotificationDoc {
 
 /// An object a mutation made or returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ObjectRef {
     /// `target` or `portal_group`.
     pub kind: String,
@@ -369,6 +396,7 @@ pub struct ObjectRef {
 /// Every change verb (`online tportal`, `create target`, …): what VDS answered, and what it
 /// caused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MutationReport {
     /// The VDS method (`IVdsIscsiPortal::SetStatus`, `IVdsSubSystemIscsi::CreateTarget`, …).
     pub operation: String,
@@ -389,6 +417,7 @@ pub struct MutationReport {
 
 /// The body of every failure: `{"error": {"hresult", "name", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDoc {
     /// The error.
     pub error: ErrorBody,
@@ -396,6 +425,7 @@ pub struct ErrorDoc {
 
 /// The error inside an [`ErrorDoc`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The code in hex: `0x80042431`.
     pub hresult: String,
@@ -403,6 +433,21 @@ pub struct ErrorBody {
     pub name: String,
     /// What failed and why: `subsystem "lab": the subsystem is in a failed state: …`.
     pub message: String,
+    /// What the error is about (`subsystem "lab"`), as the message begins, when it names something.
+    /// Only the daemon's answers carry it (so that a client can print the error as vdsadm does);
+    /// `vdsadm --json` never prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+impl ErrorBody {
+    /// The body of `e`, with its subject (the daemon's answers).
+    pub fn with_subject(e: &Error) -> ErrorBody {
+        ErrorBody {
+            subject: e.subject().map(ToString::to_string),
+            ..ErrorDoc::from(e).error
+        }
+    }
 }
 
 impl From<&Error> for ErrorDoc {
@@ -412,6 +457,7 @@ impl From<&Error> for ErrorDoc {
                 hresult: e.code_hex(),
                 name: e.code_name(),
                 message: e.message(),
+                subject: None,
             },
         }
     }

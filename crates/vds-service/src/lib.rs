@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod locate;
 mod mutate;
 mod operations;
 mod providers;
@@ -43,6 +44,7 @@ use vds_model::{Error, Hresult, HwProvider, Notification, Subject};
 use vds_store::Store;
 
 pub use admin::{NewSubsystem, NewSubsystemCredential, SubsystemChange, discover};
+pub use locate::{Located, portal_address};
 pub use mutate::Change;
 pub use operations::Scope;
 pub use vds_providers::ProgressFn;
@@ -169,6 +171,17 @@ impl Service {
             .add_provider(SIMULATOR_PROVIDER, "sim", toml::Table::new(), true)
             .await?;
         Ok(service)
+    }
+
+    /// Forgets every provider picture and backend held, so that the next call builds them again
+    /// from the store: what a long-running front end does when told the configuration changed by
+    /// hand (a daemon's SIGHUP). Nothing is lost: everything held was saved.
+    pub fn reload(&self) {
+        self.inner
+            .providers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// The store's directory.

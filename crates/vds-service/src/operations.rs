@@ -44,6 +44,7 @@ fn failure(provider: &str, subsystem: &str, e: &Error) -> SubsystemFailure {
             hresult: e.code_hex(),
             name: e.code_name(),
             message: e.message(),
+            subject: None,
         },
     }
 }

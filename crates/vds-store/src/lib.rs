@@ -48,6 +48,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod daemon;
 mod error;
 mod fsutil;
 pub mod lock;
@@ -66,6 +67,7 @@ pub use config::{
     CONFIG_VERSION, Config, MAX_NAME_CHARS, ProviderConfig, SubsystemConfig, V1_PROVIDER_KIND,
     V1_PROVIDER_NAME, validate_name,
 };
+pub use daemon::DaemonClaim;
 pub use error::{SecretProblem, StoreError};
 pub use lock::StoreLock;
 pub use secrets::{MAX_SECRET_LEN, validate_secret_name};

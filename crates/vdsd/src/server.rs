@@ -1,0 +1,321 @@
+//! The listeners: the Unix socket, the optional TLS listener and the optional plain metrics
+//! listener; the connection limits; graceful shutdown.
+//!
+//! Each accepted connection is its own task served by hyper's HTTP/1.1 connection with the limits:
+//! a head must arrive within `header_timeout` and fit in `max_header_bytes`, a connection that moves
+//! no byte for `idle_timeout` is closed, and at most `max_connections` are open over every listener
+//! (one more is answered 503 `HRESULT_FROM_WIN32(ERROR_BUSY)` and closed, without waiting on it).
+//! Accepting never waits on a client: TLS handshakes run in the connection's task, with their own
+//! deadline. On shutdown, listeners stop accepting and connections finish the request they are
+//! answering (event streams end), within the grace period.
+
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+use crate::access::Caller;
+use crate::app::App;
+
+/// A stream that records when it last moved a byte.
+struct Watched<S> {
+    inner: S,
+    last: Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl<S> Watched<S> {
+    fn touch(&self) {
+        self.last
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What every listener shares.
+#[derive(Clone)]
+pub struct Shared {
+    /// The state.
+    pub app: Arc<App>,
+    /// One permit per open connection.
+    pub connections: Arc<Semaphore>,
+    /// True once the daemon stops.
+    pub shutdown: watch::Receiver<bool>,
+    /// How long connections may take to finish on shutdown.
+    pub grace: Duration,
+}
+
+const BUSY_BODY: &str = r#"{"error":{"hresult":"0x800700AA","name":"HRESULT_FROM_WIN32(170)","message":"connection: the requested resource is in use: too many connections are open; try again later"}}"#;
+
+async fn refuse<S: AsyncWrite + Unpin>(mut stream: S) {
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        BUSY_BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(BUSY_BODY.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// Serves one connection with `router`, every request tagged with `caller`.
+async fn serve_connection<S>(shared: Shared, stream: S, router: Router, caller: Caller)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = shared.app.settings().limits;
+    let last = Arc::new(AtomicU64::new(0));
+    let epoch = Instant::now();
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        last: last.clone(),
+        epoch,
+    });
+    let svc = router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(caller.clone());
+        req
+    });
+    let svc = hyper_util::service::TowerToHyperService::new(svc);
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    let mut shutdown = shared.shutdown.clone();
+    let mut tick = tokio::time::interval(Duration::from_secs(1).min(limits.idle_timeout));
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(shared.grace, conn.as_mut()).await;
+                return;
+            }
+            _ = tick.tick() => {
+                let idle = epoch.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
+                if Duration::from_millis(idle) >= limits.idle_timeout {
+                    tracing::debug!("closing a connection idle for {idle} ms");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Serves the API on a Unix socket already bound.
+pub async fn serve_unix(shared: Shared, listener: UnixListener, router: Router) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE and friends: pause instead of spinning.
+                tracing::warn!(error = %e, "accept failed on the Unix socket");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let caller = match stream.peer_cred() {
+            Ok(c) => Caller::Local {
+                uid: c.uid(),
+                pid: c.pid(),
+                role: shared.app.policy().role(c.uid(), c.gid(), c.pid()),
+            },
+            Err(_) => Caller::Local {
+                uid: u32::MAX,
+                pid: None,
+                role: crate::access::Role::None,
+            },
+        };
+        let (shared, router) = (shared.clone(), router.clone());
+        tokio::spawn(async move {
+            shared.app.metrics.connections.inc();
+            serve_connection(shared.clone(), stream, router, caller).await;
+            shared.app.metrics.connections.dec();
+            drop(permit);
+        });
+    }
+}
+
+/// Serves the API over TLS on a TCP listener.
+pub async fn serve_tls(
+    shared: Shared,
+    listener: TcpListener,
+    router: Router,
+    acceptor: tokio_rustls::TlsAcceptor,
+) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let (tcp, addr) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed on the TLS listener");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+            // A plain-text answer on a TLS port would not be read: just close.
+            drop(tcp);
+            continue;
+        };
+        let (shared, router, acceptor) = (shared.clone(), router.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let deadline = shared.app.settings().limits.tls_handshake_timeout;
+            let tls = match tokio::time::timeout(deadline, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%addr, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%addr, "TLS handshake timed out");
+                    return;
+                }
+            };
+            shared.app.metrics.connections.inc();
+            serve_connection(shared.clone(), tls, router, Caller::Remote { addr }).await;
+            shared.app.metrics.connections.dec();
+            drop(permit);
+        });
+    }
+}
+
+/// Serves `router` (the metrics alone) in plain HTTP on a TCP listener.
+pub async fn serve_plain(shared: Shared, listener: TcpListener, router: Router) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((tcp, addr)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(tcp));
+            continue;
+        };
+        let (shared, router) = (shared.clone(), router.clone());
+        tokio::spawn(async move {
+            serve_connection(shared, tcp, router, Caller::Remote { addr }).await;
+            drop(permit);
+        });
+    }
+}
+
+/// The TLS configuration from a certificate chain and a private key in PEM files.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("certificate {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "certificate {}: no certificate in it",
+            cert.display()
+        ));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The metrics listener's router: `/metrics` and nothing else.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    use axum::routing::get;
+    Router::new()
+        .route(
+            "/metrics",
+            get(
+                |axum::extract::State(app): axum::extract::State<Arc<App>>| async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            crate::metrics::CONTENT_TYPE,
+                        )],
+                        app.metrics.encode(&app.service),
+                    )
+                },
+            ),
+        )
+        .fallback(|| async {
+            crate::error::ApiError::from(
+                vds_model::Error::new(vds_model::Hresult::VDS_E_OBJECT_NOT_FOUND)
+                    .because("this listener serves /metrics only"),
+            )
+        })
+        .with_state(app)
+}

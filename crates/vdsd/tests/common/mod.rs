@@ -1,0 +1,173 @@
+//! Starts the built `vdsd` on its own socket (and ports), waits with a deadline until it answers,
+//! and stops it by its PID (SIGTERM, then SIGKILL after a deadline) on drop.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vds_client::{Answer, Client};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_vdsd");
+
+pub struct Daemon {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub client: Client,
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl Daemon {
+    /// `vdsd` with `args` (`--sim` or `--store …`) on a socket in a new temp dir.
+    pub fn start(args: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("vdsd-test-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let socket = dir.path().join("vdsd.sock");
+        let log = std::fs::File::create(dir.path().join("vdsd.log")).unwrap();
+        let child = Command::new(BIN)
+            .args(args)
+            .arg("--socket")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut d = Daemon {
+            child,
+            client: Client::new(&socket),
+            socket,
+            dir,
+            rt,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(a) = d.get("/v1/service") {
+                if a.status == 200 {
+                    break;
+                }
+            }
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!("vdsd exited at start ({status}): {}", d.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vdsd did not answer in 30 s: {}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("vdsd.log")).unwrap_or_default()
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Answer, vds_model::Error> {
+        self.rt
+            .block_on(self.client.request(method, path, body.as_ref()))
+    }
+
+    pub fn get(&self, path: &str) -> Result<Answer, vds_model::Error> {
+        self.request("GET", path, None)
+    }
+
+    /// GET that must succeed; its JSON.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let a = self.get(path).unwrap();
+        assert_eq!(
+            a.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        a.json().unwrap()
+    }
+
+    /// A request that starts an operation, waited for; the finished operation.
+    pub fn operation(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let a = self
+            .request(method, &format!("{path}{sep}wait=30"), body)
+            .unwrap();
+        assert!(
+            a.status == 200 || a.status == 202,
+            "{path}: {} {}",
+            a.status,
+            String::from_utf8_lossy(&a.body)
+        );
+        let mut op: serde_json::Value = a.json().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while op["state"] == "RUNNING" {
+            assert!(Instant::now() < deadline, "operation did not finish: {op}");
+            let id = op["id"].as_str().unwrap().to_string();
+            op = self
+                .get(&format!("/v1/operations/{id}?wait=30"))
+                .unwrap()
+                .json()
+                .unwrap();
+        }
+        op
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait (deadline 30 s); the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), libc::SIGTERM);
+        wait_deadline(&mut self.child, Duration::from_secs(30))
+            .expect("vdsd did not stop on SIGTERM")
+    }
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on the PID of a child this test spawned.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+pub fn wait_deadline(child: &mut Child, d: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.child.id(), libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}

@@ -1,0 +1,160 @@
+//! The TLS listener on loopback: bearer tokens (none, wrong, read-only, admin), the same API; and
+//! the plain metrics listener serving /metrics only.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Daemon;
+use vds_client::{Answer, request_over};
+
+fn tls_request(port: u16, ca: &[u8], method: &str, path: &str, token: Option<&str>) -> Answer {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca).unwrap())
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, tcp).await.unwrap();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        request_over(tls, method, path, &headers, None, Duration::from_secs(30))
+            .await
+            .unwrap()
+    })
+}
+
+fn name_of(a: &Answer) -> String {
+    a.json::<serde_json::Value>().unwrap()["error"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn tokens_decide_what_a_tls_client_may_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    std::fs::write(dir.path().join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), &key_pem).unwrap();
+    let tokens = dir.path().join("tokens");
+    let token = |name: &str, role: &str| {
+        let out = std::process::Command::new(common::BIN)
+            .args(["token", "add", name, "--role", role, "--tokens"])
+            .arg(&tokens)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let admin = token("ops", "admin");
+    let reader = token("grafana", "read-only");
+    let port = vds_testpeers::free_port();
+    let mport = vds_testpeers::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let metrics = format!("127.0.0.1:{mport}");
+    let d = Daemon::start(&[
+        "--sim",
+        "--refresh-interval",
+        "0s",
+        "--listen",
+        &listen,
+        "--tls-cert",
+        dir.path().join("cert.pem").to_str().unwrap(),
+        "--tls-key",
+        dir.path().join("key.pem").to_str().unwrap(),
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--metrics",
+        &metrics,
+    ]);
+    let ca = cert_pem.as_bytes();
+    let a = tls_request(port, ca, "GET", "/v1/subsystems", None);
+    assert_eq!((a.status, name_of(&a)), (401, "E_ACCESSDENIED".into()));
+    assert_eq!(a.header("www-authenticate"), Some("Bearer"));
+    let a = tls_request(port, ca, "GET", "/v1/subsystems", Some("wrong"));
+    assert_eq!((a.status, name_of(&a)), (401, "E_ACCESSDENIED".into()));
+    let a = tls_request(port, ca, "GET", "/v1/subsystems", Some(&reader));
+    assert_eq!(a.status, 200);
+    let a = tls_request(port, ca, "GET", "/v1/service", Some(&reader));
+    assert_eq!(
+        a.json::<serde_json::Value>().unwrap()["caller_role"],
+        "read-only"
+    );
+    for (m, p) in [
+        ("POST", "/v1/refresh"),
+        ("POST", "/v1/reenumerate"),
+        ("DELETE", "/v1/providers/vds-sim"),
+    ] {
+        let a = tls_request(port, ca, m, p, Some(&reader));
+        assert_eq!(
+            (a.status, name_of(&a)),
+            (403, "E_ACCESSDENIED".into()),
+            "{m} {p}"
+        );
+        let a = tls_request(port, ca, m, p, Some("wrong"));
+        assert_eq!(a.status, 401, "{m} {p}");
+    }
+    let a = tls_request(port, ca, "POST", "/v1/refresh?wait=30", Some(&admin));
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.json::<serde_json::Value>().unwrap()["state"], "SUCCEEDED");
+    // The metrics listener: /metrics in plain HTTP, nothing else.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let m = rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", mport))
+            .await
+            .unwrap();
+        request_over(tcp, "GET", "/metrics", &[], None, Duration::from_secs(30))
+            .await
+            .unwrap()
+    });
+    assert_eq!(m.status, 200);
+    let text = String::from_utf8(m.body).unwrap();
+    assert!(text.contains("vds_portal_up{provider=\"vds-sim\",subsystem=\"sim-array-1\",address=\"192.0.2.10\",port=\"3260\"} 1"), "{text}");
+    assert!(
+        text.contains(
+            "vds_api_requests_total{route=\"/v1/refresh\",method=\"POST\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    let other = rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", mport))
+            .await
+            .unwrap();
+        request_over(
+            tcp,
+            "GET",
+            "/v1/subsystems",
+            &[],
+            None,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+    });
+    assert_eq!(other.status, 404);
+    assert_eq!(d.stop().code(), Some(0));
+}
