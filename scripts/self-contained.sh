@@ -15,7 +15,7 @@ allowed=(
     crates/isns-proto/tests/vectors/extract.sh
     # The optional conformance check: DMTF's Redfish validator needs DMTF's schema bundle (too
     # large to copy, and DMTF's to publish); without it the test says it is skipped, and why.
-    crates/vds-redfish/tests/redfish.rs
+    crates/vdsd/tests/redfish.rs
     # This check, which names the directory it looks for.
     scripts/self-contained.sh
 )

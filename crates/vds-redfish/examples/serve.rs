@@ -19,6 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     eprintln!("serving http://{}/redfish/v1", listener.local_addr()?);
-    axum::serve(listener, Redfish::new(service).router()).await?;
+    let router: axum::Router = Redfish::new(service).router();
+    axum::serve(listener, router).await?;
     Ok(())
 }

@@ -34,7 +34,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::BroadcastStream;
 use vds_api::{NotificationDoc, SubsystemInventory};
 use vds_model::{Error, Hresult};
@@ -55,6 +55,7 @@ pub struct Redfish {
 
 struct Inner {
     service: Service,
+    shutdown: Option<watch::Receiver<bool>>,
     uuid: String,
     cookie: u32,
     journal: Arc<Mutex<Journal>>,
@@ -71,6 +72,16 @@ impl Redfish {
     /// The view of `service`. Registers a sink with the service (`Advise`) and starts the task
     /// that turns notifications into events, so it must be called inside a tokio runtime.
     pub fn new(service: Service) -> Redfish {
+        Redfish::build(service, None)
+    }
+
+    /// As [`new`](Self::new), for a server that shuts down gracefully: event streams end when
+    /// `shutdown` becomes true, so they do not hold the server up.
+    pub fn with_shutdown(service: Service, shutdown: watch::Receiver<bool>) -> Redfish {
+        Redfish::build(service, Some(shutdown))
+    }
+
+    fn build(service: Service, shutdown: Option<watch::Receiver<bool>>) -> Redfish {
         // The sink runs inside the service's operations: it only queues.
         let (tx, rx) = mpsc::unbounded_channel::<Vec<NotificationDoc>>();
         let cookie = service.advise(move |provider, batch| {
@@ -91,6 +102,7 @@ impl Redfish {
         Redfish {
             inner: Arc::new(Inner {
                 service,
+                shutdown,
                 uuid,
                 cookie,
                 journal,
@@ -99,8 +111,9 @@ impl Redfish {
         }
     }
 
-    /// The routes: `/redfish`, `/redfish/` and everything under `/redfish/`.
-    pub fn router(&self) -> Router {
+    /// The routes: `/redfish`, `/redfish/` and everything under `/redfish/`, for a server whose
+    /// router has state `S` (they carry their own).
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
             .route("/redfish", axum::routing::any(handle))
             .route("/redfish/", axum::routing::any(handle))
@@ -262,6 +275,57 @@ impl Failure {
         }
         r
     }
+}
+
+/// A refusal by the server that embeds the view (no credentials, not allowed, too large, shutting
+/// down, …), in Redfish's error format with its HRESULT, for requests under `/redfish`: the
+/// `MessageId` follows the status (401 `NoValidSession`, 403 `InsufficientPrivilege`, 413
+/// `PayloadTooLarge`, 503 `ServiceTemporarilyUnavailable`, else `GeneralError`).
+pub fn refusal(status: StatusCode, hresult: Hresult, detail: impl Into<String>) -> Response {
+    let (message_id, message, resolution): (&'static str, &str, &'static str) = match status {
+        StatusCode::UNAUTHORIZED => (
+            "Base.1.22.NoValidSession",
+            "There is no valid session established with the implementation.",
+            "Send a valid bearer token (Authorization: Bearer TOKEN).",
+        ),
+        StatusCode::FORBIDDEN => (
+            "Base.1.22.InsufficientPrivilege",
+            "There are insufficient privileges for the account or credentials associated with \
+             the current session to perform the requested operation.",
+            "Use an account or token with the access this request needs.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Base.1.22.PayloadTooLarge",
+            "The supplied payload exceeds the maximum size supported by the service.",
+            "Send a smaller request.",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "Base.1.22.ServiceTemporarilyUnavailable",
+            "The service is temporarily unavailable.  Retry in 1 seconds.",
+            "Retry later.",
+        ),
+        _ => (
+            "Base.1.22.GeneralError",
+            "A general error has occurred.  See Resolution for information on how to resolve \
+             the error, or @Message.ExtendedInfo if Resolution is not provided.",
+            "See the HRESULT and the detail in Oem.",
+        ),
+    };
+    Failure {
+        status,
+        message_id,
+        message: message.to_string(),
+        args: if status == StatusCode::SERVICE_UNAVAILABLE {
+            vec!["1".into()]
+        } else {
+            Vec::new()
+        },
+        resolution,
+        hresult,
+        detail: detail.into(),
+        allow: None,
+    }
+    .into_response()
 }
 
 fn with_common_headers(mut r: Response) -> Response {
@@ -562,6 +626,18 @@ fn event_stream(rf: &Redfish, headers: &HeaderMap) -> Response {
         .filter_map(move |r| {
             std::future::ready(r.ok().filter(|s| s.id > newest_replayed).map(to_event))
         });
-    let sse = Sse::new(backlog.chain(live)).keep_alive(KeepAlive::default());
+    let stopped = {
+        let shutdown = rf.inner.shutdown.clone();
+        async move {
+            match shutdown {
+                Some(mut rx) => {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+    };
+    let events = backlog.chain(live).take_until(Box::pin(stopped));
+    let sse = Sse::new(events).keep_alive(KeepAlive::default());
     with_common_headers(sse.into_response())
 }

@@ -148,6 +148,8 @@ impl IntoResponse for ApiError {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // Kept for the layers that answer in another format (the Redfish view's errors).
+        r.extensions_mut().insert(self);
         r
     }
 }

@@ -497,8 +497,16 @@ fn a_caller_of_another_uid_is_refused_on_every_route() {
     // Let uid 65534 reach the socket, so that it is the daemon that refuses it.
     std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let routes = routes(&d);
+    let mut routes = routes(&d);
     assert!(routes.len() >= 35, "{routes:?}");
+    // The Redfish view too, refused in Redfish's error format (checked below).
+    for path in [
+        "/redfish/v1",
+        "/redfish/v1/Fabrics/iSCSI/Endpoints",
+        "/redfish/v1/EventService/SSE",
+    ] {
+        routes.push(("GET".to_string(), path.to_string()));
+    }
     for (method, path) in &routes {
         for _ in 0..2 {
             let out = std::process::Command::new("setpriv")
@@ -524,6 +532,15 @@ fn a_caller_of_another_uid_is_refused_on_every_route() {
             let (body, code) = text.rsplit_once('\n').unwrap();
             assert_eq!(code, "403", "{method} {path}: {text}");
             let v: Value = serde_json::from_str(body).unwrap();
+            if path.starts_with("/redfish") {
+                let info = &v["error"]["@Message.ExtendedInfo"][0];
+                assert_eq!(
+                    v["error"]["code"], "Base.1.22.InsufficientPrivilege",
+                    "{path}"
+                );
+                assert_eq!(info["Oem"]["Vds"]["HResult"], "0x80070005", "{path}");
+                continue;
+            }
             assert_eq!(v["error"]["hresult"], "0x80070005", "{method} {path}");
             assert_eq!(v["error"]["name"], "E_ACCESSDENIED");
         }

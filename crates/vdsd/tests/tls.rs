@@ -10,6 +10,18 @@ use common::Daemon;
 use vds_client::{Answer, request_over};
 
 fn tls_request(port: u16, ca: &[u8], method: &str, path: &str, token: Option<&str>) -> Answer {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    tls_request_with(port, ca, method, path, &headers)
+}
+
+fn tls_request_with(
+    port: u16,
+    ca: &[u8],
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -34,10 +46,7 @@ fn tls_request(port: u16, ca: &[u8], method: &str, path: &str, token: Option<&st
             .unwrap();
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
         let tls = connector.connect(name, tcp).await.unwrap();
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> =
-            auth.iter().map(|a| ("authorization", a.as_str())).collect();
-        request_over(tls, method, path, &headers, None, Duration::from_secs(30))
+        request_over(tls, method, path, headers, None, Duration::from_secs(30))
             .await
             .unwrap()
     })
@@ -115,6 +124,46 @@ fn tokens_decide_what_a_tls_client_may_do() {
         let a = tls_request(port, ca, m, p, Some("wrong"));
         assert_eq!(a.status, 401, "{m} {p}");
     }
+    // The Redfish view on the same listener, under the same tokens, refusing in Redfish's format.
+    let a = tls_request(port, ca, "GET", "/redfish/v1/Storage", None);
+    let v: serde_json::Value = a.json().unwrap();
+    assert_eq!(
+        (a.status, v["error"]["code"].as_str()),
+        (401, Some("Base.1.22.NoValidSession"))
+    );
+    assert_eq!(a.header("www-authenticate"), Some("Bearer"));
+    let a = tls_request(port, ca, "GET", "/redfish/v1/Storage", Some(&reader));
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("odata-version"), Some("4.0"));
+    assert_eq!(
+        a.json::<serde_json::Value>().unwrap()["Members@odata.count"],
+        2
+    );
+    // Redfish clients send the token as a session token (X-Auth-Token), which vdsd takes too.
+    let a = tls_request_with(
+        port,
+        ca,
+        "GET",
+        "/redfish/v1/Storage",
+        &[("x-auth-token", reader.as_str())],
+    );
+    assert_eq!(a.status, 200);
+    let a = tls_request_with(
+        port,
+        ca,
+        "GET",
+        "/v1/subsystems",
+        &[("x-auth-token", "wrong")],
+    );
+    assert_eq!(a.status, 401);
+    let a = tls_request(port, ca, "POST", "/redfish/v1/Storage", Some(&reader));
+    assert_eq!(a.status, 403, "a read-only token may not even try");
+    let a = tls_request(port, ca, "POST", "/redfish/v1/Storage", Some(&admin));
+    assert_eq!(
+        (a.status, a.header("allow")),
+        (405, Some("GET, HEAD")),
+        "read-only for everyone"
+    );
     let a = tls_request(port, ca, "POST", "/v1/refresh?wait=30", Some(&admin));
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.json::<serde_json::Value>().unwrap()["state"], "SUCCEEDED");

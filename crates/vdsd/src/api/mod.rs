@@ -112,6 +112,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(query::operation).delete(change::cancel_operation),
         )
         .route("/v1/events", get(stream::events))
+        // The Redfish view: read-only, under the same access rules and limits as /v1.
+        .merge(
+            vds_redfish::Redfish::with_shutdown(app.service.clone(), app.shutdown.clone()).router(),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(
             app.settings().limits.max_body_bytes,
         ))
@@ -122,7 +126,29 @@ pub fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(app.clone(), authorize))
         .layer(middleware::from_fn_with_state(app.clone(), limit_and_count))
+        .layer(middleware::from_fn(redfish_errors))
         .with_state(app)
+}
+
+/// Answers the daemon's own refusals of requests under `/redfish` (no token, not allowed, too
+/// slow, busy) in Redfish's error format, as the view answers its own errors.
+async fn redfish_errors(req: Request, next: Next) -> Response {
+    let redfish = req.uri().path() == "/redfish" || req.uri().path().starts_with("/redfish/");
+    let response = next.run(req).await;
+    if !redfish {
+        return response;
+    }
+    match response.extensions().get::<ApiError>() {
+        Some(e) => {
+            let mut r = vds_redfish::refusal(e.status, e.error.code(), e.error.message());
+            if let Some(v) = response.headers().get(axum::http::header::WWW_AUTHENTICATE) {
+                r.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v.clone());
+            }
+            r
+        }
+        None => response,
+    }
 }
 
 async fn no_route(req: Request) -> ApiError {
@@ -157,11 +183,12 @@ async fn authorize(State(app): AppState, mut req: Request, next: Next) -> Respon
     let role = match &caller {
         Some(Caller::Local { role, .. }) => *role,
         Some(Caller::Remote { .. }) => {
-            let token = req
-                .headers()
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
+            // `Authorization: Bearer TOKEN`, or Redfish's session header `X-Auth-Token: TOKEN`,
+            // which Redfish clients (redfishtool -t, python-redfish-library) send.
+            let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+            let token = header("authorization")
                 .and_then(|v| v.strip_prefix("Bearer "))
+                .or_else(|| header("x-auth-token"))
                 .map(str::trim);
             let Some(token) = token else {
                 return ApiError::refuse(
