@@ -79,6 +79,20 @@ fn make_store(store: &Path, sim: bool, arrays: &[(&str, Vec<String>)]) {
     });
 }
 
+/// A store with the simulator, `tgtd` and `istgt`.
+fn fleet(tgtd: &Tgtd, istgt: &Istgt) -> tempfile::TempDir {
+    let store = tempfile::tempdir().expect("store");
+    make_store(
+        store.path(),
+        true,
+        &[
+            ("tgt", tgtd.portals().to_vec()),
+            ("istgt", istgt.portals(1)),
+        ],
+    );
+    store
+}
+
 /// vdsd serving `store`, with no periodic refresh (the tests refresh when they mean to).
 fn daemon(store: &Path) -> Daemon {
     Daemon::start(&[
@@ -119,15 +133,7 @@ fn dmtf_s_validator_passes_over_tgtd_istgt_and_the_simulator() {
     };
     let validator = python_tool("rf_service_validator").expect("the validator");
     let (tgtd, istgt) = (tgtd_with_targets(), istgt());
-    let store = tempfile::tempdir().expect("store");
-    make_store(
-        store.path(),
-        true,
-        &[
-            ("tgt", tgtd.portals().to_vec()),
-            ("istgt", istgt.portals(1)),
-        ],
-    );
+    let store = fleet(&tgtd, &istgt);
     let d = daemon(store.path());
     // The validator reads schemas from one directory: DMTF's, and vds's OEM schema.
     let schemas = tempfile::tempdir().expect("schemas");
@@ -203,15 +209,7 @@ fn dmtf_s_validator_passes_over_tgtd_istgt_and_the_simulator() {
 fn a_redfish_client_lists_the_endpoints_vdsadm_lists() {
     let python = python_tool("python").expect("the python-redfish-library");
     let (tgtd, istgt) = (tgtd_with_targets(), istgt());
-    let store = tempfile::tempdir().expect("store");
-    make_store(
-        store.path(),
-        true,
-        &[
-            ("tgt", tgtd.portals().to_vec()),
-            ("istgt", istgt.portals(1)),
-        ],
-    );
+    let store = fleet(&tgtd, &istgt);
     let d = daemon(store.path());
     // DMTF's python-redfish-library walks the Fabric's Endpoints as any client would.
     let script = r#"
