@@ -47,7 +47,10 @@ mod ports;
 mod process;
 mod tgtd;
 
-pub use client::{ISCSI_LS_TIMEOUT, RAW_INITIATOR_NAME, iscsi_ls, require, sendtargets, url};
+pub use client::{
+    HeldSession, ISCSI_LS_TIMEOUT, RAW_INITIATOR_NAME, iscsi_inq, iscsi_ls, iscsi_ls_luns, require,
+    sendtargets, url,
+};
 pub use error::PeerError;
 pub use isnsd::{
     ISNSADM_TIMEOUT, ISNSD_START_TIMEOUT, ISNSD_STOP_TIMEOUT, Isnsd, IsnsdConfig,
