@@ -248,6 +248,18 @@ impl Applied {
     }
 }
 
+/// The refusal of `IVdsIscsiTarget::Delete` for a target `initiators` are logged in to:
+/// `VDS_E_DEVICE_IN_USE`, naming them. Every backend answers it from what the array says at the
+/// time of the delete; none deletes a target in use by force.
+pub fn target_in_use<S: AsRef<str>>(initiators: &[S]) -> Error {
+    let names: Vec<&str> = initiators.iter().map(AsRef::as_ref).collect();
+    Error::new(Hresult::VDS_E_DEVICE_IN_USE).because(format!(
+        "initiators are logged in to it ({}); they must log out first, as a target in use is \
+         never deleted by force",
+        names.join(", ")
+    ))
+}
+
 /// The seam through which an array plugs into the model. See the module documentation.
 ///
 /// Every method is asynchronous and runs on the caller's runtime (the service's): a backend owns no

@@ -342,15 +342,6 @@ fn check_not_failed(sub: &SubState) -> Result<(), Error> {
     Ok(())
 }
 
-/// `VDS_E_DEVICE_IN_USE` about a target that initiators are logged in to, naming them.
-fn in_use(subject: Subject, initiators: &[String]) -> Error {
-    err(Hresult::VDS_E_DEVICE_IN_USE, subject).because(format!(
-        "initiators are logged in to it ({}); they must log out first, as a target in use is \
-         never deleted by force",
-        initiators.join(", ")
-    ))
-}
-
 /// An initiator name a secret is about: not empty, no NUL or other control character.
 fn check_initiator_name(name: &str) -> Result<(), Error> {
     if name.is_empty() {
@@ -578,25 +569,22 @@ impl Target {
     }
 
     /// `IVdsIscsiTarget::Delete`: deletes the target and all its portal groups;
-    /// `VDS_E_ASSOCIATED_LUNS_EXIST` while LUNs are associated with it, and `VDS_E_DEVICE_IN_USE`
-    /// while initiators are logged in to it (a target in use is never deleted by force: they log
-    /// out first).
+    /// `VDS_E_ASSOCIATED_LUNS_EXIST` while LUNs are associated with it. While initiators are logged
+    /// in to it the backend answers `VDS_E_DEVICE_IN_USE` ([`target_in_use`](crate::target_in_use)):
+    /// a target in use is never deleted by force, and whether it is in use is the array's to say
+    /// (sessions come and go between refreshes).
     pub async fn delete(&self) -> Result<(), Error> {
-        let (sub, name, luns, initiators, subject) = self.lookup(|s, t| {
+        let (sub, name, luns, subject) = self.lookup(|s, t| {
             (
                 s.clone(),
                 t.prop.iscsi_name.clone(),
                 t.lun_count,
-                t.connected_initiators.clone(),
                 Target::subject(s, t),
             )
         })?;
         if luns > 0 {
             return Err(err(Hresult::VDS_E_ASSOCIATED_LUNS_EXIST, subject)
                 .because(format!("it has {luns} LUN(s)")));
-        }
-        if !initiators.is_empty() {
-            return Err(in_use(subject, &initiators));
         }
         self.inner
             .mutate(&sub, Mutation::DeleteTarget { iscsi_name: name })

@@ -380,6 +380,10 @@ impl ProviderBackend for SimBackend {
                 created = Some(Created::Target(name));
             }
             Mutation::DeleteTarget { iscsi_name } => {
+                let t = target_mut(ss, iscsi_name)?;
+                if !t.connected_initiators.is_empty() {
+                    return Err(crate::target_in_use(&t.connected_initiators));
+                }
                 let before = ss.targets.len();
                 ss.targets.retain(|t| &t.iscsi_name != iscsi_name);
                 if ss.targets.len() == before {

@@ -933,12 +933,17 @@ fn connected_initiators_come_from_the_picture_and_block_a_delete() {
     );
     let scratch = ss.target_by_name(SCRATCH).expect("scratch");
     assert_eq!(
-        scratch.get_connected_initiators().expect("empty is success"),
+        scratch
+            .get_connected_initiators()
+            .expect("empty is success"),
         Vec::<String>::new()
     );
-    // An initiator logs in to the target with no LUNs: it is never deleted from under it.
+    // An initiator logs in to the target with no LUNs: it is never deleted from under it, even
+    // when the picture does not show it yet.
     let who = "iqn.2026-11.test:host-a";
     control.edit(|subs| subs[0].targets[2].connected_initiators = vec![who.into()]);
+    let e = block(scratch.delete()).expect_err("in use");
+    assert_eq!(e, Hresult::VDS_E_DEVICE_IN_USE);
     block(provider.refresh()).expect("refresh");
     assert_eq!(scratch.get_connected_initiators().expect("S_OK"), [who]);
     let e = block(scratch.delete()).expect_err("in use");
@@ -950,9 +955,10 @@ fn connected_initiators_come_from_the_picture_and_block_a_delete() {
         block(db.delete()),
         Err(Hresult::VDS_E_ASSOCIATED_LUNS_EXIST.into())
     );
-    // Once it has logged out, the delete goes through.
+    // The array says whether it is in use, not the picture: once the initiator has logged out
+    // the delete goes through, even before a refresh shows it.
     control.edit(|subs| subs[0].targets[2].connected_initiators.clear());
-    block(provider.refresh()).expect("refresh");
+    assert_eq!(scratch.get_connected_initiators().expect("S_OK"), [who]);
     block(scratch.delete()).expect("deleted");
     assert_eq!(
         scratch.get_connected_initiators(),
@@ -968,7 +974,11 @@ fn a_session_change_is_no_property_change() {
     provider.advise(move |b| sink.lock().unwrap().extend_from_slice(b));
     control.edit(|subs| subs[0].targets[2].connected_initiators = vec!["iqn.x:y".into()]);
     block(provider.refresh()).expect("refresh");
-    assert!(seen.lock().unwrap().is_empty(), "{:?}", seen.lock().unwrap());
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
     let t = array(&provider, ARRAY1).target_by_name(SCRATCH).expect("t");
     assert_eq!(t.get_connected_initiators().expect("S_OK"), ["iqn.x:y"]);
 }
@@ -1063,7 +1073,9 @@ fn a_failed_change_commits_what_the_array_looks_like_and_answers_the_failure() {
     let sink = seen.clone();
     provider.advise(move |b| sink.lock().unwrap().extend_from_slice(b));
     let ss = array(&provider, ARRAY1);
-    let portal = ss.portal_by_address(&addr("192.0.2.10:3260")).expect("portal");
+    let portal = ss
+        .portal_by_address(&addr("192.0.2.10:3260"))
+        .expect("portal");
     let e = block(portal.set_status(IscsiPortalStatus::Online)).expect_err("failed");
     assert_eq!(e, Hresult::from_win32(10048));
     assert!(e.to_string().contains("address in use"), "{e}");
