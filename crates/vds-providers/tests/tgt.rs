@@ -127,20 +127,11 @@ fn v4(host: &str) -> String {
     format!("{host}:{}", free_port())
 }
 
-/// Panics unless tgtd's process still runs (a zombie counts as dead).
+/// Panics unless tgtd still runs (checked after every request vds makes).
 fn assert_alive(tgtd: &Tgtd) {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", tgtd.pid()))
-        .unwrap_or_else(|e| panic!("tgtd {} is gone: {e}\n{}", tgtd.pid(), tgtd.log_tail()));
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .unwrap_or("?");
-    assert!(
-        state != "Z" && state != "X",
-        "tgtd {} died (state {state})\n{}",
-        tgtd.pid(),
-        tgtd.log_tail()
-    );
+    if let Err(e) = tgtd.check_alive() {
+        panic!("{e}");
+    }
 }
 
 /// `tgtadm --op show --mode target`, read by another process.
@@ -169,22 +160,6 @@ fn tgtadm_accounts(tgtd: &Tgtd) -> Vec<String> {
         .tgtadm(&["--lld", "iscsi", "--op", "show", "--mode", "account"])
         .expect("tgtadm show account");
     show::parse_accounts(&out).expect("tgtadm's account list parses")
-}
-
-fn grant_all(tgtd: &Tgtd, tid: u32) {
-    tgtd.tgtadm(&[
-        "--lld",
-        "iscsi",
-        "--op",
-        "bind",
-        "--mode",
-        "target",
-        "--tid",
-        &tid.to_string(),
-        "--initiator-address",
-        "ALL",
-    ])
-    .expect("grant access");
 }
 
 /// Waits, up to [`DEADLINE`], until `cond` holds.
@@ -396,7 +371,7 @@ fn create_target_with_and_without_a_name_and_grant_access() -> TestResult {
     assert_eq!(t.lun_count()?, 0);
     // No ACL: invisible to SendTargets until access is granted.
     assert!(vds_testpeers::iscsi_ls(&vds_testpeers::url(&portal))?.is_empty());
-    grant_all(&lab.tgtd, shown[0].tid);
+    lab.tgtd.grant_all(shown[0].tid)?;
     assert_eq!(
         vds_testpeers::iscsi_ls(&vds_testpeers::url(&portal))?,
         [(named.to_string(), format!("{portal},1"))]
@@ -525,7 +500,7 @@ fn delete_refuses_luns_and_logged_in_initiators_and_never_forces() -> TestResult
     // A target vds made, with an initiator logged in that the cache knows about.
     let name = "iqn.2026-12.test.vds:busy";
     let t = lab.run(lab.sub().create_target(Some(name), ""))?;
-    grant_all(&lab.tgtd, lab.tid(name));
+    lab.tgtd.grant_all(lab.tid(name))?;
     let session = HeldSession::open(&portal, name, INITIATOR, None, DEADLINE)?;
     lab.refresh();
     assert_eq!(t.get_connected_initiators()?, [INITIATOR]);
@@ -616,7 +591,7 @@ fn chap_target_set_and_remember_on_the_wire() -> TestResult {
     let lab = Lab::start(vec![portal.clone()])?;
     let name = "iqn.2026-12.test.vds:chap";
     let t = lab.run(lab.sub().create_target(Some(name), ""))?;
-    grant_all(&lab.tgtd, lab.tid(name));
+    lab.tgtd.grant_all(lab.tid(name))?;
     let url = |creds: &str| format!("iscsi://{creds}{portal}");
     let login_ok = |creds: &str| vds_testpeers::iscsi_ls_luns(&url(creds)).is_ok();
     assert!(login_ok(""), "no CHAP yet");

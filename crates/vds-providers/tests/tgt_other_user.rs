@@ -110,18 +110,11 @@ fn check(name: &str, ok: bool, detail: &str, passed: &mut u32, failed: &mut u32)
     }
 }
 
+/// Panics unless tgtd still runs (checked after every request vds makes).
 fn assert_alive(tgtd: &Tgtd) {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", tgtd.pid()))
-        .unwrap_or_else(|e| panic!("tgtd {} is gone: {e}\n{}", tgtd.pid(), tgtd.log_tail()));
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .unwrap_or("?");
-    assert!(
-        state != "Z" && state != "X",
-        "tgtd died\n{}",
-        tgtd.log_tail()
-    );
+    if let Err(e) = tgtd.check_alive() {
+        panic!("{e}");
+    }
 }
 
 fn run() -> (u32, u32) {

@@ -748,9 +748,9 @@ pub(crate) fn rebuild(files: &Files, slot: &mut Slot) -> Result<Option<PathBuf>,
     Ok(aside)
 }
 
-/// Upgrades a version 1 cache in place (see the module documentation), keeping a copy aside as
-/// `cache.sqlite.v1` unless one is already there.
-fn migrate_v1(files: &Files) -> Result<(), StoreError> {
+/// For an upgrade from version `from`: the exclusive cache lock and a read-write connection, or
+/// `None` when the cache is no longer at that version (another process upgraded it meanwhile).
+fn open_for_upgrade(files: &Files, from: i32) -> Result<Option<(File, Connection)>, StoreError> {
     let lock = fsutil::open_lock_file(&files.lock)?;
     if !fsutil::try_lock(&lock, &files.lock)? {
         return Err(StoreError::Busy {
@@ -767,10 +767,15 @@ fn migrate_v1(files: &Files) -> Result<(), StoreError> {
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| files.db_err(e))?;
-    if version != 1 {
-        // Another process upgraded it meanwhile.
+    Ok((version == from).then_some((lock, conn)))
+}
+
+/// Upgrades a version 1 cache in place (see the module documentation), keeping a copy aside as
+/// `cache.sqlite.v1` unless one is already there.
+fn migrate_v1(files: &Files) -> Result<(), StoreError> {
+    let Some((lock, conn)) = open_for_upgrade(files, 1)? else {
         return Ok(());
-    }
+    };
     // Every change of version 1 into the main file, so the copy kept aside is the whole cache.
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .map_err(|e| files.db_err(e))?;
@@ -854,26 +859,9 @@ fn migrate_v1(files: &Files) -> Result<(), StoreError> {
 /// and checksum stays valid) and sets the version, in one transaction under the exclusive cache
 /// lock. Nothing is kept aside: nothing of version 2 changes.
 fn migrate_v2(files: &Files) -> Result<(), StoreError> {
-    let lock = fsutil::open_lock_file(&files.lock)?;
-    if !fsutil::try_lock(&lock, &files.lock)? {
-        return Err(StoreError::Busy {
-            name: "cache".into(),
-        });
-    }
-    let conn = Connection::open_with_flags(
-        &files.db,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| files.db_err(e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| files.db_err(e))?;
-    let version: i32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| files.db_err(e))?;
-    if version != 2 {
-        // Another process upgraded it meanwhile.
+    let Some((lock, conn)) = open_for_upgrade(files, 2)? else {
         return Ok(());
-    }
+    };
     conn.execute_batch(&format!(
         "PRAGMA synchronous = FULL;
          BEGIN IMMEDIATE;
@@ -1402,6 +1390,35 @@ fn position(files: &Files, what: &str, got: i64, expected: usize) -> Result<(), 
     }
 }
 
+/// Reads the rows `sql` selects (`subsystem, target, position, …`, bound to `args`) and hands each
+/// to `add` with the target it names and its position (which `add` checks against what the
+/// target holds).
+#[allow(clippy::too_many_arguments)]
+fn load_target_children(
+    conn: &Connection,
+    files: &Files,
+    parts: &mut [Partial],
+    lookup: &dyn Fn(i64, &str) -> Result<usize, StoreError>,
+    sql: &str,
+    args: &[&dyn rusqlite::ToSql],
+    what: &str,
+    mut add: impl FnMut(&mut TargetSnapshot, i64, &rusqlite::Row<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let e = |e| files.db_err(e);
+    let mut stmt = conn.prepare_cached(sql).map_err(e)?;
+    let mut rows = stmt.query(args).map_err(e)?;
+    while let Some(row) = rows.next().map_err(e)? {
+        let i = lookup(row.get(0).map_err(e)?, what)?;
+        let t: i64 = row.get(1).map_err(e)?;
+        let target = usize::try_from(t)
+            .ok()
+            .and_then(|t| parts[i].snap.targets.get_mut(t))
+            .ok_or_else(|| files.corrupt(format!("a {what} names missing target {t}")))?;
+        add(target, row.get(2).map_err(e)?, row)?;
+    }
+    Ok(())
+}
+
 /// Fills in the children of `parts` from the rows the `WHERE` clause `filter` selects (bound to
 /// `args`), then checks each subsystem's checksum.
 fn load_children(
@@ -1476,58 +1493,50 @@ fn load_children(
     }
     drop(rows);
 
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT subsystem, target, position, name FROM target_initiators {filter}
-             ORDER BY subsystem, target, position"
-        ))
-        .map_err(e)?;
-    let mut rows = stmt.query(args).map_err(e)?;
-    while let Some(row) = rows.next().map_err(e)? {
-        let i = lookup(row.get(0).map_err(e)?, "connected initiator")?;
-        let t: i64 = row.get(1).map_err(e)?;
-        let target = usize::try_from(t)
-            .ok()
-            .and_then(|t| parts[i].snap.targets.get_mut(t))
-            .ok_or_else(|| {
-                files.corrupt(format!("a connected initiator names missing target {t}"))
-            })?;
-        position(
-            files,
-            "connected initiator",
-            row.get(2).map_err(e)?,
-            target.connected_initiators.len(),
-        )?;
-        target.connected_initiators.push(row.get(3).map_err(e)?);
-    }
-    drop(rows);
-
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT subsystem, target, position, tag FROM portal_groups {filter}
-             ORDER BY subsystem, target, position"
-        ))
-        .map_err(e)?;
-    let mut rows = stmt.query(args).map_err(e)?;
-    while let Some(row) = rows.next().map_err(e)? {
-        let i = lookup(row.get(0).map_err(e)?, "portal group")?;
-        let t: i64 = row.get(1).map_err(e)?;
-        let target = usize::try_from(t)
-            .ok()
-            .and_then(|t| parts[i].snap.targets.get_mut(t))
-            .ok_or_else(|| files.corrupt(format!("a portal group names missing target {t}")))?;
-        position(
-            files,
-            "portal group",
-            row.get(2).map_err(e)?,
-            target.portal_groups.len(),
-        )?;
-        target.portal_groups.push(PortalGroupSnapshot {
-            tag: row.get(3).map_err(e)?,
-            portals: Vec::new(),
-        });
-    }
-    drop(rows);
+    let initiators = format!(
+        "SELECT subsystem, target, position, name FROM target_initiators {filter}
+         ORDER BY subsystem, target, position"
+    );
+    load_target_children(
+        conn,
+        files,
+        parts,
+        &lookup,
+        &initiators,
+        args,
+        "connected initiator",
+        |target, at, row| {
+            position(
+                files,
+                "connected initiator",
+                at,
+                target.connected_initiators.len(),
+            )?;
+            target.connected_initiators.push(row.get(3).map_err(e)?);
+            Ok(())
+        },
+    )?;
+    let groups = format!(
+        "SELECT subsystem, target, position, tag FROM portal_groups {filter}
+         ORDER BY subsystem, target, position"
+    );
+    load_target_children(
+        conn,
+        files,
+        parts,
+        &lookup,
+        &groups,
+        args,
+        "portal group",
+        |target, at, row| {
+            position(files, "portal group", at, target.portal_groups.len())?;
+            target.portal_groups.push(PortalGroupSnapshot {
+                tag: row.get(3).map_err(e)?,
+                portals: Vec::new(),
+            });
+            Ok(())
+        },
+    )?;
 
     let mut stmt = conn
         .prepare_cached(&format!(

@@ -29,20 +29,12 @@ fn tid_of(t: &Tgtd, name: &str) -> u32 {
         .unwrap_or_else(|| panic!("tgtadm shows no {name}"))
 }
 
-fn grant_all(t: &Tgtd, tid: u32) {
-    t.tgtadm(&[
-        "--lld",
-        "iscsi",
-        "--op",
-        "bind",
-        "--mode",
-        "target",
-        "--tid",
-        &tid.to_string(),
-        "--initiator-address",
-        "ALL",
-    ])
-    .expect("grant");
+/// `vdsadm [--json] chap target VERB --subsystem lab TARGET EXTRA…`.
+fn chap(adm: &Adm, json: bool, verb: &str, target: &str, extra: &[&str]) -> common::Out {
+    let mut args = if json { vec!["--json"] } else { vec![] };
+    args.extend(["chap", "target", verb, "--subsystem", "lab", target]);
+    args.extend_from_slice(extra);
+    adm.run(&args)
 }
 
 fn rows(adm: &Adm, args: &[&str]) -> Vec<Value> {
@@ -192,7 +184,7 @@ fn change_verbs_on_tgtd_across_processes() {
         .to_string();
     assert_eq!(name, "iqn.2026-12.org.vds.tgt:lab.t1");
     assert!(iscsi_ls(&url(&a)).expect("iscsi-ls").is_empty());
-    grant_all(&t, tid_of(&t, &name));
+    t.grant_all(tid_of(&t, &name)).expect("grant");
     assert_eq!(
         iscsi_ls(&url(&a)).expect("iscsi-ls"),
         [(name.clone(), format!("{a},1"))]
@@ -234,29 +226,11 @@ fn change_verbs_on_tgtd_across_processes() {
 
     // chap target set: from a file, never the command line; checked by logins.
     let secret = adm.file("target.secret", "target-secret-1\n");
+    let secret = secret.to_string_lossy();
     // There is no way to give the secret itself.
-    let out = adm.run(&[
-        "chap",
-        "target",
-        "set",
-        "--subsystem",
-        "lab",
-        &name,
-        "--secret",
-        "x",
-    ]);
+    let out = chap(&adm, false, "set", &name, &["--secret", "x"]);
     assert_eq!(out.code, 2, "{out:?}");
-    adm.run(&[
-        "chap",
-        "target",
-        "set",
-        "--subsystem",
-        "lab",
-        &name,
-        "--secret-file",
-        &secret.to_string_lossy(),
-    ])
-    .ok();
+    chap(&adm, false, "set", &name, &["--secret-file", &secret]).ok();
     assert!(
         iscsi_ls_luns(&url(&a)).is_err(),
         "a login without the secret"
@@ -267,72 +241,44 @@ fn change_verbs_on_tgtd_across_processes() {
     assert_eq!(targets[0]["chap_enabled"], true);
     // A short secret is taken, with a warning; a missing file is not.
     let short = adm.file("short.secret", "short\n");
-    let out = adm
-        .run(&[
-            "chap",
-            "target",
-            "remember",
-            "--subsystem",
-            "lab",
-            &name,
-            "--initiator",
-            INITIATOR,
-            "--secret-file",
-            &short.to_string_lossy(),
-        ])
-        .ok();
+    let remember = ["--initiator", INITIATOR, "--secret-file"];
+    let out = chap(
+        &adm,
+        false,
+        "remember",
+        &name,
+        &[&remember[..], &[&*short.to_string_lossy()]].concat(),
+    )
+    .ok();
     assert!(
         out.stderr
             .contains("warning: the initiator CHAP secret has 5 bytes"),
         "{out:?}"
     );
-    adm.run(&[
-        "chap",
-        "target",
+    let missing = adm.dir.path().join("nope");
+    chap(
+        &adm,
+        false,
         "set",
-        "--subsystem",
-        "lab",
         &name,
-        "--secret-file",
-        &adm.dir.path().join("nope").to_string_lossy(),
-    ])
+        &["--secret-file", &missing.to_string_lossy()],
+    )
     .fails(1, "HRESULT_FROM_WIN32(2)", "0x80070002");
-    adm.run(&[
-        "--json",
-        "chap",
-        "target",
-        "set",
-        "--subsystem",
-        "lab",
-        &name,
-        "--secret-file",
-        &secret.to_string_lossy(),
-        "--initiator",
-        INITIATOR,
-    ])
-    .fails_json(1, "VDS_E_INITIATOR_SPECIFIC_NOT_SUPPORTED", "0x80042707");
-    adm.run(&[
-        "chap",
-        "target",
-        "set",
-        "--subsystem",
-        "lab",
-        &name,
-        "--clear",
-    ])
-    .ok();
+    let per_initiator = ["--secret-file", &secret, "--initiator", INITIATOR];
+    chap(&adm, true, "set", &name, &per_initiator).fails_json(
+        1,
+        "VDS_E_INITIATOR_SPECIFIC_NOT_SUPPORTED",
+        "0x80042707",
+    );
+    chap(&adm, false, "set", &name, &["--clear"]).ok();
     iscsi_ls_luns(&url(&a)).expect("no CHAP any more");
-    adm.run(&[
-        "chap",
-        "target",
+    chap(
+        &adm,
+        false,
         "remember",
-        "--subsystem",
-        "lab",
         &name,
-        "--initiator",
-        INITIATOR,
-        "--clear",
-    ])
+        &["--initiator", INITIATOR, "--clear"],
+    )
     .ok();
 
     // detail target: the initiators logged in, as the last refresh found them.

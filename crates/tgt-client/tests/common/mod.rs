@@ -24,19 +24,9 @@ pub fn start() -> (Tgtd, Client) {
 
 /// Panics unless tgtd's process still runs (a zombie counts as dead: it crashed or exited).
 pub fn assert_alive(tgtd: &Tgtd) {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", tgtd.pid()))
-        .unwrap_or_else(|e| panic!("tgtd {} is gone: {e}\n{}", tgtd.pid(), tgtd.log_tail()));
-    // "pid (comm) S ...": the state follows the last ')'.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .unwrap_or("?");
-    assert!(
-        state != "Z" && state != "X",
-        "tgtd {} died (state {state})\n{}",
-        tgtd.pid(),
-        tgtd.log_tail()
-    );
+    if let Err(e) = tgtd.check_alive() {
+        panic!("{e}");
+    }
 }
 
 /// What `tgtadm --op show --mode target` prints, parsed with our parser.
