@@ -264,6 +264,11 @@ fn the_read_path_equals_tgtadm_at_0_1_and_400_targets() -> TestResult {
 
     // 400 targets: tgtd writes the reply in several pieces.
     lab.tgtd.add_targets(399, "iqn.2026-12.test.vds:big")?;
+    let raw = lab.run(
+        tgt_client::Client::new(ClientConfig::new(lab.tgtd.ipc_socket()))
+            .send(&tgt_proto::Request::ShowTargets),
+    )?;
+    assert!(raw.reads > 1, "{} read(s)", raw.reads);
     let snap = lab.refresh();
     assert_eq!(snap.targets.len(), 400);
     assert_matches_tgtadm(&lab, &snap);

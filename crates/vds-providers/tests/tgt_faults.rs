@@ -1,7 +1,8 @@
 //! The tgt provider against a scripted stand-in for tgtd's management socket, for the two faults a
 //! real tgtd cannot be made to commit: a reply cut short, and a reply larger than the client's
 //! cap. Each gives a clear error (`VDS_E_BAD_PROVIDER_DATA`, naming the socket and what was wrong)
-//! and leaves the cached picture exactly as it was, for refreshes and changes alike.
+//! and leaves the cached picture exactly as it was, for refreshes and changes alike. And no tgtd at
+//! all: no socket, or a socket file nobody listens on, is `OFFLINE` with the reason.
 
 mod common;
 
@@ -157,4 +158,35 @@ fn a_reply_cut_short_or_over_the_cap_fails_clearly_and_leaves_the_cache() {
     rt.block_on(provider.refresh()).expect("refresh");
     assert_eq!(provider.export(), before);
     assert_eq!(provider.cache_health(), vds_model::CacheHealth::Good);
+}
+
+#[test]
+fn no_socket_or_a_dead_one_is_offline_with_the_reason() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir_in("/tmp").expect("temp dir");
+    let missing = dir.path().join("missing.0");
+    let dead = dir.path().join("dead.0");
+    // Bound then dropped: the file stays and nobody listens (tgtd died).
+    drop(std::os::unix::net::UnixListener::bind(&dead).expect("bind"));
+    for (path, words) in [
+        (&missing, "no management socket"),
+        (&dead, "connection refused"),
+    ] {
+        let provider = HwProvider::new(TgtBackend::new(
+            "lab",
+            ClientConfig::new(path),
+            Arc::new(MemoryState::default()),
+        ));
+        provider.initialize().expect("init");
+        rt.block_on(provider.reenumerate()).expect("reenumerate");
+        let snap = &provider.export()[0];
+        assert_eq!(snap.status, SubSystemStatus::Offline, "{path:?}");
+        let detail = snap.detail.clone().unwrap_or_default();
+        assert!(detail.starts_with("HRESULT_FROM_WIN32(10061)"), "{detail}");
+        assert!(detail.contains(words), "{detail}");
+        assert!(detail.contains(&*path.to_string_lossy()), "{detail}");
+    }
 }
