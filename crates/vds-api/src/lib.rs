@@ -144,6 +144,10 @@ pub struct TargetDetail {
     pub target: TargetRow,
     /// QueryPortalGroups, each with its portals.
     pub groups: Vec<GroupRow>,
+    /// GetConnectedInitiators: the iSCSI names of the initiators logged in, as the last refresh
+    /// found them.
+    #[serde(default)]
+    pub connected_initiators: Vec<String>,
 }
 
 /// A CHAP user in `detail subsystem`: the secret only as "set".

@@ -11,11 +11,13 @@
 use std::path::PathBuf;
 
 /// The comparisons `bench/compare` makes, by the key of their `ratio` line.
-pub const COMPARISONS: [&str; 4] = [
+pub const COMPARISONS: [&str; 6] = [
     "discover",
     "refresh-vs-loop",
     "refresh-vs-xargs",
     "rss-growth",
+    "tgt-refresh-100",
+    "tgt-refresh-1000",
 ];
 
 /// One `ratio KEY: A / B = R.RRRx ...` line of the report.

@@ -11,6 +11,8 @@
 //! concurrent calls and emits notifications. A new provider (SendTargets, tgt, iSNS, LIO) is a new
 //! implementation of this trait and needs no change to the model.
 
+use vds_secret::Secret;
+
 use crate::{
     Error, Health, Hresult, HwProviderType, IscsiPortalStatus, SubSystemFlags, SubSystemStatus,
     VdsIpAddress,
@@ -95,6 +97,10 @@ pub struct TargetSnapshot {
     pub lun_count: u32,
     /// Its portal groups; no tag twice.
     pub portal_groups: Vec<PortalGroupSnapshot>,
+    /// The iSCSI names of the initiators logged in to it (`GetConnectedInitiators`), each once, in
+    /// the provider's order. Not a property: a change raises no notification.
+    #[serde(default)]
+    pub connected_initiators: Vec<String>,
 }
 
 /// One portal group of a target.
@@ -107,8 +113,8 @@ pub struct PortalGroupSnapshot {
     pub portals: Vec<VdsIpAddress>,
 }
 
-/// A change a caller asks of the array.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A change a caller asks of the array. `Debug` never shows a secret.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Mutation {
     /// `IVdsIscsiPortal::SetStatus` (only `Online` or `Offline` reach the backend).
@@ -167,6 +173,27 @@ pub enum Mutation {
         /// The portal.
         portal: VdsIpAddress,
     },
+    /// `IVdsIscsiTarget::SetSharedSecret`: the secret initiators prove they know when they log in
+    /// (one-way CHAP, the target authenticating the initiator).
+    SetTargetSharedSecret {
+        /// The target.
+        iscsi_name: String,
+        /// The secret; `None` clears it (VDS: a NULL secret of size 0).
+        secret: Option<Secret>,
+        /// `None`: the target's default secret, for every initiator; else the secret of that
+        /// initiator alone.
+        initiator: Option<String>,
+    },
+    /// `IVdsIscsiTarget::RememberInitiatorSharedSecret`: the secret with which the target proves
+    /// itself to an initiator that asks (mutual CHAP).
+    RememberInitiatorSharedSecret {
+        /// The target.
+        iscsi_name: String,
+        /// The initiator whose secret it is.
+        initiator: String,
+        /// The secret; `None` forgets it.
+        secret: Option<Secret>,
+    },
 }
 
 /// What the backend made, when a mutation creates an object.
@@ -186,12 +213,51 @@ pub enum Created {
 /// The outcome of [`ProviderBackend::apply`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
-    /// The whole subsystem as it is after the change.
+    /// The whole subsystem as it is after the change (or after the attempt, with `failure`).
     pub snapshot: SubSystemSnapshot,
     /// The object the mutation made (or, for `VDS_S_ALREADY_EXISTS`, the existing one returned).
     pub created: Option<Created>,
     /// `S_OK`, or a success-with-information code such as `VDS_S_ALREADY_EXISTS`.
     pub outcome: Hresult,
+    /// The change failed, but the backend knows what the subsystem looks like now (a portal the
+    /// array could not bring up is `FAILED`; a target that vanished meanwhile is gone): the model
+    /// commits `snapshot` and answers this error. `None` for a change that was made.
+    pub failure: Option<Error>,
+}
+
+impl Applied {
+    /// A change that was made (`S_OK`), with the subsystem afterwards and what it created.
+    pub fn done(snapshot: SubSystemSnapshot, created: Option<Created>) -> Applied {
+        Applied {
+            snapshot,
+            created,
+            outcome: Hresult::S_OK,
+            failure: None,
+        }
+    }
+
+    /// A change that failed with `error`, the subsystem being `snapshot` now (see
+    /// [`Applied::failure`]).
+    pub fn failed(snapshot: SubSystemSnapshot, error: Error) -> Applied {
+        Applied {
+            snapshot,
+            created: None,
+            outcome: error.code(),
+            failure: Some(error),
+        }
+    }
+}
+
+/// The refusal of `IVdsIscsiTarget::Delete` for a target `initiators` are logged in to:
+/// `VDS_E_DEVICE_IN_USE`, naming them. Every backend answers it from what the array says at the
+/// time of the delete; none deletes a target in use by force.
+pub fn target_in_use<S: AsRef<str>>(initiators: &[S]) -> Error {
+    let names: Vec<&str> = initiators.iter().map(AsRef::as_ref).collect();
+    Error::new(Hresult::VDS_E_DEVICE_IN_USE).because(format!(
+        "initiators are logged in to it ({}); they must log out first, as a target in use is \
+         never deleted by force",
+        names.join(", ")
+    ))
 }
 
 /// The seam through which an array plugs into the model. See the module documentation.
@@ -226,6 +292,8 @@ pub trait ProviderBackend: Send + Sync + 'static {
     async fn refresh(&self, previous: &SubSystemSnapshot) -> Result<SubSystemSnapshot, Error>;
 
     /// Changes the array. The default answers `VDS_E_NOT_SUPPORTED`, for discovery-only providers.
+    /// An error leaves the cached picture as it was; an [`Applied`] with a `failure` commits its
+    /// snapshot and then answers the failure.
     async fn apply(
         &self,
         subsystem: &SubSystemSnapshot,

@@ -57,7 +57,7 @@ mod state;
 pub use address::{ISCSI_DEFAULT_PORT, IpAddressType, MAX_TEXT_ADDRESS_UNITS, VdsIpAddress};
 pub use backend::{
     Applied, Created, Mutation, PortalGroupSnapshot, PortalSnapshot, ProviderBackend, ProviderInfo,
-    SubSystemSnapshot, TargetSnapshot,
+    SubSystemSnapshot, TargetSnapshot, target_in_use,
 };
 pub use enumerator::{EnumVdsObject, IntoIter};
 pub use error::{Error, ResultExt, Subject};

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use vds_secret::Secret;
+
 use crate::backend::{Created, Mutation};
 use crate::provider::Inner;
 use crate::state::SubState;
@@ -340,6 +342,18 @@ fn check_not_failed(sub: &SubState) -> Result<(), Error> {
     Ok(())
 }
 
+/// An initiator name a secret is about: not empty, no NUL or other control character.
+fn check_initiator_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() {
+        Err(Error::new(Hresult::E_INVALIDARG).because("the initiator name is empty"))
+    } else if name.chars().any(char::is_control) {
+        Err(Error::new(Hresult::E_INVALIDARG)
+            .because("an initiator name cannot contain control characters"))
+    } else {
+        Ok(())
+    }
+}
+
 fn check_friendly_name(name: &str) -> Result<(), Error> {
     if name.len() > MAX_FRIENDLY_NAME_BYTES {
         Err(Error::new(Hresult::E_INVALIDARG).because(format!(
@@ -548,8 +562,17 @@ impl Target {
         Ok((self.group(id), applied.outcome))
     }
 
+    /// `IVdsIscsiTarget::GetConnectedInitiators`: the iSCSI names of the initiators logged in to
+    /// the target, as the last refresh found them; empty when none.
+    pub fn get_connected_initiators(&self) -> Result<Vec<String>, Error> {
+        self.lookup(|_, t| t.connected_initiators.clone())
+    }
+
     /// `IVdsIscsiTarget::Delete`: deletes the target and all its portal groups;
-    /// `VDS_E_ASSOCIATED_LUNS_EXIST` while LUNs are associated with it.
+    /// `VDS_E_ASSOCIATED_LUNS_EXIST` while LUNs are associated with it. While initiators are logged
+    /// in to it the backend answers `VDS_E_DEVICE_IN_USE` ([`target_in_use`](crate::target_in_use)):
+    /// a target in use is never deleted by force, and whether it is in use is the array's to say
+    /// (sessions come and go between refreshes).
     pub async fn delete(&self) -> Result<(), Error> {
         let (sub, name, luns, subject) = self.lookup(|s, t| {
             (
@@ -565,6 +588,61 @@ impl Target {
         }
         self.inner
             .mutate(&sub, Mutation::DeleteTarget { iscsi_name: name })
+            .await
+            .map_err(|e| e.about_if_unset(subject))?;
+        Ok(())
+    }
+
+    /// `IVdsIscsiTarget::SetSharedSecret`: the secret initiators must prove they know to log in
+    /// (one-way CHAP). `secret` `None` or empty clears it; `initiator` `None` or empty sets the
+    /// target's default secret, else that initiator's own (`VDS_E_INITIATOR_SPECIFIC_NOT_SUPPORTED`
+    /// from a provider that keeps one secret per target). A provider that cannot set secrets answers
+    /// `VDS_E_NOT_SUPPORTED`. The secret is handed to the array and kept nowhere else.
+    pub async fn set_shared_secret(
+        &self,
+        secret: Option<&Secret>,
+        initiator: Option<&str>,
+    ) -> Result<(), Error> {
+        let (sub, name, subject) =
+            self.lookup(|s, t| (s.clone(), t.prop.iscsi_name.clone(), Target::subject(s, t)))?;
+        let initiator = initiator.filter(|i| !i.is_empty());
+        if let Some(i) = initiator {
+            check_initiator_name(i).map_err(|e| e.about(subject.clone()))?;
+        }
+        self.inner
+            .mutate(
+                &sub,
+                Mutation::SetTargetSharedSecret {
+                    iscsi_name: name,
+                    secret: secret.filter(|s| !s.is_empty()).cloned(),
+                    initiator: initiator.map(str::to_string),
+                },
+            )
+            .await
+            .map_err(|e| e.about_if_unset(subject))?;
+        Ok(())
+    }
+
+    /// `IVdsIscsiTarget::RememberInitiatorSharedSecret`: the secret of `initiator` with which the
+    /// target proves itself to that initiator when it asks (mutual CHAP). `secret` `None` or empty
+    /// forgets it. `E_INVALIDARG` for an empty initiator name.
+    pub async fn remember_initiator_shared_secret(
+        &self,
+        initiator: &str,
+        secret: Option<&Secret>,
+    ) -> Result<(), Error> {
+        let (sub, name, subject) =
+            self.lookup(|s, t| (s.clone(), t.prop.iscsi_name.clone(), Target::subject(s, t)))?;
+        check_initiator_name(initiator).map_err(|e| e.about(subject.clone()))?;
+        self.inner
+            .mutate(
+                &sub,
+                Mutation::RememberInitiatorSharedSecret {
+                    iscsi_name: name,
+                    initiator: initiator.to_string(),
+                    secret: secret.filter(|s| !s.is_empty()).cloned(),
+                },
+            )
             .await
             .map_err(|e| e.about_if_unset(subject))?;
         Ok(())

@@ -373,7 +373,11 @@ impl Inner {
             .map_err(|e| self.backend_failed(e.about_if_unset(subject.clone())))?;
         let (new_sub, _) = self
             .commit_subsystem(sub, applied.snapshot.clone())
-            .map_err(|e| e.about(subject))?;
+            .map_err(|e| e.about(subject.clone()))?;
+        if let Some(failure) = applied.failure {
+            // What the attempt left is committed; the caller learns it failed.
+            return Err(self.backend_failed(failure.about_if_unset(subject)));
+        }
         Ok((applied, new_sub))
     }
 }

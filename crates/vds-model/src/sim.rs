@@ -161,6 +161,7 @@ pub fn demo_array_1() -> SubSystemSnapshot {
                         portals: vec![p_b.clone()],
                     },
                 ],
+                connected_initiators: vec!["iqn.1991-05.com.microsoft:db-host".into()],
             },
             TargetSnapshot {
                 iscsi_name: "iqn.2026-11.org.vds.sim:array1.web".into(),
@@ -171,6 +172,7 @@ pub fn demo_array_1() -> SubSystemSnapshot {
                     tag: 1,
                     portals: vec![p_a, p_e, p_d],
                 }],
+                connected_initiators: Vec::new(),
             },
             TargetSnapshot {
                 iscsi_name: "iqn.2026-11.org.vds.sim:array1.scratch".into(),
@@ -181,6 +183,7 @@ pub fn demo_array_1() -> SubSystemSnapshot {
                     tag: 1,
                     portals: vec![],
                 }],
+                connected_initiators: Vec::new(),
             },
         ],
     }
@@ -372,10 +375,15 @@ impl ProviderBackend for SimBackend {
                     chap_enabled: false,
                     lun_count: 0,
                     portal_groups: Vec::new(),
+                    connected_initiators: Vec::new(),
                 });
                 created = Some(Created::Target(name));
             }
             Mutation::DeleteTarget { iscsi_name } => {
+                let t = target_mut(ss, iscsi_name)?;
+                if !t.connected_initiators.is_empty() {
+                    return Err(crate::target_in_use(&t.connected_initiators));
+                }
                 let before = ss.targets.len();
                 ss.targets.retain(|t| &t.iscsi_name != iscsi_name);
                 if ss.targets.len() == before {
@@ -440,12 +448,26 @@ impl ProviderBackend for SimBackend {
                 let g = group_mut(target_mut(ss, iscsi_name)?, *tag)?;
                 g.portals.retain(|p| p != portal);
             }
+            Mutation::SetTargetSharedSecret {
+                iscsi_name,
+                secret,
+                initiator,
+            } => {
+                if initiator.is_some() {
+                    return Err(Error::new(Hresult::VDS_E_INITIATOR_SPECIFIC_NOT_SUPPORTED)
+                        .because("the simulator keeps one secret per target, as tgt does"));
+                }
+                // The simulator keeps no secret: it only says whether one is required.
+                target_mut(ss, iscsi_name)?.chap_enabled = secret.is_some();
+            }
+            Mutation::RememberInitiatorSharedSecret { iscsi_name, .. } => {
+                // Mutual CHAP is not a property: nothing shows; the target must exist.
+                target_mut(ss, iscsi_name)?;
+            }
         }
-        Ok(Applied {
-            snapshot: ss.clone(),
-            created,
-            outcome,
-        })
+        let mut applied = Applied::done(ss.clone(), created);
+        applied.outcome = outcome;
+        Ok(applied)
     }
 }
 

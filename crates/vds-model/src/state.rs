@@ -83,6 +83,7 @@ pub(crate) struct TargetEntry {
     pub(crate) prop: IscsiTargetProp,
     pub(crate) groups: Vec<ObjectId>,
     pub(crate) lun_count: u32,
+    pub(crate) connected_initiators: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -195,6 +196,7 @@ impl SubState {
                 prop,
                 groups: group_ids,
                 lun_count: t.lun_count,
+                connected_initiators: t.connected_initiators.clone(),
             };
             if targets.insert(tid, entry).is_some() {
                 return Err(InvariantError::DuplicateTarget {

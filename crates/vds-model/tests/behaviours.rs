@@ -916,3 +916,173 @@ fn handles_are_send_and_sync() {
     assert_send_sync::<vds_model::PortalGroup>();
     assert_send_sync::<vds_model::EnumVdsObject<vds_model::Portal>>();
 }
+
+// ---- IVdsIscsiTarget: GetConnectedInitiators, SetSharedSecret, RememberInitiatorSharedSecret ----
+
+const DB: &str = "iqn.2026-11.org.vds.sim:array1.db";
+const SCRATCH: &str = "iqn.2026-11.org.vds.sim:array1.scratch";
+
+#[test]
+fn connected_initiators_come_from_the_picture_and_block_a_delete() {
+    let (provider, control) = demo();
+    let ss = array(&provider, ARRAY1);
+    let db = ss.target_by_name(DB).expect("db");
+    assert_eq!(
+        db.get_connected_initiators().expect("S_OK"),
+        ["iqn.1991-05.com.microsoft:db-host"]
+    );
+    let scratch = ss.target_by_name(SCRATCH).expect("scratch");
+    assert_eq!(
+        scratch
+            .get_connected_initiators()
+            .expect("empty is success"),
+        Vec::<String>::new()
+    );
+    // An initiator logs in to the target with no LUNs: it is never deleted from under it, even
+    // when the picture does not show it yet.
+    let who = "iqn.2026-11.test:host-a";
+    control.edit(|subs| subs[0].targets[2].connected_initiators = vec![who.into()]);
+    let e = block(scratch.delete()).expect_err("in use");
+    assert_eq!(e, Hresult::VDS_E_DEVICE_IN_USE);
+    block(provider.refresh()).expect("refresh");
+    assert_eq!(scratch.get_connected_initiators().expect("S_OK"), [who]);
+    let e = block(scratch.delete()).expect_err("in use");
+    assert_eq!(e, Hresult::VDS_E_DEVICE_IN_USE);
+    assert!(e.to_string().contains(who), "{e}");
+    assert!(ss.target_by_name(SCRATCH).is_ok(), "still there");
+    // LUNs are checked first (the db target has both).
+    assert_eq!(
+        block(db.delete()),
+        Err(Hresult::VDS_E_ASSOCIATED_LUNS_EXIST.into())
+    );
+    // The array says whether it is in use, not the picture: once the initiator has logged out
+    // the delete goes through, even before a refresh shows it.
+    control.edit(|subs| subs[0].targets[2].connected_initiators.clear());
+    assert_eq!(scratch.get_connected_initiators().expect("S_OK"), [who]);
+    block(scratch.delete()).expect("deleted");
+    assert_eq!(
+        scratch.get_connected_initiators(),
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
+    );
+}
+
+#[test]
+fn a_session_change_is_no_property_change() {
+    let (provider, control) = demo();
+    let seen: Arc<Mutex<Vec<Notification>>> = Arc::default();
+    let sink = seen.clone();
+    provider.advise(move |b| sink.lock().unwrap().extend_from_slice(b));
+    control.edit(|subs| subs[0].targets[2].connected_initiators = vec!["iqn.x:y".into()]);
+    block(provider.refresh()).expect("refresh");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    let t = array(&provider, ARRAY1).target_by_name(SCRATCH).expect("t");
+    assert_eq!(t.get_connected_initiators().expect("S_OK"), ["iqn.x:y"]);
+}
+
+#[test]
+fn shared_secret_rules() {
+    let (provider, _control) = demo();
+    let ss = array(&provider, ARRAY1);
+    let t = ss.target_by_name(SCRATCH).expect("scratch");
+    let secret = vds_secret::Secret::from("a-target-secret");
+    assert!(!t.get_properties().expect("p").chap_enabled);
+    block(t.set_shared_secret(Some(&secret), None)).expect("set");
+    assert!(t.get_properties().expect("p").chap_enabled);
+    // An empty secret clears it, as a missing one does.
+    block(t.set_shared_secret(Some(&vds_secret::Secret::from("")), None)).expect("clear");
+    assert!(!t.get_properties().expect("p").chap_enabled);
+    block(t.set_shared_secret(Some(&secret), Some(""))).expect("empty initiator = default");
+    assert!(t.get_properties().expect("p").chap_enabled);
+    block(t.set_shared_secret(None, None)).expect("clear");
+    assert!(!t.get_properties().expect("p").chap_enabled);
+    // A backend that keeps one secret per target refuses initiator-specific ones, changing nothing.
+    assert_eq!(
+        block(t.set_shared_secret(Some(&secret), Some("iqn.2026-11.test:host-a"))),
+        Err(Hresult::VDS_E_INITIATOR_SPECIFIC_NOT_SUPPORTED.into())
+    );
+    assert!(!t.get_properties().expect("p").chap_enabled);
+    // Mutual CHAP names the initiator.
+    assert_eq!(
+        block(t.remember_initiator_shared_secret("", Some(&secret))),
+        Err(Hresult::E_INVALIDARG.into())
+    );
+    assert_eq!(
+        block(t.set_shared_secret(Some(&secret), Some("iqn.x\u{1b}[31m"))),
+        Err(Hresult::E_INVALIDARG.into())
+    );
+    block(t.remember_initiator_shared_secret("iqn.2026-11.test:host-a", Some(&secret)))
+        .expect("remembered");
+    block(t.remember_initiator_shared_secret("iqn.2026-11.test:host-a", None)).expect("forgotten");
+    // A departed target answers OBJECT_DELETED.
+    block(t.delete()).expect("deleted");
+    assert_eq!(
+        block(t.set_shared_secret(Some(&secret), None)),
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
+    );
+    assert_eq!(
+        block(t.remember_initiator_shared_secret("iqn.x:y", Some(&secret))),
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
+    );
+}
+
+/// A backend whose changes fail after the array changed: the portal it was asked to bring online
+/// could not be, and is now `FAILED`.
+struct FailsAfterChange(SimBackend);
+
+#[async_trait::async_trait]
+impl vds_model::ProviderBackend for FailsAfterChange {
+    fn info(&self) -> vds_model::ProviderInfo {
+        self.0.info()
+    }
+    async fn reenumerate(
+        &self,
+        previous: &[vds_model::SubSystemSnapshot],
+    ) -> Result<Vec<vds_model::SubSystemSnapshot>, vds_model::Error> {
+        self.0.reenumerate(previous).await
+    }
+    async fn refresh(
+        &self,
+        previous: &vds_model::SubSystemSnapshot,
+    ) -> Result<vds_model::SubSystemSnapshot, vds_model::Error> {
+        self.0.refresh(previous).await
+    }
+    async fn apply(
+        &self,
+        subsystem: &vds_model::SubSystemSnapshot,
+        _mutation: &vds_model::Mutation,
+    ) -> Result<vds_model::Applied, vds_model::Error> {
+        let mut after = subsystem.clone();
+        after.portals[0].status = IscsiPortalStatus::Failed;
+        Ok(vds_model::Applied::failed(
+            after,
+            vds_model::Error::new(Hresult::from_win32(10048)).because("address in use"),
+        ))
+    }
+}
+
+#[test]
+fn a_failed_change_commits_what_the_array_looks_like_and_answers_the_failure() {
+    let provider = HwProvider::new(FailsAfterChange(SimBackend::demo()));
+    provider.initialize().expect("init");
+    block(provider.reenumerate()).expect("reenumerate");
+    let seen: Arc<Mutex<Vec<Notification>>> = Arc::default();
+    let sink = seen.clone();
+    provider.advise(move |b| sink.lock().unwrap().extend_from_slice(b));
+    let ss = array(&provider, ARRAY1);
+    let portal = ss
+        .portal_by_address(&addr("192.0.2.10:3260"))
+        .expect("portal");
+    let e = block(portal.set_status(IscsiPortalStatus::Online)).expect_err("failed");
+    assert_eq!(e, Hresult::from_win32(10048));
+    assert!(e.to_string().contains("address in use"), "{e}");
+    assert_eq!(
+        portal.get_properties().expect("props").status,
+        IscsiPortalStatus::Failed
+    );
+    let events: Vec<_> = seen.lock().unwrap().iter().map(|n| n.event).collect();
+    assert_eq!(events, [NotificationEvent::PORTAL_MODIFY]);
+}

@@ -7,6 +7,8 @@
 //!   Discovery-only: it changes nothing on the array.
 //! - [`sim`]: the model's simulator as a provider kind, its array kept in the store between
 //!   processes, so every command runs against it exactly as against a real array.
+//! - [`tgt`]: one tgtd managed through its management socket (portals, targets, CHAP): the first
+//!   kind that changes a real target.
 //!
 //! A kind turns a provider's settings (its `[[provider]]` table) and, for kinds whose subsystems the
 //! administrator registers, the registrations into a backend. Backends own their network I/O but no
@@ -43,6 +45,7 @@
 
 pub mod sendtargets;
 pub mod sim;
+pub mod tgt;
 
 use std::sync::Arc;
 
@@ -126,8 +129,16 @@ pub trait ProviderKind: Send + Sync + 'static {
     /// names the setting and what is wrong.
     fn check_settings(&self, settings: &toml::Table) -> Result<(), Error>;
 
-    /// What a new provider of this kind starts with: its settings completed with defaults, and its
-    /// initial state (the simulator's demonstration array), when it has one.
+    /// The settings a new provider is written with: `settings` (checked) with the defaults the
+    /// kind resolves once, when the provider is added (the tgt kind's socket path), so that every
+    /// later process uses the same values.
+    fn complete_settings(&self, settings: &toml::Table) -> Result<toml::Table, Error> {
+        self.check_settings(settings)?;
+        Ok(settings.clone())
+    }
+
+    /// What a new provider of this kind starts with: its initial state (the simulator's
+    /// demonstration array), when it has one.
     fn initial_state(&self, settings: &toml::Table) -> Result<Option<Vec<u8>>, Error> {
         let _ = settings;
         Ok(None)
@@ -149,7 +160,8 @@ pub trait ProviderKind: Send + Sync + 'static {
 
 /// Every provider kind this build knows, in the order they are listed to people.
 pub fn kinds() -> &'static [&'static dyn ProviderKind] {
-    static KINDS: [&dyn ProviderKind; 2] = [&sendtargets::SendTargetsKind, &sim::SimKind];
+    static KINDS: [&dyn ProviderKind; 3] =
+        [&sendtargets::SendTargetsKind, &sim::SimKind, &tgt::TgtKind];
     &KINDS
 }
 

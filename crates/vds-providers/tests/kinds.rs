@@ -15,9 +15,9 @@ use common::MemoryState;
 type TestResult = Result<(), Box<dyn Error>>;
 
 #[test]
-fn the_registry_lists_sendtargets_and_sim_and_finds_them_by_name() {
+fn the_registry_lists_sendtargets_sim_and_tgt_and_finds_them_by_name() {
     let names: Vec<&str> = kinds().iter().map(|k| k.info().name).collect();
-    assert_eq!(names, ["sendtargets", "sim"]);
+    assert_eq!(names, ["sendtargets", "sim", "tgt"]);
     for name in names {
         assert_eq!(kind(name).map(|k| k.info().name), Some(name));
     }
@@ -30,6 +30,8 @@ fn the_registry_lists_sendtargets_and_sim_and_finds_them_by_name() {
     assert!(sendtargets.is_some_and(|i| i.takes_registrations && !i.manages_arrays));
     let sim = kind("sim").map(|k| k.info());
     assert!(sim.is_some_and(|i| !i.takes_registrations && i.manages_arrays));
+    let tgt = kind("tgt").map(|k| k.info());
+    assert!(tgt.is_some_and(|i| !i.takes_registrations && i.manages_arrays));
 }
 
 #[test]

@@ -464,6 +464,7 @@ pub fn connection(s: &SubsystemInventory, t: &TargetDetail) -> Value {
                 "IscsiName": t.target.iscsi_name,
                 "Alias": t.target.friendly_name,
                 "ChapEnabled": t.target.chap_enabled,
+                "ConnectedInitiators": t.connected_initiators,
                 "Storage": link(storage_uri(sid)),
             }),
         ),
@@ -599,6 +600,7 @@ mod tests {
                     tag: 7,
                     portals: vec![reference(&portals[0]), reference(&portals[1])],
                 }],
+                connected_initiators: vec!["iqn.2026-12.test:host1".into()],
             }],
             portals,
         }
@@ -699,6 +701,10 @@ mod tests {
         let c = connection(&f, &f.targets[0]);
         assert_eq!(c["Name"], "iqn.2026-12.test:t1", "no alias: the name");
         assert_eq!(c["Oem"]["Vds"]["ChapEnabled"], true);
+        assert_eq!(
+            c["Oem"]["Vds"]["ConnectedInitiators"],
+            json!(["iqn.2026-12.test:host1"])
+        );
         assert_eq!(
             c["Links"]["TargetEndpointGroups"],
             json!([{"@odata.id": "/redfish/v1/Storage/s1/EndpointGroups/g1"}])

@@ -81,7 +81,8 @@ impl Service {
         let store = &self.inner.store;
         vds_store::validate_name("provider", name)?;
         let k = kind_named(kind).map_err(|e| e.about(provider_subject(name)))?;
-        k.check_settings(&settings)
+        let settings = k
+            .complete_settings(&settings)
             .map_err(|e| e.about_if_unset(provider_subject(name)))?;
         let initial = k.initial_state(&settings)?;
         store.update_config(|c| {

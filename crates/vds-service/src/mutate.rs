@@ -1,4 +1,5 @@
-//! The write half of the iSCSI interface: portal status, targets, portal groups. Each change runs on
+//! The write half of the iSCSI interface: portal status, targets, portal groups, target CHAP. Each
+//! change runs on
 //! the live provider under the subsystem's gate and cross-process lock, is saved at once, and is
 //! reported with the VDS result code (success-with-information codes included) and the
 //! notifications it raised.
@@ -8,11 +9,12 @@
 
 use vds_api::{MutationReport, NotificationDoc, ObjectRef};
 use vds_model::{Error, Hresult, IscsiPortalStatus, SubSystem, Subject, VdsIpAddress};
+use vds_secret::Secret;
 
 use crate::{Service, SubsystemSel};
 
-/// A change to an array: one VDS method.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A change to an array: one VDS method. `Debug` never shows a secret.
+#[derive(Clone, Debug)]
 pub enum Change {
     /// `IVdsIscsiPortal::SetStatus` (`online tportal` / `offline tportal`).
     SetPortalStatus {
@@ -70,6 +72,25 @@ pub enum Change {
         /// The portal.
         portal: VdsIpAddress,
     },
+    /// `IVdsIscsiTarget::SetSharedSecret` (`chap target set`): the secret initiators must prove.
+    SetTargetSharedSecret {
+        /// The target.
+        iscsi_name: String,
+        /// The secret; `None` clears it.
+        secret: Option<Secret>,
+        /// `None`: the target's default secret; else that initiator's alone.
+        initiator: Option<String>,
+    },
+    /// `IVdsIscsiTarget::RememberInitiatorSharedSecret` (`chap target remember`): the secret the
+    /// target proves itself with (mutual CHAP).
+    RememberInitiatorSharedSecret {
+        /// The target.
+        iscsi_name: String,
+        /// The initiator whose secret it is.
+        initiator: String,
+        /// The secret; `None` forgets it.
+        secret: Option<Secret>,
+    },
 }
 
 impl Change {
@@ -84,6 +105,10 @@ impl Change {
             Change::DeletePortalGroup { .. } => "IVdsIscsiPortalGroup::Delete",
             Change::AddPortal { .. } => "IVdsIscsiPortalGroup::AddPortal",
             Change::RemovePortal { .. } => "IVdsIscsiPortalGroup::RemovePortal",
+            Change::SetTargetSharedSecret { .. } => "IVdsIscsiTarget::SetSharedSecret",
+            Change::RememberInitiatorSharedSecret { .. } => {
+                "IVdsIscsiTarget::RememberInitiatorSharedSecret"
+            }
         }
     }
 }
@@ -161,6 +186,26 @@ async fn apply(sub: &SubSystem, change: &Change) -> Result<(Hresult, Option<Obje
             sub.target_by_name(iscsi_name)?
                 .portal_group_by_tag(*tag)?
                 .remove_portal(p.id())
+                .await?;
+            Ok((Hresult::S_OK, None))
+        }
+        Change::SetTargetSharedSecret {
+            iscsi_name,
+            secret,
+            initiator,
+        } => {
+            sub.target_by_name(iscsi_name)?
+                .set_shared_secret(secret.as_ref(), initiator.as_deref())
+                .await?;
+            Ok((Hresult::S_OK, None))
+        }
+        Change::RememberInitiatorSharedSecret {
+            iscsi_name,
+            initiator,
+            secret,
+        } => {
+            sub.target_by_name(iscsi_name)?
+                .remember_initiator_shared_secret(initiator, secret.as_ref())
                 .await?;
             Ok((Hresult::S_OK, None))
         }

@@ -366,6 +366,7 @@ impl Service {
                             subsystem: row.name.clone(),
                             target: target_row(i, &t)?,
                             groups: groups_of(&t)?,
+                            connected_initiators: t.get_connected_initiators()?,
                         });
                     }
                 }
@@ -410,7 +411,8 @@ impl Service {
         groups_of(&t)
     }
 
-    /// `detail target`: the target and its groups.
+    /// `detail target`: the target, its groups and its connected initiators
+    /// (`GetConnectedInitiators`).
     pub fn detail_target(&self, sel: &SubsystemSel, iqn: &str) -> Result<TargetDetail, Error> {
         let (_, sub) = self.query_subsystem(sel)?;
         let (index, t) = find_target(&sub, iqn)?;
@@ -418,6 +420,7 @@ impl Service {
             subsystem: sel.name.clone(),
             target: target_row(index, &t)?,
             groups: groups_of(&t)?,
+            connected_initiators: t.get_connected_initiators()?,
         })
     }
 

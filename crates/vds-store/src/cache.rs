@@ -16,7 +16,8 @@
 //! `refreshed_at` (Unix milliseconds) and a `checksum`. Children hang off it by `(subsystem, position)`: `portals`
 //! (address type, host text, port, flow, scope, status), `targets`, `portal_groups` and
 //! `group_portals`, whose members reference `portals` (so a group can only hold a portal of its own
-//! subsystem). Foreign keys are on, with `ON DELETE CASCADE`.
+//! subsystem), and `target_initiators` (the initiators logged in to a target, by name). Foreign keys
+//! are on, with `ON DELETE CASCADE`.
 //!
 //! # Version 1
 //!
@@ -25,6 +26,13 @@
 //! and upgrades the file in place, in one transaction, under the exclusive cache lock: its
 //! subsystems become the subsystems of provider `vds-sendtargets` (the provider of version 1),
 //! rows and checksums unchanged. A process that cannot write says the store needs it.
+//!
+//! # Version 2
+//!
+//! Version 2 had no `target_initiators`. A process that may write upgrades it in place the same
+//! way (under the exclusive lock, one transaction): it adds the empty table and sets the version.
+//! Every row and checksum stays valid (a checksum covers connected initiators only when a target
+//! has some), so nothing is kept aside.
 //!
 //! # Corruption
 //!
@@ -79,7 +87,7 @@ use crate::{StoreError, fsutil};
 pub const APPLICATION_ID: i32 = 0x5644_5343;
 
 /// The schema version (`PRAGMA user_version` and `meta.schema_version`) this crate reads and writes.
-pub const CACHE_SCHEMA_VERSION: i32 = 2;
+pub const CACHE_SCHEMA_VERSION: i32 = 3;
 
 /// How long a writer waits for another process's cache transaction before answering `Busy`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,15 +160,24 @@ CREATE TABLE group_portals (
 ) WITHOUT ROWID;
 -- Deleting a portal looks up the group members that name it.
 CREATE INDEX group_portals_by_portal ON group_portals (subsystem, portal);
+CREATE TABLE target_initiators (
+    subsystem INTEGER NOT NULL,
+    target    INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    name      TEXT NOT NULL,
+    PRIMARY KEY (subsystem, target, position),
+    FOREIGN KEY (subsystem, target) REFERENCES targets(subsystem, position) ON DELETE CASCADE
+) WITHOUT ROWID;
 ";
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "group_portals",
     "meta",
     "portal_groups",
     "portals",
     "providers",
     "subsystems",
+    "target_initiators",
     "targets",
 ];
 
@@ -382,7 +399,9 @@ fn check_identity(files: &Files, conn: &Connection) -> Result<(), StoreError> {
              (another application's database?)"
         )));
     }
-    if version == 1 && tables.as_deref() == Some(V1_TABLES) {
+    if (version == 1 && tables.as_deref() == Some(V1_TABLES))
+        || (version == 2 && tables.as_deref() == Some(V2_TABLES))
+    {
         return Err(StoreError::CacheOutdated {
             path: files.db.clone(),
             version,
@@ -407,6 +426,9 @@ fn check_identity(files: &Files, conn: &Connection) -> Result<(), StoreError> {
 
 /// The tables of a version 1 cache, as the identity query lists them.
 const V1_TABLES: &str = "group_portals meta portal_groups portals subsystems targets";
+
+/// The tables of a version 2 cache (no `target_initiators`), as the identity query lists them.
+const V2_TABLES: &str = "group_portals meta portal_groups portals providers subsystems targets";
 
 /// Creates an empty cache whose providers have `default_health` at `files.db`, unless a file is
 /// already there (then nothing happens). The new file is built under a temporary name and linked into place, so a
@@ -630,10 +652,16 @@ impl Slot {
                 },
             };
             let conn = match opened {
+                // Upgrade under the exclusive lock, then open as usual (a version 1 cache becomes
+                // version 2 here, and version 3 on the way round again).
                 Err(StoreError::CacheOutdated { version: 1, .. }) => {
-                    // Upgrade under the exclusive lock, then open as usual.
                     self.shared = None;
                     migrate_v1(files)?;
+                    return self.conn(files, access);
+                }
+                Err(StoreError::CacheOutdated { version: 2, .. }) => {
+                    self.shared = None;
+                    migrate_v2(files)?;
                     return self.conn(files, access);
                 }
                 other => other?,
@@ -720,9 +748,9 @@ pub(crate) fn rebuild(files: &Files, slot: &mut Slot) -> Result<Option<PathBuf>,
     Ok(aside)
 }
 
-/// Upgrades a version 1 cache in place (see the module documentation), keeping a copy aside as
-/// `cache.sqlite.v1` unless one is already there.
-fn migrate_v1(files: &Files) -> Result<(), StoreError> {
+/// For an upgrade from version `from`: the exclusive cache lock and a read-write connection, or
+/// `None` when the cache is no longer at that version (another process upgraded it meanwhile).
+fn open_for_upgrade(files: &Files, from: i32) -> Result<Option<(File, Connection)>, StoreError> {
     let lock = fsutil::open_lock_file(&files.lock)?;
     if !fsutil::try_lock(&lock, &files.lock)? {
         return Err(StoreError::Busy {
@@ -739,10 +767,15 @@ fn migrate_v1(files: &Files) -> Result<(), StoreError> {
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| files.db_err(e))?;
-    if version != 1 {
-        // Another process upgraded it meanwhile.
+    Ok((version == from).then_some((lock, conn)))
+}
+
+/// Upgrades a version 1 cache in place (see the module documentation), keeping a copy aside as
+/// `cache.sqlite.v1` unless one is already there.
+fn migrate_v1(files: &Files) -> Result<(), StoreError> {
+    let Some((lock, conn)) = open_for_upgrade(files, 1)? else {
         return Ok(());
-    }
+    };
     // Every change of version 1 into the main file, so the copy kept aside is the whole cache.
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .map_err(|e| files.db_err(e))?;
@@ -798,8 +831,8 @@ fn migrate_v1(files: &Files) -> Result<(), StoreError> {
          ALTER TABLE subsystems_v2 RENAME TO subsystems;
          DELETE FROM meta WHERE key = 'health';
          INSERT INTO meta (key, value) VALUES ('default_health', 'good');
-         UPDATE meta SET value = '{CACHE_SCHEMA_VERSION}' WHERE key = 'schema_version';
-         PRAGMA user_version = {CACHE_SCHEMA_VERSION};
+         UPDATE meta SET value = '2' WHERE key = 'schema_version';
+         PRAGMA user_version = 2;
          COMMIT;",
         V1_PROVIDER = crate::config::V1_PROVIDER_NAME,
     ))
@@ -817,6 +850,35 @@ fn migrate_v1(files: &Files) -> Result<(), StoreError> {
             "after the upgrade from version 1, a row of {table} has no parent"
         )));
     }
+    conn.close().map_err(|(_, e)| files.db_err(e))?;
+    drop(lock);
+    Ok(())
+}
+
+/// Upgrades a version 2 cache in place: adds the `target_initiators` table (empty, so every row
+/// and checksum stays valid) and sets the version, in one transaction under the exclusive cache
+/// lock. Nothing is kept aside: nothing of version 2 changes.
+fn migrate_v2(files: &Files) -> Result<(), StoreError> {
+    let Some((lock, conn)) = open_for_upgrade(files, 2)? else {
+        return Ok(());
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = FULL;
+         BEGIN IMMEDIATE;
+         CREATE TABLE target_initiators (
+             subsystem INTEGER NOT NULL,
+             target    INTEGER NOT NULL,
+             position  INTEGER NOT NULL,
+             name      TEXT NOT NULL,
+             PRIMARY KEY (subsystem, target, position),
+             FOREIGN KEY (subsystem, target) REFERENCES targets(subsystem, position)
+                 ON DELETE CASCADE
+         ) WITHOUT ROWID;
+         UPDATE meta SET value = '{CACHE_SCHEMA_VERSION}' WHERE key = 'schema_version';
+         PRAGMA user_version = {CACHE_SCHEMA_VERSION};
+         COMMIT;"
+    ))
+    .map_err(|e| files.db_err(e))?;
     conn.close().map_err(|(_, e)| files.db_err(e))?;
     drop(lock);
     Ok(())
@@ -857,6 +919,9 @@ impl Fnv {
     }
 }
 
+/// Opens the connected-initiators part of a checksum.
+const INITIATORS_MARK: u64 = 0x5644_5349_4e49_5431;
+
 fn checksum(s: &SubSystemSnapshot, refreshed_ms: i64) -> i64 {
     let mut h = Fnv::new();
     h.str(&s.key);
@@ -891,6 +956,17 @@ fn checksum(s: &SubSystemSnapshot, refreshed_ms: i64) -> i64 {
             h.u64(g.portals.len() as u64);
             for a in &g.portals {
                 address(&mut h, a);
+            }
+        }
+    }
+    // Connected initiators (version 3) only when there are any, so the checksums of version 2
+    // rows, which have none, stay what they were.
+    if s.targets.iter().any(|t| !t.connected_initiators.is_empty()) {
+        h.u64(INITIATORS_MARK);
+        for t in &s.targets {
+            h.u64(t.connected_initiators.len() as u64);
+            for name in &t.connected_initiators {
+                h.str(name);
             }
         }
     }
@@ -1043,6 +1119,9 @@ fn insert_subsystem(
         "INSERT INTO group_portals (subsystem, target, grp, position, portal)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let mut initiator_stmt = tx.prepare_cached(
+        "INSERT INTO target_initiators (subsystem, target, position, name) VALUES (?1, ?2, ?3, ?4)",
+    )?;
     for (ti, t) in s.targets.iter().enumerate() {
         target_stmt.execute(params![
             id,
@@ -1052,6 +1131,9 @@ fn insert_subsystem(
             t.chap_enabled,
             t.lun_count
         ])?;
+        for (ii, name) in t.connected_initiators.iter().enumerate() {
+            initiator_stmt.execute(params![id, ti, ii, name])?;
+        }
         for (gi, g) in t.portal_groups.iter().enumerate() {
             group_stmt.execute(params![id, ti, gi, g.tag])?;
             for (mi, a) in g.portals.iter().enumerate() {
@@ -1308,6 +1390,35 @@ fn position(files: &Files, what: &str, got: i64, expected: usize) -> Result<(), 
     }
 }
 
+/// Reads the rows `sql` selects (`subsystem, target, position, …`, bound to `args`) and hands each
+/// to `add` with the target it names and its position (which `add` checks against what the
+/// target holds).
+#[allow(clippy::too_many_arguments)]
+fn load_target_children(
+    conn: &Connection,
+    files: &Files,
+    parts: &mut [Partial],
+    lookup: &dyn Fn(i64, &str) -> Result<usize, StoreError>,
+    sql: &str,
+    args: &[&dyn rusqlite::ToSql],
+    what: &str,
+    mut add: impl FnMut(&mut TargetSnapshot, i64, &rusqlite::Row<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let e = |e| files.db_err(e);
+    let mut stmt = conn.prepare_cached(sql).map_err(e)?;
+    let mut rows = stmt.query(args).map_err(e)?;
+    while let Some(row) = rows.next().map_err(e)? {
+        let i = lookup(row.get(0).map_err(e)?, what)?;
+        let t: i64 = row.get(1).map_err(e)?;
+        let target = usize::try_from(t)
+            .ok()
+            .and_then(|t| parts[i].snap.targets.get_mut(t))
+            .ok_or_else(|| files.corrupt(format!("a {what} names missing target {t}")))?;
+        add(target, row.get(2).map_err(e)?, row)?;
+    }
+    Ok(())
+}
+
 /// Fills in the children of `parts` from the rows the `WHERE` clause `filter` selects (bound to
 /// `args`), then checks each subsystem's checksum.
 fn load_children(
@@ -1377,36 +1488,55 @@ fn load_children(
             chap_enabled: row.get(4).map_err(e)?,
             lun_count: u32_col(row, 5).map_err(e)?,
             portal_groups: Vec::new(),
+            connected_initiators: Vec::new(),
         });
     }
     drop(rows);
 
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT subsystem, target, position, tag FROM portal_groups {filter}
-             ORDER BY subsystem, target, position"
-        ))
-        .map_err(e)?;
-    let mut rows = stmt.query(args).map_err(e)?;
-    while let Some(row) = rows.next().map_err(e)? {
-        let i = lookup(row.get(0).map_err(e)?, "portal group")?;
-        let t: i64 = row.get(1).map_err(e)?;
-        let target = usize::try_from(t)
-            .ok()
-            .and_then(|t| parts[i].snap.targets.get_mut(t))
-            .ok_or_else(|| files.corrupt(format!("a portal group names missing target {t}")))?;
-        position(
-            files,
-            "portal group",
-            row.get(2).map_err(e)?,
-            target.portal_groups.len(),
-        )?;
-        target.portal_groups.push(PortalGroupSnapshot {
-            tag: row.get(3).map_err(e)?,
-            portals: Vec::new(),
-        });
-    }
-    drop(rows);
+    let initiators = format!(
+        "SELECT subsystem, target, position, name FROM target_initiators {filter}
+         ORDER BY subsystem, target, position"
+    );
+    load_target_children(
+        conn,
+        files,
+        parts,
+        &lookup,
+        &initiators,
+        args,
+        "connected initiator",
+        |target, at, row| {
+            position(
+                files,
+                "connected initiator",
+                at,
+                target.connected_initiators.len(),
+            )?;
+            target.connected_initiators.push(row.get(3).map_err(e)?);
+            Ok(())
+        },
+    )?;
+    let groups = format!(
+        "SELECT subsystem, target, position, tag FROM portal_groups {filter}
+         ORDER BY subsystem, target, position"
+    );
+    load_target_children(
+        conn,
+        files,
+        parts,
+        &lookup,
+        &groups,
+        args,
+        "portal group",
+        |target, at, row| {
+            position(files, "portal group", at, target.portal_groups.len())?;
+            target.portal_groups.push(PortalGroupSnapshot {
+                tag: row.get(3).map_err(e)?,
+                portals: Vec::new(),
+            });
+            Ok(())
+        },
+    )?;
 
     let mut stmt = conn
         .prepare_cached(&format!(
@@ -1679,8 +1809,28 @@ mod tests {
         let mut m = base.clone();
         m.targets[0].portal_groups[0].portals.swap(0, 1);
         assert_ne!(c, checksum(&m, 5));
-        let mut m = base;
+        let mut m = base.clone();
         m.detail = Some(String::new());
         assert_ne!(c, checksum(&m, 5));
+        let mut m = base.clone();
+        m.targets[0].connected_initiators[0].push('x');
+        assert_ne!(c, checksum(&m, 5));
+        let mut m = base;
+        let who = m.targets[0].connected_initiators.remove(0);
+        m.targets[1].connected_initiators.push(who);
+        assert_ne!(c, checksum(&m, 5));
     }
+
+    #[test]
+    fn without_initiators_the_checksum_is_the_version_2_one() {
+        // Version 2 rows keep their checksums after the upgrade: a picture without connected
+        // initiators hashes exactly as version 2 hashed it (this value was computed by version 2).
+        let mut base = vds_model::sim::demo_array_1();
+        for t in &mut base.targets {
+            t.connected_initiators.clear();
+        }
+        assert_eq!(checksum(&base, 5), VERSION_2_CHECKSUM_OF_DEMO_ARRAY_1_AT_5);
+    }
+
+    const VERSION_2_CHECKSUM_OF_DEMO_ARRAY_1_AT_5: i64 = -4_903_675_538_912_004_605;
 }

@@ -1028,3 +1028,77 @@ fn saving_an_unchanged_subsystem_moves_its_time_and_a_changed_one_is_rewritten()
     assert_eq!(snapshots(&store, P), changed);
     store.verify_cache(true).expect("consistent");
 }
+
+#[test]
+fn connected_initiators_round_trip_and_their_damage_is_seen() {
+    let (dir, path, content) = filled_cache();
+    let store = Store::open(dir.path()).unwrap();
+    let db = &snapshots(&store, P)[0].targets[0];
+    assert_eq!(
+        db.connected_initiators,
+        content[0].targets[0].connected_initiators
+    );
+    assert!(!db.connected_initiators.is_empty());
+    drop(store);
+    for (sql, expected) in [
+        (
+            "UPDATE target_initiators SET name = 'iqn.x:someone-else'",
+            "checksum",
+        ),
+        ("UPDATE target_initiators SET position = 3", "position"),
+        ("UPDATE target_initiators SET target = 77", "missing target"),
+    ] {
+        let copy = tempfile::tempdir().unwrap();
+        fs::copy(&path, copy.path().join("cache.sqlite")).unwrap();
+        let conn = rusqlite::Connection::open(copy.path().join("cache.sqlite")).unwrap();
+        conn.execute_batch(&format!("PRAGMA foreign_keys = OFF; {sql};"))
+            .unwrap();
+        drop(conn);
+        let store = Store::open(copy.path()).unwrap();
+        let reason = expect_corrupt(&store, sql);
+        assert!(reason.contains(expected), "{sql}: {reason}");
+    }
+}
+
+#[test]
+fn a_version_2_cache_is_upgraded_in_place_with_nothing_lost() {
+    // A version 2 cache: the same rows, without the table of connected initiators.
+    let dir = tempfile::tempdir().unwrap();
+    let mut content = demo();
+    for s in &mut content {
+        for t in &mut s.targets {
+            t.connected_initiators.clear();
+        }
+    }
+    content.extend(scaled(3, 2));
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.save(P, &content, CacheHealth::Good).unwrap();
+    }
+    let path = dir.path().join("cache.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE target_initiators;
+         UPDATE meta SET value = '2' WHERE key = 'schema_version';
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    // Checksums written by version 2 hold: the rows load as they were.
+    assert_eq!(snapshots(&store, P), content);
+    store.verify_cache(true).unwrap();
+    // And version 3 rows can be saved on top.
+    let mut with = content.clone();
+    with[0].targets[2].connected_initiators = vec!["iqn.2026-11.test:host".into()];
+    store.save(P, &with[..1], CacheHealth::Good).unwrap();
+    assert_eq!(snapshots(&store, P)[0], with[0]);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, vds_store::CACHE_SCHEMA_VERSION);
+    assert_eq!(version, 3);
+    assert!(!dir.path().join("cache.sqlite.v2").exists());
+}

@@ -78,6 +78,7 @@ fn target(name: &str, groups: Vec<PortalGroupSnapshot>) -> TargetSnapshot {
         chap_enabled: false,
         lun_count: 0,
         portal_groups: groups,
+        connected_initiators: Vec::new(),
     }
 }
 

@@ -103,50 +103,16 @@ pub fn sendtargets(portal: &str, timeout: Duration) -> Result<Vec<(String, Strin
         detail,
     };
 
-    // Login straight into the operational stage (no security stage: no auth), asking for FFP.
     let keys = format!(
         "InitiatorName={RAW_INITIATOR_NAME}\0SessionType=Discovery\0HeaderDigest=None\0\
          DataDigest=None\0MaxRecvDataSegmentLength=262144\0"
     );
-    let mut cmd_sn = 1u32;
-    let mut exp_stat_sn = 0u32;
-    let mut itt = 1u32;
-    let mut login_data = keys.into_bytes();
-    let mut stages_left = 4;
-    let mut rsp = loop {
-        let mut bhs = [0u8; 48];
-        bhs[0] = 0x40 | 0x03; // immediate, Login Request
-        bhs[1] = 0x80 | (1 << 2) | 3; // T=1, CSG=operational, NSG=full feature
-        bhs[8..14].copy_from_slice(&[0x80, 0x00, 0x56, 0x44, 0x53, 0x01]); // ISID: random type
-        put32(&mut bhs, 16, itt);
-        put32(&mut bhs, 24, cmd_sn);
-        put32(&mut bhs, 28, exp_stat_sn);
-        send_pdu(&mut s, bhs, &login_data).map_err(io)?;
-        let rsp = recv_pdu(&mut s).map_err(io)?;
-        if rsp.bhs[0] & 0x3f != 0x23 {
-            return Err(bad(format!(
-                "opcode {:#04x} instead of Login Response",
-                rsp.bhs[0]
-            )));
-        }
-        let (class, detail) = (rsp.bhs[36], rsp.bhs[37]);
-        if class != 0 {
-            return Err(bad(format!(
-                "login rejected: status {class:#04x}/{detail:#04x}"
-            )));
-        }
-        exp_stat_sn = get32(&rsp.bhs, 24).wrapping_add(1);
-        cmd_sn = get32(&rsp.bhs, 28); // ExpCmdSN
-        let transit = rsp.bhs[1] & 0x80 != 0 && rsp.bhs[1] & 0x03 == 3;
-        if transit {
-            break rsp;
-        }
-        stages_left -= 1;
-        if stages_left == 0 {
-            return Err(bad("target never transited to full feature phase".into()));
-        }
-        login_data.clear(); // nothing more to say: ask again to transit
-    };
+    let LoggedIn {
+        mut cmd_sn,
+        mut exp_stat_sn,
+        mut itt,
+        last: mut rsp,
+    } = login(&mut s, keys.into_bytes(), &ctx)?;
 
     // SendTargets=All, following continuation PDUs (F=0) by echoing the TTT.
     itt += 1;
@@ -196,6 +162,142 @@ pub fn sendtargets(portal: &str, timeout: Duration) -> Result<Vec<(String, Strin
     }
 
     Ok(parse_sendtargets(&text))
+}
+
+/// Where a login left the session.
+struct LoggedIn {
+    cmd_sn: u32,
+    exp_stat_sn: u32,
+    itt: u32,
+    /// The last Login Response.
+    last: Pdu,
+}
+
+/// Logs in with `keys` straight into the operational stage (no security stage: no
+/// authentication), asking for the full feature phase.
+fn login(s: &mut TcpStream, keys: Vec<u8>, ctx: &str) -> Result<LoggedIn, PeerError> {
+    let io = |e| PeerError::io(ctx.to_owned(), e);
+    let bad = |detail: String| PeerError::Parse {
+        command: ctx.to_owned(),
+        detail,
+    };
+    let mut cmd_sn = 1u32;
+    let mut exp_stat_sn = 0u32;
+    let itt = 1u32;
+    let mut login_data = keys;
+    let mut stages_left = 4;
+    loop {
+        let mut bhs = [0u8; 48];
+        bhs[0] = 0x40 | 0x03; // immediate, Login Request
+        bhs[1] = 0x80 | (1 << 2) | 3; // T=1, CSG=operational, NSG=full feature
+        bhs[8..14].copy_from_slice(&[0x80, 0x00, 0x56, 0x44, 0x53, 0x01]); // ISID: random type
+        put32(&mut bhs, 16, itt);
+        put32(&mut bhs, 24, cmd_sn);
+        put32(&mut bhs, 28, exp_stat_sn);
+        send_pdu(s, bhs, &login_data).map_err(io)?;
+        let rsp = recv_pdu(s).map_err(io)?;
+        if rsp.bhs[0] & 0x3f != 0x23 {
+            return Err(bad(format!(
+                "opcode {:#04x} instead of Login Response",
+                rsp.bhs[0]
+            )));
+        }
+        let (class, detail) = (rsp.bhs[36], rsp.bhs[37]);
+        if class != 0 {
+            return Err(bad(format!(
+                "login rejected: status {class:#04x}/{detail:#04x}"
+            )));
+        }
+        exp_stat_sn = get32(&rsp.bhs, 24).wrapping_add(1);
+        cmd_sn = get32(&rsp.bhs, 28); // ExpCmdSN
+        let transit = rsp.bhs[1] & 0x80 != 0 && rsp.bhs[1] & 0x03 == 3;
+        if transit {
+            return Ok(LoggedIn {
+                cmd_sn,
+                exp_stat_sn,
+                itt,
+                last: rsp,
+            });
+        }
+        stages_left -= 1;
+        if stages_left == 0 {
+            return Err(bad("target never transited to full feature phase".into()));
+        }
+        login_data.clear(); // nothing more to say: ask again to transit
+    }
+}
+
+/// A normal iSCSI session held open: the target lists its initiator as logged in (tgtd shows an
+/// I_T nexus) until this is dropped, which closes the connection.
+#[derive(Debug)]
+pub struct HeldSession {
+    stream: TcpStream,
+}
+
+impl HeldSession {
+    /// Logs in to `target` at `portal` (`ADDR:PORT`) as `initiator` (with `alias`, when given) in a
+    /// normal session without authentication, and keeps the connection open. Each socket operation
+    /// has `timeout`.
+    ///
+    /// # Errors
+    /// [`PeerError::Io`] for connection problems and timeouts, [`PeerError::Parse`] when the login
+    /// is refused (a target without an ACL for us, or one that needs CHAP).
+    pub fn open(
+        portal: &str,
+        target: &str,
+        initiator: &str,
+        alias: Option<&str>,
+        timeout: Duration,
+    ) -> Result<HeldSession, PeerError> {
+        let addr: SocketAddr = portal.parse().map_err(|_| {
+            PeerError::InvalidArgument(format!("portal {portal:?} is not ADDR:PORT"))
+        })?;
+        let ctx = format!("login to {target} via {portal}");
+        let io = |e| PeerError::io(ctx.clone(), e);
+        let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
+        stream.set_read_timeout(Some(timeout)).map_err(io)?;
+        stream.set_write_timeout(Some(timeout)).map_err(io)?;
+        let mut keys = format!("InitiatorName={initiator}\0");
+        if let Some(alias) = alias {
+            keys.push_str(&format!("InitiatorAlias={alias}\0"));
+        }
+        keys.push_str(&format!(
+            "TargetName={target}\0SessionType=Normal\0HeaderDigest=None\0DataDigest=None\0"
+        ));
+        login(&mut stream, keys.into_bytes(), &ctx)?;
+        Ok(HeldSession { stream })
+    }
+
+    /// The local end of the connection.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.stream.local_addr().ok()
+    }
+}
+
+/// Runs `iscsi-ls -s <url>`: discovery, then a normal-session login to every target to list its
+/// LUNs. Succeeds only when every login succeeded (a target that needs CHAP and did not get the
+/// right secret fails it: `Authentication failure(513)`). Returns stdout.
+///
+/// # Errors
+/// As [`iscsi_ls`].
+pub fn iscsi_ls_luns(url: &str) -> Result<String, PeerError> {
+    let bin = process::find_binary("iscsi-ls")?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-s").arg(url);
+    process::run_ok(&mut cmd, ISCSI_LS_TIMEOUT, None)
+}
+
+/// Runs `iscsi-inq <url>` (a normal-session login to the target and LUN the URL names, then
+/// INQUIRY): `iscsi://user%secret@host:port/iqn/0?target_user=U&target_password=S` checks mutual
+/// CHAP, which libiscsi applies only to this login. Returns stdout.
+///
+/// # Errors
+/// As [`iscsi_ls`] (`Invalid CHAP_R response from the target`, `Wrong CHAP targetname`).
+pub fn iscsi_inq(url: &str) -> Result<String, PeerError> {
+    let bin = process::find_binary("iscsi-inq")?;
+    let mut cmd = Command::new(bin);
+    cmd.arg(url);
+    process::run_ok(&mut cmd, ISCSI_LS_TIMEOUT, None)
 }
 
 fn parse_sendtargets(text: &[u8]) -> Vec<(String, String)> {

@@ -48,8 +48,8 @@ mod process;
 mod tgtd;
 
 pub use client::{
-    DEFAULT_TEST_VENV, ISCSI_LS_TIMEOUT, RAW_INITIATOR_NAME, iscsi_ls, python_tool, require,
-    sendtargets, url,
+    DEFAULT_TEST_VENV, HeldSession, ISCSI_LS_TIMEOUT, RAW_INITIATOR_NAME, iscsi_inq, iscsi_ls,
+    iscsi_ls_luns, python_tool, require, sendtargets, url,
 };
 pub use error::PeerError;
 pub use isnsd::{

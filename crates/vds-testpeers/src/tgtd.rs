@@ -199,6 +199,51 @@ impl Tgtd {
         log_tail(&self.log)
     }
 
+    /// Checks that tgtd still runs: its process exists and is not a zombie (a crash leaves the
+    /// child unreaped, so the PID cannot have been reused).
+    ///
+    /// # Errors
+    /// [`PeerError::PeerExited`] with the state seen and the tail of tgtd's log.
+    pub fn check_alive(&self) -> Result<(), PeerError> {
+        let state = match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            // "pid (comm) S ...": the state follows the last ')'.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or("?")
+                .to_owned(),
+            Err(e) => format!("gone ({e})"),
+        };
+        if matches!(state.as_str(), "Z" | "X") || state.starts_with("gone") {
+            return Err(PeerError::PeerExited {
+                peer: format!("tgtd {}", self.pid),
+                status: format!("process state {state}"),
+                log_tail: log_tail(&self.log),
+            });
+        }
+        Ok(())
+    }
+
+    /// Grants every initiator access to target `tid` (`--initiator-address ALL`): tgtd hides a
+    /// target without an ACL from SendTargets and refuses logins to it.
+    ///
+    /// # Errors
+    /// As [`Tgtd::tgtadm`].
+    pub fn grant_all(&self, tid: u32) -> Result<(), PeerError> {
+        let tid_s = tid.to_string();
+        self.iscsi(&[
+            "--op",
+            "bind",
+            "--mode",
+            "target",
+            "--tid",
+            &tid_s,
+            "--initiator-address",
+            "ALL",
+        ])
+        .map(drop)
+    }
+
     /// Runs `tgtadm -C N <args>` against this instance (with its `TGT_IPC_SOCKET`) and returns stdout.
     ///
     /// # Errors
@@ -255,17 +300,7 @@ impl Tgtd {
             "--backing-store",
             &backing_s,
         ])?;
-        self.iscsi(&[
-            "--op",
-            "bind",
-            "--mode",
-            "target",
-            "--tid",
-            &tid_s,
-            "--initiator-address",
-            "ALL",
-        ])?;
-        Ok(())
+        self.grant_all(tid)
     }
 
     /// Adds `count` targets as [`Tgtd::add_target`] does, named `{prefix}{k:03}` for k = 1..=count

@@ -14,8 +14,9 @@ use vds_secret::{FilePolicy, FileProblem, Secret};
 use vds_service::Change;
 
 use crate::cli::{
-    AddArgs, Cli, CommandArgs, CreateArgs, CredentialArgs, DeleteArgs, DetailArgs, DiscoverArgs,
-    ListArgs, MemberVerb, NameArgs, PortalVerb, ProviderArgs, SubsystemArgs,
+    AddArgs, ChapArgs, ChapTargetArgs, Cli, CommandArgs, CreateArgs, CredentialArgs, DeleteArgs,
+    DetailArgs, DiscoverArgs, ListArgs, MemberVerb, NameArgs, PortalVerb, ProviderArgs,
+    SubsystemArgs,
 };
 use crate::error::{CliError, CliResult};
 
@@ -257,16 +258,9 @@ fn credentials(c: CredentialArgs, warnings: &mut Vec<String>) -> CliResult<Crede
     };
     let chap = pair(c.chap_user, c.chap_secret_file, "CHAP secret")?;
     let mutual = pair(c.mutual_user, c.mutual_secret_file, "mutual CHAP secret")?;
-    for (what, cred) in [("CHAP", &chap), ("mutual CHAP", &mutual)] {
+    for (what, cred) in [("CHAP secret", &chap), ("mutual CHAP secret", &mutual)] {
         if let Some(cred) = cred {
-            let n = cred.secret.len();
-            if n < limits::MIN_RECOMMENDED_CHAP_SECRET_LEN {
-                warnings.push(format!(
-                    "warning: the {what} secret has {n} bytes; RFC 7143 asks for at least {} \
-                     (96 bits), and a short secret can be guessed from one captured login",
-                    limits::MIN_RECOMMENDED_CHAP_SECRET_LEN
-                ));
-            }
+            short_secret_warning(what, &cred.secret, warnings);
         }
     }
     if let (Some(a), Some(b)) = (&chap, &mutual) {
@@ -286,9 +280,41 @@ fn credentials(c: CredentialArgs, warnings: &mut Vec<String>) -> CliResult<Crede
 }
 
 fn iqn(target: String) -> CliResult<String> {
-    limits::check_iscsi_name(&target)
-        .map_err(|e| usage(format!("target {target:?}"), e.to_string()))?;
-    Ok(target)
+    iqn_of("target", target)
+}
+
+/// An iSCSI name typed for `what`, checked against RFC 7143's limits.
+fn iqn_of(what: &str, name: String) -> CliResult<String> {
+    limits::check_iscsi_name(&name)
+        .map_err(|e| usage(format!("{what} {name:?}"), e.to_string()))?;
+    Ok(name)
+}
+
+/// A target CHAP secret from `file` (the rules of `--chap-secret-file`; a short secret is
+/// accepted with a warning), or `None` (`--clear`).
+fn target_secret(
+    file: Option<&Path>,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> CliResult<Option<Secret>> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let secret = secret_file(file, what)?;
+    short_secret_warning(what, &secret, warnings);
+    Ok(Some(secret))
+}
+
+/// The warning for a secret shorter than RFC 7143 recommends.
+fn short_secret_warning(what: &str, secret: &Secret, warnings: &mut Vec<String>) {
+    let n = secret.len();
+    if n < limits::MIN_RECOMMENDED_CHAP_SECRET_LEN {
+        warnings.push(format!(
+            "warning: the {what} has {n} bytes; RFC 7143 asks for at least {} (96 bits), and a \
+             short secret can be guessed from one captured login",
+            limits::MIN_RECOMMENDED_CHAP_SECRET_LEN
+        ));
+    }
 }
 
 /// Validates `cli`. Usage-class errors (bad portal, bad name, a value over a protocol limit) carry
@@ -367,6 +393,12 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
             set("concurrency", a.concurrency);
             set("subsystems", a.subsystems);
             set("portals", a.portals);
+            if let Some(path) = a.socket {
+                let text = path.to_str().ok_or_else(|| {
+                    usage("--socket", format!("{:?} is not UTF-8", path.display()))
+                })?;
+                settings.insert("socket".into(), toml::Value::String(text.to_string()));
+            }
             Command::ProviderAdd {
                 name: name("provider", a.name)?,
                 kind: a.kind,
@@ -491,6 +523,25 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 iscsi_name: target,
                 tag: tpgroup,
                 portal: portal(&pa, true)?.to_vds_address(),
+            },
+        ),
+        CommandArgs::Chap(ChapArgs::Target(ChapTargetArgs::Set(a))) => Command::Change(
+            sel(p, a.subsystem)?,
+            Change::SetTargetSharedSecret {
+                iscsi_name: a.target,
+                secret: target_secret(a.secret_file.as_deref(), "target CHAP secret", w)?,
+                initiator: match a.initiator {
+                    Some(i) => Some(iqn_of("initiator", i)?),
+                    None => None,
+                },
+            },
+        ),
+        CommandArgs::Chap(ChapArgs::Target(ChapTargetArgs::Remember(a))) => Command::Change(
+            sel(p, a.subsystem)?,
+            Change::RememberInitiatorSharedSecret {
+                iscsi_name: a.target,
+                initiator: iqn_of("initiator", a.initiator)?,
+                secret: target_secret(a.secret_file.as_deref(), "initiator CHAP secret", w)?,
             },
         ),
         CommandArgs::Discover(DiscoverArgs {

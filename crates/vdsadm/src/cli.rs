@@ -18,7 +18,7 @@ Register an array with `vdsadm subsystem add` (or add a provider that finds its 
 `vdsadm provider add`), then query it with `list` and `detail`. Queries read the provider cache in \
 the store and never touch the network; `refresh` (IVdsHwProvider::Refresh), `reenumerate` \
 (IVdsHwProvider::Reenumerate) and the change verbs (`online`, `offline`, `create`, `delete`, \
-`name`, `add`, `remove`) contact the arrays and update the cache. With --sim, every command runs \
+`name`, `add`, `remove`, `chap`) contact the arrays and update the cache. With --sim, every command runs \
 against a throwaway store holding the simulator.";
 
 /// `vdsadm`: the raw command line.
@@ -75,7 +75,7 @@ pub enum CommandArgs {
     /// Register or remove a subsystem (an array reached through SendTargets discovery portals).
     #[command(subcommand)]
     Subsystem(SubsystemArgs),
-    /// Add or remove a provider (an instance of a provider kind: sendtargets, sim).
+    /// Add or remove a provider (an instance of a provider kind: sendtargets, sim, tgt).
     #[command(subcommand)]
     Provider(ProviderArgs),
     /// List objects from the provider cache (no network).
@@ -112,6 +112,10 @@ pub enum CommandArgs {
     /// Remove a portal from a portal group (IVdsIscsiPortalGroup::RemovePortal).
     #[command(subcommand)]
     Remove(MemberVerb),
+    /// Target CHAP: the secret initiators prove (SetSharedSecret) and the one the target proves
+    /// itself with (RememberInitiatorSharedSecret).
+    #[command(subcommand)]
+    Chap(ChapArgs),
     /// Print a shell completion script on stdout.
     Completions {
         /// The shell.
@@ -184,7 +188,7 @@ pub enum ProviderArgs {
 pub struct ProviderAddArgs {
     /// The provider's name (object ids derive from it).
     pub name: String,
-    /// The provider kind: sendtargets or sim.
+    /// The provider kind: sendtargets, sim or tgt.
     #[arg(long, value_name = "KIND")]
     pub kind: String,
     /// sendtargets: the most connections open at once.
@@ -196,6 +200,10 @@ pub struct ProviderAddArgs {
     /// sim: this many portals in each simulated subsystem.
     #[arg(long, value_name = "N")]
     pub portals: Option<u32>,
+    /// tgt: tgtd's management socket (default: $TGT_IPC_SOCKET.0, else /var/run/tgtd/socket.0,
+    /// resolved now and kept in the configuration).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
     /// Only add it; do not contact anything now.
     #[arg(long)]
     pub no_refresh: bool,
@@ -406,6 +414,66 @@ pub enum MemberVerb {
         #[arg(value_name = "HOST:PORT")]
         portal: String,
     },
+}
+
+/// `vdsadm chap …`.
+#[derive(Debug, Subcommand)]
+pub enum ChapArgs {
+    /// A target's CHAP secrets.
+    #[command(subcommand)]
+    Target(ChapTargetArgs),
+}
+
+/// `vdsadm chap target set|remember`.
+#[derive(Debug, Subcommand)]
+pub enum ChapTargetArgs {
+    /// Set or clear the secret initiators must prove to log in (IVdsIscsiTarget::SetSharedSecret).
+    Set(ChapSetArgs),
+    /// Set or clear the secret the target proves itself with to an initiator that asks, for mutual
+    /// CHAP (IVdsIscsiTarget::RememberInitiatorSharedSecret).
+    Remember(ChapRememberArgs),
+}
+
+/// `vdsadm chap target set`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["secret_file", "clear"])))]
+pub struct ChapSetArgs {
+    /// The subsystem.
+    #[arg(long, value_name = "NAME")]
+    pub subsystem: String,
+    /// The target's iSCSI name.
+    #[arg(value_name = "IQN")]
+    pub target: String,
+    /// File holding the secret (one line). The secret is never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Clear the secret: logins need no CHAP from then on.
+    #[arg(long)]
+    pub clear: bool,
+    /// The secret of this initiator alone (default: the target's secret for every initiator).
+    #[arg(long, value_name = "IQN")]
+    pub initiator: Option<String>,
+}
+
+/// `vdsadm chap target remember`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["secret_file", "clear"])))]
+pub struct ChapRememberArgs {
+    /// The subsystem.
+    #[arg(long, value_name = "NAME")]
+    pub subsystem: String,
+    /// The target's iSCSI name.
+    #[arg(value_name = "IQN")]
+    pub target: String,
+    /// The initiator whose secret it is.
+    #[arg(long, value_name = "IQN")]
+    pub initiator: String,
+    /// File holding the initiator's secret (one line). Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Forget the secret.
+    #[arg(long)]
+    pub clear: bool,
 }
 
 /// `vdsadm discover`.

@@ -328,6 +328,18 @@ pub fn target_detail_text(d: &TargetDetail) -> String {
     );
     out.push('\n');
     out.push_str(&groups_table(&t.iscsi_name, &d.groups));
+    out.push('\n');
+    if d.connected_initiators.is_empty() {
+        out.push_str("No initiator is logged in.\n");
+    } else {
+        let rows: Vec<Vec<String>> = d
+            .connected_initiators
+            .iter()
+            .enumerate()
+            .map(|(i, name)| vec![format!("Initiator {i}"), name.clone()])
+            .collect();
+        out.push_str(&table(&["Initiator ###", "Connected initiator"], &rows));
+    }
     out
 }
 

@@ -3,12 +3,10 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use tgt_client::{Client, ClientConfig, Target};
-use vds_testpeers::{Tgtd, TgtdConfig};
+use vds_testpeers::{HeldSession, Tgtd, TgtdConfig};
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -26,19 +24,9 @@ pub fn start() -> (Tgtd, Client) {
 
 /// Panics unless tgtd's process still runs (a zombie counts as dead: it crashed or exited).
 pub fn assert_alive(tgtd: &Tgtd) {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", tgtd.pid()))
-        .unwrap_or_else(|e| panic!("tgtd {} is gone: {e}\n{}", tgtd.pid(), tgtd.log_tail()));
-    // "pid (comm) S ...": the state follows the last ')'.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .unwrap_or("?");
-    assert!(
-        state != "Z" && state != "X",
-        "tgtd {} died (state {state})\n{}",
-        tgtd.pid(),
-        tgtd.log_tail()
-    );
+    if let Err(e) = tgtd.check_alive() {
+        panic!("{e}");
+    }
 }
 
 /// What `tgtadm --op show --mode target` prints, parsed with our parser.
@@ -56,60 +44,15 @@ pub fn tgtadm_show(tgtd: &Tgtd, mode: &str) -> String {
 }
 
 /// Logs in to `target` at `portal` as a normal session (operational stage straight to full
-/// feature, no CHAP) and returns the open connection: tgtd shows it as an I_T nexus until it is
+/// feature, no CHAP) and returns the open session: tgtd shows it as an I_T nexus until it is
 /// dropped.
-pub fn login(portal: &str, target: &str, initiator: &str, alias: &str) -> TcpStream {
-    use iscsi_proto::wire::{LoginRequest, Repr, Stage, pdu_len};
-    let data = iscsi_proto::text::encode(&[
-        ("InitiatorName", initiator),
-        ("InitiatorAlias", alias),
-        ("TargetName", target),
-        ("SessionType", "Normal"),
-        ("HeaderDigest", "None"),
-        ("DataDigest", "None"),
-    ])
-    .expect("login keys");
-    let pdu = Repr::LoginRequest(LoginRequest {
-        transit: true,
-        cont: false,
-        csg: Stage::Operational,
-        nsg: Stage::FullFeature,
-        version_max: 0,
-        version_min: 0,
-        isid: [0x80, 0, 0x12, 0x34, 0, 1],
-        tsih: 0,
-        itt: 1,
-        cid: 0,
-        cmd_sn: 1,
-        exp_stat_sn: 0,
-        data: &data,
-    })
-    .to_vec()
-    .expect("login PDU");
-    let mut s = TcpStream::connect(portal).expect("connect to portal");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    s.write_all(&pdu).expect("send login");
-    let mut bhs = [0u8; 48];
-    s.read_exact(&mut bhs).expect("login response header");
-    let total = pdu_len(&bhs).expect("BHS length");
-    let mut rest = vec![0u8; total - 48];
-    s.read_exact(&mut rest).expect("login response data");
-    let mut whole = bhs.to_vec();
-    whole.extend_from_slice(&rest);
-    match Repr::parse_bytes(&whole).expect("login response parses").0 {
-        Repr::LoginResponse(r) => {
-            assert_eq!(
-                (r.status_class, r.status_detail),
-                (0, 0),
-                "login to {target} refused"
-            );
-            assert!(
-                r.transit && r.nsg == Stage::FullFeature,
-                "login did not complete"
-            );
-        }
-        other => panic!("expected a login response, got {other:?}"),
-    }
-    s
+pub fn login(portal: &str, target: &str, initiator: &str, alias: &str) -> HeldSession {
+    HeldSession::open(
+        portal,
+        target,
+        initiator,
+        Some(alias),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("login to {target} refused: {e}"))
 }

@@ -324,6 +324,7 @@ pub(crate) fn merge(
             chap_enabled: false,
             lun_count: 0,
             portal_groups,
+            connected_initiators: Vec::new(),
         });
     }
     snap.health = if status == SubSystemStatus::Online

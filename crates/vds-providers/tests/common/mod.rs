@@ -24,3 +24,11 @@ impl KindState for MemoryState {
         Ok(Box::new(()))
     }
 }
+
+impl MemoryState {
+    /// What was last written.
+    #[allow(dead_code)] // not every test file reads it
+    pub fn read_now(&self) -> Option<Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

@@ -1,6 +1,6 @@
 //! The change verbs, in DiskRAID's words: `online tportal`, `offline tportal`, `create target`,
 //! `delete target`, `name target`, `create tpgroup`, `delete tpgroup`, `add tportal`, `remove
-//! tportal`. Each is one VDS method, made by the service on the subsystem's array; the answer is its
+//! tportal`, `chap target set`, `chap target remember`. Each is one VDS method, made by the service on the subsystem's array; the answer is its
 //! result code (success-with-information codes such as `VDS_S_ALREADY_EXISTS` included), the object
 //! it made, and the notifications it raised (in JSON, and with `-v`).
 
