@@ -191,6 +191,49 @@ pub struct GroupMemberRequest {
     pub portal: String,
 }
 
+/// `PUT …/targets/{target}/chap-secret` (`vdsadm chap target set`): `IVdsIscsiTarget::
+/// SetSharedSecret`, the secret initiators must prove. The secret is never logged nor shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TargetSecretRequest {
+    /// The secret (1 to 1,024 bytes of text); null clears it (CHAP is no longer required).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The initiator whose secret it is; absent or null: the target's default secret.
+    #[serde(default)]
+    pub initiator: Option<String>,
+}
+
+impl fmt::Debug for TargetSecretRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TargetSecretRequest")
+            .field("secret", &self.secret.as_ref().map(|_| "<hidden>"))
+            .field("initiator", &self.initiator)
+            .finish()
+    }
+}
+
+/// `PUT …/targets/{target}/initiator-secrets/{initiator}` (`vdsadm chap target remember`):
+/// `IVdsIscsiTarget::RememberInitiatorSharedSecret`, the secret the target proves itself with to
+/// that initiator (mutual CHAP). Never logged nor shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InitiatorSecretRequest {
+    /// The secret (1 to 1,024 bytes of text); null forgets it.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+impl fmt::Debug for InitiatorSecretRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InitiatorSecretRequest")
+            .field("secret", &self.secret.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
 /// The state of an operation (`IVdsAsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

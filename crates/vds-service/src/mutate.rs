@@ -94,6 +94,37 @@ pub enum Change {
 }
 
 impl Change {
+    /// RFC 7143's limits on what a front end passes through (a CHAP secret of 1 to 1,024 bytes,
+    /// an initiator's iSCSI name), checked before anything is asked of an array: `E_INVALIDARG`.
+    fn check(&self) -> Result<(), Error> {
+        use iscsi_proto::limits;
+        let (secret, initiator) = match self {
+            Change::SetTargetSharedSecret {
+                secret, initiator, ..
+            } => (secret.as_ref(), initiator.as_deref()),
+            Change::RememberInitiatorSharedSecret {
+                secret, initiator, ..
+            } => (secret.as_ref(), Some(initiator.as_str())),
+            _ => return Ok(()),
+        };
+        let invalid = |why: String| {
+            Err(Error::new(Hresult::E_INVALIDARG)
+                .about(Subject::Other("CHAP secret".into()))
+                .because(why))
+        };
+        if let Some(s) = secret {
+            if let Err(e) = limits::check_chap_secret(s.expose()) {
+                return invalid(e.to_string());
+            }
+        }
+        if let Some(i) = initiator {
+            if let Err(e) = limits::check_iscsi_name(i) {
+                return invalid(e.to_string());
+            }
+        }
+        Ok(())
+    }
+
     /// The VDS method the change is.
     pub fn operation(&self) -> &'static str {
         match self {
@@ -222,6 +253,7 @@ impl Service {
         sel: &SubsystemSel,
         change: Change,
     ) -> Result<MutationReport, Error> {
+        change.check()?;
         let provider = self.resolve(sel)?;
         let config = self.inner.provider_config(&provider)?;
         let kind = crate::providers::kind_named(&config.kind)?;

@@ -182,6 +182,42 @@ fn every_mutation_runs_as_an_operation() {
         &format!("/v1/subsystems/{sub}/targets/{new}/portal-groups/{tag}"),
         None,
     ));
+    // Target CHAP: the secret initiators prove, then the one the target proves (mutual).
+    ok(d.operation(
+        "PUT",
+        &format!("/v1/subsystems/{sub}/targets/{new}/chap-secret"),
+        Some(json!({"secret": "a-secret-of-16-b"})),
+    ));
+    assert_eq!(
+        d.get_json(&format!("/v1/subsystems/{sub}/targets/{new}"))["chap_enabled"],
+        true
+    );
+    ok(d.operation(
+        "PUT",
+        &format!("/v1/subsystems/{sub}/targets/{new}/initiator-secrets/iqn.2026-12.test:host1"),
+        Some(json!({"secret": "another-secret-16"})),
+    ));
+    // Out of RFC 7143's limits: refused before the array is asked, the secret never echoed.
+    let op = d.operation(
+        "PUT",
+        &format!("/v1/subsystems/{sub}/targets/{new}/chap-secret"),
+        Some(json!({"secret": "x".repeat(1025)})),
+    );
+    assert_eq!(
+        (op["state"].as_str(), op["name"].as_str()),
+        (Some("FAILED"), Some("E_INVALIDARG")),
+        "{op}"
+    );
+    assert!(!op.to_string().contains("xxxxxxxx"), "{op}");
+    ok(d.operation(
+        "PUT",
+        &format!("/v1/subsystems/{sub}/targets/{new}/chap-secret"),
+        Some(json!({"secret": null})),
+    ));
+    assert_eq!(
+        d.get_json(&format!("/v1/subsystems/{sub}/targets/{new}"))["chap_enabled"],
+        false
+    );
     ok(d.operation(
         "DELETE",
         &format!("/v1/subsystems/{sub}/targets/{new}"),

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use axum::Json as Out;
 use axum::response::Response;
 use vds_api::{
-    GroupMemberRequest, OperationDoc, OperationOutput, PortalStatusRequest, ProviderAddRequest,
-    ProviderReport, RemoveReport, SettableStatus, SettingValue, SubsystemAddRequest,
-    SubsystemSetRequest, TargetAliasRequest, TargetCreateRequest,
+    GroupMemberRequest, InitiatorSecretRequest, OperationDoc, OperationOutput, PortalStatusRequest,
+    ProviderAddRequest, ProviderReport, RemoveReport, SettableStatus, SettingValue,
+    SubsystemAddRequest, SubsystemSetRequest, TargetAliasRequest, TargetCreateRequest,
+    TargetSecretRequest,
 };
 use vds_model::{Error, IscsiPortalStatus};
 use vds_service::{
@@ -354,6 +355,66 @@ pub async fn set_target_alias(
         Change::SetTargetAlias {
             iscsi_name,
             alias: req.alias,
+        },
+        &w,
+    )
+    .await
+}
+
+/// `PUT …/targets/{target}/chap-secret`: `IVdsIscsiTarget::SetSharedSecret`.
+#[utoipa::path(put, path = "/v1/subsystems/{subsystem}/targets/{target}/chap-secret", tag = "targets",
+    params(("subsystem" = String, Path, description = "The subsystem's id or name"),
+        ("target" = String, Path, description = "The target's id or iSCSI name"), ProviderParam, WaitParam),
+    request_body = TargetSecretRequest,
+    responses((status = 200, description = "Finished within the wait", body = OperationDoc),
+        (status = 202, description = "Started", body = OperationDoc), ApiErrors))]
+pub async fn set_target_secret(
+    axum::extract::State(app): AppState,
+    Path((s, t)): Path<(String, String)>,
+    Query(q): Query<ProviderWait>,
+    Json(req): Json<TargetSecretRequest>,
+) -> ApiResult<Response> {
+    let (p, w) = q.split();
+    let sel = subsystem_named(&app, &s, &p)?;
+    let iscsi_name = target_named(&app, &sel, &t)?;
+    change(
+        &app,
+        sel,
+        Change::SetTargetSharedSecret {
+            iscsi_name,
+            secret: req.secret.map(|s| vds_store::Secret::new(s.into_bytes())),
+            initiator: req.initiator,
+        },
+        &w,
+    )
+    .await
+}
+
+/// `PUT …/targets/{target}/initiator-secrets/{initiator}`:
+/// `IVdsIscsiTarget::RememberInitiatorSharedSecret`.
+#[utoipa::path(put, path = "/v1/subsystems/{subsystem}/targets/{target}/initiator-secrets/{initiator}", tag = "targets",
+    params(("subsystem" = String, Path, description = "The subsystem's id or name"),
+        ("target" = String, Path, description = "The target's id or iSCSI name"),
+        ("initiator" = String, Path, description = "The initiator's iSCSI name"), ProviderParam, WaitParam),
+    request_body = InitiatorSecretRequest,
+    responses((status = 200, description = "Finished within the wait", body = OperationDoc),
+        (status = 202, description = "Started", body = OperationDoc), ApiErrors))]
+pub async fn remember_initiator_secret(
+    axum::extract::State(app): AppState,
+    Path((s, t, initiator)): Path<(String, String, String)>,
+    Query(q): Query<ProviderWait>,
+    Json(req): Json<InitiatorSecretRequest>,
+) -> ApiResult<Response> {
+    let (p, w) = q.split();
+    let sel = subsystem_named(&app, &s, &p)?;
+    let iscsi_name = target_named(&app, &sel, &t)?;
+    change(
+        &app,
+        sel,
+        Change::RememberInitiatorSharedSecret {
+            iscsi_name,
+            initiator,
+            secret: req.secret.map(|s| vds_store::Secret::new(s.into_bytes())),
         },
         &w,
     )

@@ -90,6 +90,11 @@ pub fn router(app: Arc<App>) -> Router {
                 .patch(change::set_target_alias)
                 .delete(change::delete_target),
         )
+        .route(&format!("{t}/chap-secret"), put(change::set_target_secret))
+        .route(
+            &format!("{t}/initiator-secrets/{{initiator}}"),
+            put(change::remember_initiator_secret),
+        )
         .route(
             &format!("{t}/portal-groups"),
             get(query::portal_groups).post(change::create_portal_group),
