@@ -8,6 +8,8 @@
 //! - [`Client::query_all`]: every visible storage node with its entity, portals and portal groups
 //!   (the one-shot DevAttrQry, falling back to a DevGetNext walk and one DevAttrQry per node
 //!   when the server answers status 11; see [`isns_proto::query`]).
+//! - [`Client::query_entity`], [`Client::query_node`]: one entity (with the same fallback) or one
+//!   storage node, `None` when the server has no such object.
 //! - [`Client::register_control_node`], [`Client::deregister`], [`Client::scn_register`],
 //!   [`Client::scn_deregister`]: being a Control node (which sees every object) and asking for
 //!   state change notifications.
@@ -60,8 +62,8 @@ use tokio::time::Instant;
 pub use error::{Error, ErrorKind, Phase};
 pub use isns_proto::query::QueryLimits;
 pub use isns_proto::{
-    ControlNode, Entity, Function, Message, Node, NodeType, Objects, Port, Portal, PortalGroup,
-    Scn, ScnBitmap, ScnEvent, Status,
+    ControlNode, ControlPortal, Entity, Function, Message, Node, NodeType, Objects, Port, Portal,
+    PortalGroup, Scn, ScnBitmap, ScnEvent, Status,
 };
 pub use scn::{Notification, ScnListener, ScnListenerConfig, ScnStats};
 
@@ -344,6 +346,97 @@ impl Client {
             used_fallback,
             requests,
         })
+    }
+
+    /// One storage node, with its entity, the entity's portals and the node's portal groups, or
+    /// `None` when the server has no such node (or shows it not to our source).
+    ///
+    /// # Errors
+    /// As [`Client::exchange`]; [`ErrorKind::Status`] for a status other than 0 and 9;
+    /// [`ErrorKind::Malformed`] for a reply whose objects break the recipe.
+    pub async fn query_node(&mut self, name: &str) -> Result<Option<Objects>, Error> {
+        let request = isns_proto::query::node_query(&self.config.source_name, name);
+        let function = request.function;
+        let reply = self.exchange(request).await?;
+        match reply.status_or_success() {
+            Status::SUCCESSFUL => {}
+            Status::NO_SUCH_ENTRY => return Ok(None),
+            s => return Err(self.err(ErrorKind::Status(s), Some(function))),
+        }
+        let found = self.decode(reply.operating(), function)?;
+        Ok(found.node(name).is_some().then_some(found))
+    }
+
+    fn decode(
+        &self,
+        operating: &[isns_proto::wire::Attribute],
+        function: Function,
+    ) -> Result<Objects, Error> {
+        let mut builder =
+            isns_proto::objects::ObjectsBuilder::new(self.config.query_limits.max_objects);
+        builder.add_reply(operating).map_err(|p| {
+            self.err(
+                ErrorKind::Malformed(isns_proto::Error::PeerMisbehaved(p)),
+                Some(function),
+            )
+        })?;
+        let mut found = builder.finish();
+        found.drop_stale_portal_groups();
+        Ok(found)
+    }
+
+    /// The objects of one entity (its storage nodes, portals and the nodes' portal groups, stale
+    /// portal groups dropped), or `None` when the server knows no such entity (or shows it not to
+    /// our source). A reply too large for the server's buffer (status 11) falls back to
+    /// [`Client::query_all`], keeping that entity's objects, transparently.
+    ///
+    /// # Errors
+    /// As [`Client::query_all`].
+    pub async fn query_entity(&mut self, eid: &str) -> Result<Option<Objects>, Error> {
+        let request = isns_proto::query::entity_query(&self.config.source_name, eid);
+        let function = request.function;
+        let reply = self.exchange(request).await?;
+        let status = reply.status_or_success();
+        if status == Status::INTERNAL_ERROR {
+            let all = self.query_all().await?.objects;
+            let mine = |e: &Option<String>| e.as_deref() == Some(eid);
+            let mut found = Objects {
+                entities: all.entities.into_iter().filter(|e| e.eid == eid).collect(),
+                nodes: all.nodes.into_iter().filter(|n| mine(&n.entity)).collect(),
+                portals: all
+                    .portals
+                    .into_iter()
+                    .filter(|p| mine(&p.entity))
+                    .collect(),
+                portal_groups: all.portal_groups,
+            };
+            if found.entities.is_empty() {
+                return Ok(None);
+            }
+            found.drop_stale_portal_groups();
+            return Ok(Some(found));
+        }
+        match status {
+            Status::SUCCESSFUL => {}
+            Status::NO_SUCH_ENTRY => return Ok(None),
+            s => return Err(self.err(ErrorKind::Status(s), Some(function))),
+        }
+        if reply.operating().is_empty() {
+            return Ok(None);
+        }
+        // The reply does not repeat the EID (see `entity_query`): put it first, so that the
+        // nodes and portals are attached to their entity as in every other reply.
+        let mut attributes = Vec::with_capacity(reply.operating().len() + 1);
+        attributes.push(isns_proto::wire::Attribute::string(
+            isns_proto::Tag::ENTITY_IDENTIFIER,
+            eid,
+        ));
+        attributes.extend_from_slice(reply.operating());
+        let found = self.decode(&attributes, function)?;
+        if found.entities.iter().all(|e| e.eid != eid) {
+            return Ok(None);
+        }
+        Ok(Some(found))
     }
 
     /// Registers `node` as a Control node (DevAttrReg, see [`ControlNode::registration`]);

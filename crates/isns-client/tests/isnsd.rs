@@ -8,11 +8,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use isns_client::{
-    Client, ClientConfig, ControlNode, ErrorKind, Message, NodeType, Objects, Port, ScnBitmap,
-    ScnListener, ScnListenerConfig, Status,
+    Client, ClientConfig, ControlNode, ControlPortal, ErrorKind, Message, NodeType, Objects, Port,
+    ScnBitmap, ScnListener, ScnListenerConfig, Status,
 };
 use isns_proto::{Attribute, Tag};
-use vds_testpeers::{Isnsd, IsnsdConfig, PeerError, parse_isnsadm_list, require};
+use vds_testpeers::{IsnsadmLists, Isnsd, IsnsdConfig, PeerError, parse_isnsadm_list, require};
 
 const CONTROL: &str = "iqn.2026-12.test.vds:control";
 const DISK1: &str = "iqn.2024-01.test:disk1";
@@ -102,15 +102,8 @@ async fn feed_fabric(isnsd: &Isnsd) {
     }
 }
 
-/// A comparable picture: nodes (name, type, alias), portals (ip, port), PGs (name, ip, port,
-/// tag), entities — as isnsadm prints them.
-#[derive(Debug, PartialEq, Eq)]
-struct Picture {
-    nodes: BTreeSet<(String, String, String)>,
-    portals: BTreeSet<(String, String)>,
-    groups: BTreeSet<(String, String, String, String)>,
-    entities: BTreeSet<String>,
-}
+/// Our reading in the form isnsadm prints it ([`IsnsadmLists`]).
+type Picture = IsnsadmLists;
 
 fn type_text(t: Option<NodeType>) -> String {
     match t {
@@ -140,7 +133,7 @@ fn picture_of(o: &Objects) -> Picture {
             .iter()
             .map(|p| (p.ip.to_string(), p.port.to_string()))
             .collect(),
-        groups: o
+        portal_groups: o
             .portal_groups
             .iter()
             .map(|g| {
@@ -156,41 +149,7 @@ fn picture_of(o: &Objects) -> Picture {
 }
 
 fn isnsadm_picture(isnsd: &Isnsd) -> Picture {
-    let list = |what| parse_isnsadm_list(&adm(isnsd, &["--list", what]));
-    let get = |obj: &[(u32, String)], tag: u32| {
-        obj.iter()
-            .find(|(t, _)| *t == tag)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let get_or_nil = |obj: &[(u32, String)], tag: u32| {
-        obj.iter()
-            .find(|(t, _)| *t == tag)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| "<NIL>".into())
-    };
-    Picture {
-        nodes: list("nodes")
-            .iter()
-            .map(|o| (get(o, 0x20), get_or_nil(o, 0x21), get(o, 0x22)))
-            .collect(),
-        portals: list("portals")
-            .iter()
-            .map(|o| (get(o, 0x10), get(o, 0x11)))
-            .collect(),
-        groups: list("portal-groups")
-            .iter()
-            .map(|o| {
-                (
-                    get(o, 0x30),
-                    get(o, 0x31),
-                    get(o, 0x32),
-                    get_or_nil(o, 0x33),
-                )
-            })
-            .collect(),
-        entities: list("entities").iter().map(|o| get(o, 0x01)).collect(),
-    }
+    isnsd.lists().unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,6 +215,73 @@ async fn query_all_equals_isnsadm_lists() {
         found.objects.node(INIT1).and_then(|n| n.node_type),
         Some(NodeType::INITIATOR)
     );
+
+    // One entity: the same objects as the whole query has for it.
+    let host1 = c
+        .query_entity("host1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no entity host1"));
+    let mut whole = found.objects.clone();
+    whole.entities.retain(|e| e.eid == "host1");
+    whole.nodes.retain(|n| n.entity.as_deref() == Some("host1"));
+    whole
+        .portal_groups
+        .retain(|g| g.node == DISK1 || g.node == DISK2);
+    assert_eq!(picture_of(&host1), picture_of(&whole));
+    assert_eq!(
+        c.query_entity("no-such-entity").await.ok(),
+        Some(None),
+        "an unknown entity is None"
+    );
+    // One node: it, its entity, the entity's portals.
+    let d1 = c
+        .query_node(DISK1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no node {DISK1}"));
+    assert_eq!(
+        d1.node(DISK1).and_then(|n| n.entity.clone()).as_deref(),
+        Some("host1")
+    );
+    assert_eq!(d1.portals.len(), 3);
+    assert_eq!(
+        c.query_node("iqn.2024-01.test:nobody").await.ok(),
+        Some(None)
+    );
+    isnsd.stop().unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_too_large_for_one_reply_comes_out_whole() {
+    let isnsd = start(true);
+    // 70 targets on two portals of one entity: the reply to a query keyed on the entity does not
+    // fit isnsd's 8 KiB buffer.
+    let targets: Vec<String> = (0..70)
+        .map(|i| format!("target=iqn.2024-01.test:big-{i:03}"))
+        .collect();
+    let mut args = vec!["--key", "eid=big", "--register", "entity=big"];
+    args.extend(targets.iter().map(String::as_str));
+    args.extend(["portal=127.0.0.1:3260", "portal=127.0.0.2:3260"]);
+    adm(&isnsd, &args);
+    let mut c = client(&isnsd, "iqn.2026-12.test.vds:unregistered");
+    let one = c
+        .exchange(isns_proto::query::entity_query(
+            "iqn.2026-12.test.vds:unregistered",
+            "big",
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one.status, Some(Status::INTERNAL_ERROR));
+    let big = c
+        .query_entity("big")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no entity big"));
+    assert_eq!(big.nodes.len(), 70);
+    assert_eq!(big.portals.len(), 2);
+    assert_eq!(big.portal_groups.len(), 140);
+    assert_eq!(picture_of(&big), isnsadm_picture(&isnsd));
     isnsd.stop().unwrap_or_else(|e| panic!("{e}"));
 }
 
@@ -264,9 +290,11 @@ fn control_node(listener: Option<SocketAddr>) -> ControlNode {
     ControlNode {
         name: CONTROL.into(),
         entity_id: "vds-control".into(),
-        portal_ip: addr.ip(),
-        portal_port: addr.port(),
-        scn_port: listener.map(|a| a.port()),
+        portal: Some(ControlPortal {
+            ip: addr.ip(),
+            port: addr.port(),
+            scn_port: listener.map(|a| a.port()),
+        }),
         registration_period: None,
     }
 }
@@ -296,7 +324,12 @@ async fn without_default_domain_only_a_control_node_sees() {
         p.entities,
         BTreeSet::from(["host1".into(), "host2".into(), "vds-control".into()])
     );
-    let d1: BTreeSet<_> = p.groups.iter().filter(|g| g.0 == DISK1).cloned().collect();
+    let d1: BTreeSet<_> = p
+        .portal_groups
+        .iter()
+        .filter(|g| g.0 == DISK1)
+        .cloned()
+        .collect();
     assert_eq!(
         d1,
         BTreeSet::from([
@@ -324,6 +357,9 @@ async fn without_default_domain_only_a_control_node_sees() {
         found.objects.node(CONTROL).and_then(|n| n.node_type),
         Some(NodeType::CONTROL)
     );
+    // But a query keyed on one entity shows a Control node nothing of it (only the echoed key):
+    // the provider reads one entity from the whole query when it is a Control node.
+    assert_eq!(c.query_entity("host1").await.ok(), Some(None));
 
     c.deregister(&ctl).await.unwrap_or_else(|e| panic!("{e}"));
     let found = c.query_all().await.unwrap_or_else(|e| panic!("{e}"));
@@ -411,6 +447,41 @@ async fn scn_of_a_new_target_arrives_answered() {
     c.scn_register(&ctl, ScnBitmap::ALL_EVENTS)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+
+    // A registered Control node is shown nothing of an entity through a query keyed on it (only
+    // the echoed key), under DefaultDiscoveryDomain = 1 as under 0, although an unregistered
+    // source is shown it whole: the provider reads one entity from the whole query instead.
+    adm(
+        &isnsd,
+        &[
+            "--key",
+            "eid=host6",
+            "--register",
+            "entity=host6",
+            "target=iqn.2024-01.test:six",
+            "portal=127.0.0.6:3260",
+        ],
+    );
+    assert_eq!(c.query_entity("host6").await.ok(), Some(None));
+    let mut anonymous = client(&isnsd, "iqn.2026-12.test.vds:unregistered");
+    let host6 = anonymous
+        .query_entity("host6")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no entity host6"));
+    assert_eq!(
+        host6
+            .node("iqn.2024-01.test:six")
+            .and_then(|n| n.entity.clone()),
+        Some("host6".to_string())
+    );
+    assert_eq!((host6.portals.len(), host6.portal_groups.len()), (1, 1));
+    // A query keyed on a node shows it to a Control node.
+    let six = c
+        .query_node("iqn.2024-01.test:six")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(six.is_some_and(|o| o.entities.iter().any(|e| e.eid == "host6")));
 
     const NEW: &str = "iqn.2024-01.test:scn-new";
     adm(

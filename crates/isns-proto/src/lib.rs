@@ -58,7 +58,7 @@ pub mod query;
 pub mod wire;
 
 pub use codes::{Function, NodeType, ScnBitmap, Status, Tag};
-pub use control::ControlNode;
+pub use control::{ControlNode, ControlPortal};
 pub use error::{ApiMisuse, Error, InvalidMessage, PeerMisbehaved};
 pub use message::{Message, Scn, ScnEvent};
 pub use objects::{Entity, Node, ObjectKind, Objects, Portal, PortalGroup};

@@ -59,6 +59,26 @@ pub fn node_query(source: &str, node: &str) -> Message {
     )
 }
 
+/// DevAttrQry keyed on one entity (tag 1), asking for [`QUERY_OPERATING_TAGS`] less the EID: open-isns
+/// answers the entity's storage nodes, its portals and its nodes' portal groups (after the echoed
+/// key; the EID is not repeated), or only the echoed key when there is no such entity (or it is not
+/// visible to `source`). The EID must not be asked for: isnsd takes the type of the first operating
+/// attribute as the type of the objects wanted, and would answer the entity object alone. To a
+/// registered Control node, open-isns 0.101 answers only the echoed key whatever is asked: read
+/// one entity from the whole query ([`QueryAll`]) there. Like every reply it must fit in isnsd's 8 KiB buffer: a larger entity
+/// gets status 11, and [`QueryAll`] is the way round.
+pub fn entity_query(source: &str, eid: &str) -> Message {
+    Message::dev_attr_qry(
+        source,
+        vec![Attribute::string(Tag::ENTITY_IDENTIFIER, eid)],
+        QUERY_OPERATING_TAGS
+            .iter()
+            .filter(|&&t| t != Tag::ENTITY_IDENTIFIER)
+            .map(|&t| Attribute::nil(t))
+            .collect(),
+    )
+}
+
 /// Recipe 3: DevGetNext for `kind`. `after = None` asks for the first object (NIL key attributes
 /// of the kind); otherwise pass the key of the previous reply ([`Message::key`]).
 pub fn get_next(source: &str, kind: ObjectKind, after: Option<&[Attribute]>) -> Message {

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use isns_proto::query::{get_next, one_shot_query};
 use isns_proto::wire::{Packet, pdu_len};
 use isns_proto::{
-    Attribute, ControlNode, Flags, Function, Message, NodeType, ObjectKind, Objects, Port, Scn,
-    ScnBitmap, ScnEvent, Status, Tag,
+    Attribute, ControlNode, ControlPortal, Flags, Function, Message, NodeType, ObjectKind, Objects,
+    Port, Scn, ScnBitmap, ScnEvent, Status, Tag,
 };
 
 const TGT_DEREG_C: &[u8] = include_bytes!("vectors/isns-s0-client.bin");
@@ -251,9 +251,11 @@ fn control_node_registration_is_what_we_emit() {
     let ctl = ControlNode {
         name: "iqn.x:ctl2".into(),
         entity_id: "ctl2".into(),
-        portal_ip: v4(127, 0, 0, 1),
-        portal_port: 23998,
-        scn_port: Some(23998),
+        portal: Some(ControlPortal {
+            ip: v4(127, 0, 0, 1),
+            port: 23998,
+            scn_port: Some(23998),
+        }),
         registration_period: None,
     };
     let ours = ctl.registration(false).with_transaction_id(1);

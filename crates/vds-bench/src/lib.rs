@@ -1,5 +1,6 @@
 //! The report of `bench/compare`, the side-by-side benchmark of vds against `iscsi-ls` and the
-//! floor set by the target (docs/PERFORMANCE.md, "Comparison with iscsi-ls").
+//! floor set by the target, and of the iSNS provider against `isnsadm` (docs/PERFORMANCE.md,
+//! "Comparison with iscsi-ls" and "iSNS provider").
 //!
 //! This crate owns no benchmark: the harness is the script `bench/compare` at the root of the
 //! repository. It owns the reading of the script's report, [`ratios`], which its smoke test
@@ -11,13 +12,15 @@
 use std::path::PathBuf;
 
 /// The comparisons `bench/compare` makes, by the key of their `ratio` line.
-pub const COMPARISONS: [&str; 6] = [
+pub const COMPARISONS: [&str; 8] = [
     "discover",
     "refresh-vs-loop",
     "refresh-vs-xargs",
     "rss-growth",
     "tgt-refresh-100",
     "tgt-refresh-1000",
+    "isns-small",
+    "isns-large",
 ];
 
 /// One `ratio KEY: A / B = R.RRRx ...` line of the report.

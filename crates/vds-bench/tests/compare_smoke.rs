@@ -1,8 +1,8 @@
-//! Smoke test of the comparison harness: `bench/compare --quick` runs end to end (its own tgtd on
-//! loopback, every comparison, tgtd stopped) and prints a ratio for each comparison. The figures
-//! themselves are not checked: they belong to the full run (docs/PERFORMANCE.md).
+//! Smoke test of the comparison harness: `bench/compare --quick` runs end to end (its own tgtd and
+//! isnsd on loopback, every comparison, both stopped) and prints a ratio for each comparison. The
+//! figures themselves are not checked: they belong to the full run (docs/PERFORMANCE.md).
 //!
-//! Needs root and tgtd/iscsi-ls (`scripts/install-deps.sh`). It runs the debug vdsadm (`--debug`:
+//! Needs root, tgtd/iscsi-ls and isnsd/isnsadm (`scripts/install-deps.sh`). It runs the debug vdsadm (`--debug`:
 //! `cargo build -p vdsadm`, already built by `cargo test --workspace`), so the smoke test costs no
 //! release build; the figures it prints are therefore not the published ones.
 
@@ -45,13 +45,15 @@ fn quick_run_prints_a_ratio_for_each_comparison() {
             "{key}: no verdict in {r:?}"
         );
     }
-    // The tgtd the script started is gone.
-    let pid: u32 = stdout
-        .split("tgtd pid ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no tgtd pid in:\n{stdout}"));
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    assert_ne!(comm.trim(), "tgtd", "tgtd {pid} still running");
+    // The tgtd and the isnsd the script started are gone.
+    for daemon in ["tgtd", "isnsd"] {
+        let pid: u32 = stdout
+            .split(&format!("{daemon} pid "))
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no {daemon} pid in:\n{stdout}"));
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        assert_ne!(comm.trim(), daemon, "{daemon} {pid} still running");
+    }
 }

@@ -5,6 +5,9 @@
 //! - [`sendtargets`]: arrays described by their discovery portals; portals, targets and portal
 //!   groups come from iSCSI SendTargets discovery, portal status from discovery logins.
 //!   Discovery-only: it changes nothing on the array.
+//! - [`isns`]: every array of an iSCSI fabric from its iSNS server (RFC 4171): one subsystem per
+//!   network entity with a target, portal groups by their tags, portal status from probes, and a
+//!   watcher that turns state change notifications into refreshes. Discovery-only.
 //! - [`sim`]: the model's simulator as a provider kind, its array kept in the store between
 //!   processes, so every command runs against it exactly as against a real array.
 //! - [`tgt`]: one tgtd managed through its management socket (portals, targets, CHAP): the first
@@ -43,13 +46,16 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod isns;
 pub mod sendtargets;
 pub mod sim;
 pub mod tgt;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use vds_model::{Error, Hresult, ProviderBackend};
+use vds_model::{Error, Hresult, ProviderBackend, SubSystemSnapshot};
 use vds_secret::Secret;
 
 /// A CHAP credential of a registration: the user, and the secret as the service could read it (a
@@ -106,6 +112,41 @@ pub struct BuildContext<'a> {
     pub progress: Option<Arc<ProgressFn>>,
 }
 
+/// What a provider's watcher asks of the service ([`ProviderKind::watch`]), or tells it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum WatchMessage {
+    /// Something in the subsystem with this key changed: refresh it. A key the provider does not
+    /// know yet is a subsystem that arrived: reenumerate.
+    Refresh(String),
+    /// Subsystems arrived or departed, or the watcher cannot tell what changed: reenumerate.
+    Reenumerate,
+    /// A problem the watcher recovers from by itself (the server went away, say), for the log.
+    Problem(Error),
+}
+
+/// A watcher: runs until it is told to stop, or fails.
+pub type WatchFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'static>>;
+
+/// The provider's current picture, as the service holds it.
+pub type PictureFn = dyn Fn() -> Vec<SubSystemSnapshot> + Send + Sync;
+
+/// Everything a kind's watcher gets from the service that runs it.
+pub struct WatchContext {
+    /// The provider's name.
+    pub name: String,
+    /// The kind's settings (as for [`BuildContext::settings`]).
+    pub settings: toml::Table,
+    /// Where the watcher sends what it asks for (bounded: a watcher that outruns the service
+    /// waits).
+    pub messages: tokio::sync::mpsc::Sender<WatchMessage>,
+    /// The provider's current picture, to tell which subsystem an event concerns.
+    pub picture: Arc<PictureFn>,
+    /// Becomes `true` (or is dropped) when the watcher must stop: it then says goodbye to
+    /// whatever it registered with, within a short deadline, and returns `Ok`.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
 /// What the service needs to know of a kind to present it and to check what is given to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KindInfo {
@@ -156,12 +197,25 @@ pub trait ProviderKind: Send + Sync + 'static {
 
     /// Builds the backend.
     fn build(&self, ctx: BuildContext<'_>) -> Result<Box<dyn ProviderBackend>, Error>;
+
+    /// The kind's watcher, for a provider whose arrays can tell when they change (an iSNS server's
+    /// state change notifications): a long-running task that sends [`WatchMessage`]s, which the
+    /// service turns into targeted refreshes and reenumerates, whose notifications reach the
+    /// advise sinks. `None` (the default) when there is nothing to watch.
+    fn watch(&self, ctx: WatchContext) -> Result<Option<WatchFuture>, Error> {
+        let _ = ctx;
+        Ok(None)
+    }
 }
 
 /// Every provider kind this build knows, in the order they are listed to people.
 pub fn kinds() -> &'static [&'static dyn ProviderKind] {
-    static KINDS: [&dyn ProviderKind; 3] =
-        [&sendtargets::SendTargetsKind, &sim::SimKind, &tgt::TgtKind];
+    static KINDS: [&dyn ProviderKind; 4] = [
+        &sendtargets::SendTargetsKind,
+        &sim::SimKind,
+        &tgt::TgtKind,
+        &isns::IsnsKind,
+    ];
     &KINDS
 }
 

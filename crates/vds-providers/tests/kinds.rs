@@ -15,9 +15,9 @@ use common::MemoryState;
 type TestResult = Result<(), Box<dyn Error>>;
 
 #[test]
-fn the_registry_lists_sendtargets_sim_and_tgt_and_finds_them_by_name() {
+fn the_registry_lists_every_kind_and_finds_them_by_name() {
     let names: Vec<&str> = kinds().iter().map(|k| k.info().name).collect();
-    assert_eq!(names, ["sendtargets", "sim", "tgt"]);
+    assert_eq!(names, ["sendtargets", "sim", "tgt", "isns"]);
     for name in names {
         assert_eq!(kind(name).map(|k| k.info().name), Some(name));
     }
@@ -32,6 +32,59 @@ fn the_registry_lists_sendtargets_sim_and_tgt_and_finds_them_by_name() {
     assert!(sim.is_some_and(|i| !i.takes_registrations && i.manages_arrays));
     let tgt = kind("tgt").map(|k| k.info());
     assert!(tgt.is_some_and(|i| !i.takes_registrations && i.manages_arrays));
+    let isns = kind("isns").map(|k| k.info());
+    assert!(isns.is_some_and(|i| !i.takes_registrations && !i.manages_arrays));
+}
+
+/// The isns kind through the registry: its settings are checked by name, a backend is built
+/// without touching the network, registrations are refused, and only a Control node has a
+/// watcher (a provider that registers nothing has nothing to keep alive or listen for).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_isns_kind_checks_its_settings_and_watches_only_as_a_control_node() -> TestResult {
+    let isns = kind("isns").ok_or("no isns kind")?;
+    let mut settings = toml::Table::new();
+    let e = isns
+        .check_settings(&settings)
+        .err()
+        .ok_or("no server accepted")?;
+    assert_eq!(e, Hresult::E_INVALIDARG);
+    assert!(e.to_string().contains("--server"), "{e}");
+    settings.insert("server".into(), "127.0.0.1:1".into());
+    settings.insert("source_name".into(), "iqn.2026-12.test.vds:kinds".into());
+    isns.check_settings(&settings)?;
+    let backend = isns.build(BuildContext {
+        name: "fabric",
+        settings: &settings,
+        registrations: Vec::new(),
+        state: Arc::new(MemoryState::default()),
+        progress: None,
+    })?;
+    assert_eq!(backend.info().name, "fabric");
+    let registration = Registration {
+        name: "array".into(),
+        ..Registration::default()
+    };
+    assert_eq!(
+        isns.check_registration(&registration).map_err(|e| e.code()),
+        Err(Hresult::VDS_E_NOT_SUPPORTED)
+    );
+
+    let (messages, _inbox) = tokio::sync::mpsc::channel(1);
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let context = |settings: &toml::Table| vds_providers::WatchContext {
+        name: "fabric".into(),
+        settings: settings.clone(),
+        messages: messages.clone(),
+        picture: Arc::new(Vec::new),
+        shutdown: shutdown.clone(),
+    };
+    assert!(isns.watch(context(&settings))?.is_none());
+    settings.insert("control_node".into(), true.into());
+    assert!(isns.watch(context(&settings))?.is_some());
+    // The other kinds have nothing to watch.
+    let sim = kind("sim").ok_or("no sim kind")?;
+    assert!(sim.watch(context(&toml::Table::new()))?.is_none());
+    Ok(())
 }
 
 #[test]

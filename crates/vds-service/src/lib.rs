@@ -3,10 +3,13 @@
 //!
 //! It opens a [store](vds_store), builds provider instances from the configuration through the
 //! registry of provider kinds ([`vds_providers::kinds`]) — so a new kind plugs in without any change
-//! here —, loads each provider's cached picture into a model [`HwProvider`](vds_model::HwProvider),
+//! here —, loads each provider's cached picture into a model [`HwProvider`],
 //! runs every operation (queries, refresh, reenumerate, every mutation, the registration of
 //! providers and subsystems), persists what each operation committed, holds the cross-process
-//! locks, and fans notifications out to the sinks registered with [`Service::advise`].
+//! locks, and fans notifications out to the sinks registered with [`Service::advise`]. With
+//! [`Service::watch`] it also runs the providers' watchers (an iSNS server's state change
+//! notifications) and a periodic refresh, turning what they report into targeted refreshes and
+//! reenumerates whose notifications reach the same sinks.
 //!
 //! ```text
 //!   vdsadm, vdsd  ──►  Service  ──►  HwProvider (vds-model)  ──►  backend (vds-providers)  ──►  array
@@ -34,6 +37,7 @@ mod mutate;
 mod operations;
 mod providers;
 mod view;
+mod watch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +52,9 @@ pub use locate::{Located, portal_address};
 pub use mutate::Change;
 pub use operations::Scope;
 pub use vds_providers::ProgressFn;
+pub use watch::{
+    BUSY_RETRY_FOR, EVENT_QUEUE, STOP_DEADLINE, Watch, WatchAction, WatchEvent, WatchOptions,
+};
 
 /// Names a subsystem: by name, with its provider when two providers have a subsystem of that name.
 #[derive(Clone, Debug, PartialEq, Eq)]

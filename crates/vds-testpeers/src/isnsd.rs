@@ -2,15 +2,17 @@
 //!
 //! Each instance writes the test config of `shared/reference/isns.md` §5 into its own temp dir:
 //! `BindAddress = 127.0.0.1:<port>` (a port from [`crate::free_port`]), a fresh `Database`
-//! directory, its own control socket and PID file, `SLPRegister = 0`, `RegistrationPeriod = 0`,
-//! `ESIRetries = 0` and always `Security = 0` (without it isnsd counts security as on). isnsd
-//! runs in the foreground (`-f`) with its output in the instance's log; [`Isnsd::start`] waits
-//! until it accepts TCP. [`Isnsd::stop`] sends SIGTERM to the PID it spawned, waits, then
-//! SIGKILL; drop sends SIGKILL.
+//! directory, its own control socket and PID file, `SLPRegister = 0`, `ESIRetries = 0`,
+//! `RegistrationPeriod` (0 unless [`IsnsdConfig::registration_period`] says otherwise) and always
+//! an explicit `Security` (without it isnsd counts security as on): 0, or 1 with a DSA key of the
+//! instance's own ([`IsnsdConfig::security`]). isnsd runs in the foreground (`-f`) with its output
+//! in the instance's log; [`Isnsd::start`] waits until it accepts TCP. [`Isnsd::stop`] sends
+//! SIGTERM to the PID it spawned, waits, then SIGKILL; drop sends SIGKILL.
 //!
 //! [`Isnsd::isnsadm`] runs the real client with an `isnsadm.conf` in the instance dir
 //! (`SourceName`, `ServerAddress`, `Security = 0`) and a deadline.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -43,6 +45,12 @@ pub struct IsnsdConfig {
     pub port: Option<u16>,
     /// Run with `-d all` (a protocol trace in the log).
     pub debug: bool,
+    /// `RegistrationPeriod` in seconds: 0 (the default here) keeps registrations for ever; with
+    /// more, isnsd drops an entity that does not register again within that time.
+    pub registration_period: u32,
+    /// `Security = 1`: isnsd gets its own DSA key (made with `isnsd --init` in the instance dir,
+    /// `AuthKeyFile`), and ignores every unauthenticated request without answering.
+    pub security: bool,
 }
 
 impl Default for IsnsdConfig {
@@ -53,6 +61,8 @@ impl Default for IsnsdConfig {
             isnsadm_source_name: "iqn.2026-12.test.vds:isnsadm".into(),
             port: None,
             debug: false,
+            registration_period: 0,
+            security: false,
         }
     }
 }
@@ -91,19 +101,32 @@ impl Isnsd {
         std::fs::create_dir(&db)
             .map_err(|e| PeerError::io(format!("creating {}", db.display()), e))?;
         let conf = d.join("isnsd.conf");
-        write(
-            &conf,
-            &format!(
-                "SourceName = {}\nBindAddress = 127.0.0.1:{port}\nControlSocket = {}\n\
-                 PIDFile = {}\nDatabase = {}\nDefaultDiscoveryDomain = {}\nSLPRegister = 0\n\
-                 Security = 0\nRegistrationPeriod = 0\nESIRetries = 0\n",
-                cfg.source_name,
-                d.join("isnsctl").display(),
-                d.join("isnsd.pid").display(),
-                db.display(),
-                u8::from(cfg.default_discovery_domain),
-            ),
-        )?;
+        let mut text = format!(
+            "SourceName = {}\nBindAddress = 127.0.0.1:{port}\nControlSocket = {}\n\
+             PIDFile = {}\nDatabase = {}\nDefaultDiscoveryDomain = {}\nSLPRegister = 0\n\
+             Security = {}\nRegistrationPeriod = {}\nESIRetries = 0\n",
+            cfg.source_name,
+            d.join("isnsctl").display(),
+            d.join("isnsd.pid").display(),
+            db.display(),
+            u8::from(cfg.default_discovery_domain),
+            u8::from(cfg.security),
+            cfg.registration_period,
+        );
+        if cfg.security {
+            // Its own key, never the machine's /etc/isns/auth_key.
+            text.push_str(&format!(
+                "AuthKeyFile = {}\nServerKeyFile = {}\n",
+                d.join("auth_key").display(),
+                d.join("server_key.pub").display()
+            ));
+        }
+        write(&conf, &text)?;
+        if cfg.security {
+            let mut init = Command::new(&isnsd);
+            init.arg("-c").arg(&conf).arg("--init").current_dir(d);
+            process::run_ok(&mut init, ISNSD_START_TIMEOUT, None)?;
+        }
         let adm_conf = d.join("isnsadm.conf");
         write(
             &adm_conf,
@@ -183,6 +206,59 @@ impl Isnsd {
         process::run_ok(&mut cmd, ISNSADM_TIMEOUT, Some(&self.log))
     }
 
+    /// `isnsadm --key eid=EID --register entity=EID OBJECTS…`: registers entity `eid` (or adds
+    /// to it: an entity registered again keeps what it had) with `objects` in isnsadm's syntax
+    /// (`target=IQN[,alias=A]`, `initiator=IQN`, `portal=IP:PORT`, `pg,pgt=N` joining the portal
+    /// and node before it), and returns isnsadm's stdout.
+    ///
+    /// # Errors
+    /// As [`Isnsd::isnsadm`].
+    pub fn register(&self, eid: &str, objects: &[&str]) -> Result<String, PeerError> {
+        let key = format!("eid={eid}");
+        let entity = format!("entity={eid}");
+        let mut args = vec!["--key", key.as_str(), "--register", entity.as_str()];
+        args.extend_from_slice(objects);
+        self.isnsadm(&args)
+    }
+
+    /// What `isnsadm --list entities|nodes|portals|portal-groups` reports, as sets of the values
+    /// it prints (see [`IsnsadmLists`]): the yardstick tests compare their own reading with.
+    ///
+    /// # Errors
+    /// As [`Isnsd::isnsadm`].
+    pub fn lists(&self) -> Result<IsnsadmLists, PeerError> {
+        let list = |what: &str| -> Result<Vec<Vec<(u32, String)>>, PeerError> {
+            Ok(parse_isnsadm_list(&self.isnsadm(&["--list", what])?))
+        };
+        let get = |obj: &[(u32, String)], tag: u32, missing: &str| {
+            obj.iter()
+                .find(|(t, _)| *t == tag)
+                .map_or_else(|| missing.to_owned(), |(_, v)| v.clone())
+        };
+        Ok(IsnsadmLists {
+            entities: list("entities")?.iter().map(|o| get(o, 0x01, "")).collect(),
+            nodes: list("nodes")?
+                .iter()
+                .map(|o| (get(o, 0x20, ""), get(o, 0x21, "<NIL>"), get(o, 0x22, "")))
+                .collect(),
+            portals: list("portals")?
+                .iter()
+                .map(|o| (get(o, 0x10, ""), get(o, 0x11, "")))
+                .collect(),
+            portal_groups: list("portal-groups")?
+                .iter()
+                .map(|o| {
+                    (
+                        get(o, 0x30, ""),
+                        get(o, 0x31, ""),
+                        get(o, 0x32, ""),
+                        get(o, 0x33, "<NIL>"),
+                    )
+                })
+                .collect(),
+        })
+    }
+
     /// SIGTERM to the PID it spawned, wait up to [`ISNSD_STOP_TIMEOUT`], then SIGKILL; the
     /// process is gone and reaped afterwards.
     ///
@@ -219,6 +295,21 @@ impl Drop for Isnsd {
 
 fn write(path: &Path, text: &str) -> Result<(), PeerError> {
     std::fs::write(path, text).map_err(|e| PeerError::io(format!("writing {}", path.display()), e))
+}
+
+/// What `isnsadm --list` reports ([`Isnsd::lists`]), each value as isnsadm prints it: node types
+/// `Target`, `Initiator`, `Control` (`<NIL>` when the node has none), ports `3260/tcp`, portal
+/// group tags as numbers (`<NIL>` for a NULL tag), a missing alias as the empty string.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IsnsadmLists {
+    /// Entity identifiers.
+    pub entities: BTreeSet<String>,
+    /// Storage nodes: (iSCSI name, node type, alias).
+    pub nodes: BTreeSet<(String, String, String)>,
+    /// Portals: (IP address, port).
+    pub portals: BTreeSet<(String, String)>,
+    /// Portal groups: (node name, portal IP address, portal port, tag).
+    pub portal_groups: BTreeSet<(String, String, String, String)>,
 }
 
 /// One object of `isnsadm --list ...` output: its attributes as `(tag, value)`, value as printed

@@ -53,7 +53,7 @@ pub use client::{
 };
 pub use error::PeerError;
 pub use isnsd::{
-    ISNSADM_TIMEOUT, ISNSD_START_TIMEOUT, ISNSD_STOP_TIMEOUT, Isnsd, IsnsdConfig,
+    ISNSADM_TIMEOUT, ISNSD_START_TIMEOUT, ISNSD_STOP_TIMEOUT, IsnsadmLists, Isnsd, IsnsdConfig,
     parse_isnsadm_list,
 };
 pub use istgt::{ISTGT_START_TIMEOUT, ISTGT_STOP_TIMEOUT, Istgt, IstgtConfig, IstgtTarget};

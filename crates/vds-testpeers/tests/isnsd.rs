@@ -94,3 +94,50 @@ fn two_instances_are_apart_and_drop_kills() -> Result<(), PeerError> {
     assert!(!Path::new(&format!("/proc/{pid}")).exists());
     a.stop()
 }
+
+#[test]
+fn registration_period_and_security_reach_the_config() -> Result<(), PeerError> {
+    let read = |i: &Isnsd| {
+        std::fs::read_to_string(i.dir().join("isnsd.conf")).map_err(|e| PeerError::Io {
+            context: "reading isnsd.conf".into(),
+            source: e,
+        })
+    };
+    let expiring = Isnsd::start(IsnsdConfig {
+        registration_period: 4,
+        ..IsnsdConfig::default()
+    })?;
+    assert!(read(&expiring)?.contains("RegistrationPeriod = 4"));
+    expiring.isnsadm(&[
+        "--key",
+        "eid=brief",
+        "--register",
+        "entity=brief",
+        "target=iqn.2024-01.test:brief",
+    ])?;
+    assert_eq!(
+        parse_isnsadm_list(&expiring.isnsadm(&["--list", "nodes"])?).len(),
+        1
+    );
+    // Nobody registers it again: isnsd drops it once the period has passed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !parse_isnsadm_list(&expiring.isnsadm(&["--list", "nodes"])?).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the entity did not expire\n{}",
+            expiring.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    expiring.stop()?;
+
+    let secure = Isnsd::start(IsnsdConfig {
+        security: true,
+        ..IsnsdConfig::default()
+    })?;
+    let conf = read(&secure)?;
+    assert!(conf.contains("Security = 1"), "{conf}");
+    assert!(secure.dir().join("auth_key").is_file());
+    assert!(conf.contains(&secure.dir().join("auth_key").display().to_string()));
+    secure.stop()
+}

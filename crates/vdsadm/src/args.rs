@@ -147,6 +147,13 @@ pub enum Command {
     Reenumerate,
     /// Every change verb: the subsystem and the change.
     Change(Sel, vds_service::Change),
+    /// `watch`.
+    Watch {
+        /// `--refresh-every`.
+        refresh_every: Option<std::time::Duration>,
+        /// `--count`.
+        count: Option<u64>,
+    },
     /// `discover`.
     Discover {
         /// Portal.
@@ -202,10 +209,25 @@ fn name(what: &'static str, name: String) -> CliResult<String> {
     Ok(name)
 }
 
+/// A subsystem named to be found (not to be created): any key a provider may have given it, which
+/// for an iSNS entity is its EID (up to 255 bytes, whatever it contains), so only emptiness and
+/// that length are checked here; names that are configured follow [`name`]'s rule.
 fn sel(globals_provider: &Option<String>, subsystem: String) -> CliResult<Sel> {
+    if subsystem.is_empty() {
+        return Err(usage("subsystem", "the name is empty"));
+    }
+    if subsystem.len() > vds_model::MAX_FRIENDLY_NAME_BYTES {
+        return Err(usage(
+            format!("subsystem {subsystem:?}"),
+            format!(
+                "a subsystem's name has at most {} bytes",
+                vds_model::MAX_FRIENDLY_NAME_BYTES
+            ),
+        ));
+    }
     Ok(Sel {
         provider: globals_provider.clone(),
-        name: name("subsystem", subsystem)?,
+        name: subsystem,
     })
 }
 
@@ -399,6 +421,18 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 })?;
                 settings.insert("socket".into(), toml::Value::String(text.to_string()));
             }
+            for (key, v) in [
+                ("server", a.server),
+                ("source_name", a.source_name),
+                ("scn_listen", a.scn_listen),
+            ] {
+                if let Some(v) = v {
+                    settings.insert(key.into(), toml::Value::String(v));
+                }
+            }
+            if a.control_node {
+                settings.insert("control_node".into(), toml::Value::Boolean(true));
+            }
             Command::ProviderAdd {
                 name: name("provider", a.name)?,
                 kind: a.kind,
@@ -551,6 +585,13 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
             portal: portal(&pa, false)?,
             credentials: credentials(c, w)?,
         },
+        CommandArgs::Watch(w) => Command::Watch {
+            refresh_every: match w.refresh_every {
+                Some(t) => Some(refresh_period(&t)?),
+                None => None,
+            },
+            count: w.count,
+        },
         CommandArgs::Completions { shell } => Command::Completions(shell),
         CommandArgs::Man { out_dir } => Command::Man(out_dir),
     };
@@ -584,6 +625,19 @@ fn portals_once(texts: &[String]) -> CliResult<Vec<PortalArg>> {
         parsed.push(pa);
     }
     Ok(parsed)
+}
+
+/// `--refresh-every`: a duration as humantime writes it (`30s`, `5m`, `1h 30m`), at least a second.
+fn refresh_period(text: &str) -> CliResult<std::time::Duration> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| usage("--refresh-every", format!("{text:?}: {e}")))?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(usage(
+            "--refresh-every",
+            format!("{text:?} is shorter than a second"),
+        ));
+    }
+    Ok(d)
 }
 
 /// An alias (friendly name): at most [`vds_model::MAX_FRIENDLY_NAME_BYTES`] bytes, no control

@@ -75,7 +75,7 @@ pub enum CommandArgs {
     /// Register or remove a subsystem (an array reached through SendTargets discovery portals).
     #[command(subcommand)]
     Subsystem(SubsystemArgs),
-    /// Add or remove a provider (an instance of a provider kind: sendtargets, sim, tgt).
+    /// Add or remove a provider (an instance of a provider kind: sendtargets, sim, tgt, isns).
     #[command(subcommand)]
     Provider(ProviderArgs),
     /// List objects from the provider cache (no network).
@@ -91,6 +91,9 @@ pub enum CommandArgs {
     Reenumerate,
     /// One-shot SendTargets discovery against HOST[:PORT]; touches no store.
     Discover(DiscoverArgs),
+    /// Watch the arrays for changes (iSNS state change notifications, and a periodic refresh
+    /// with --refresh-every) and print each notification as it arrives, until interrupted.
+    Watch(WatchArgs),
     /// IVdsIscsiPortal::SetStatus(ONLINE).
     #[command(subcommand)]
     Online(PortalVerb),
@@ -188,9 +191,23 @@ pub enum ProviderArgs {
 pub struct ProviderAddArgs {
     /// The provider's name (object ids derive from it).
     pub name: String,
-    /// The provider kind: sendtargets, sim or tgt.
+    /// The provider kind: sendtargets, sim, tgt or isns.
     #[arg(long, value_name = "KIND")]
     pub kind: String,
+    /// isns: the iSNS server, HOST[:PORT] (port 3205 by default; IPv6 in brackets).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub server: Option<String>,
+    /// isns: our iSCSI name, the source of every request (and the Control node's name).
+    #[arg(long, value_name = "IQN")]
+    pub source_name: Option<String>,
+    /// isns: register as a Control node, which sees every node whatever the discovery domains
+    /// (the registration is renewed within the registration period the server grants).
+    #[arg(long)]
+    pub control_node: bool,
+    /// isns: listen for state change notifications on IP:PORT (an address the server can reach;
+    /// needs --control-node); `vdsadm watch` and vdsd turn them into refreshes.
+    #[arg(long, value_name = "IP:PORT")]
+    pub scn_listen: Option<String>,
     /// sendtargets: the most connections open at once.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<u32>,
@@ -474,6 +491,18 @@ pub struct ChapRememberArgs {
     /// Forget the secret.
     #[arg(long)]
     pub clear: bool,
+}
+
+/// `vdsadm watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Also refresh every subsystem this often (e.g. 5m, 30s): how changes that raise no
+    /// notification (an iSNS portal added or removed) are seen. At least 1s.
+    #[arg(long, value_name = "DURATION")]
+    pub refresh_every: Option<String>,
+    /// Stop after this many notifications.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
 }
 
 /// `vdsadm discover`.

@@ -312,6 +312,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     // The daemon's own work. Service watchers (a provider kind's live change feed, such as iSNS
     // SCNs) are spawned here beside the refresher, with the same shutdown signal.
     let refresher = tokio::spawn(refresher::run(app.clone(), cli.shutdown_timeout));
+    let watchers = tokio::spawn(watch_providers(app.clone()));
     tracing::info!(store = %root.display(), socket = %socket.display(),
         tls = ?cli.listen, metrics = ?cli.metrics, "vdsd ready");
     let _ = sd_notify::notify(
@@ -333,6 +334,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         tracing::warn!("operations still running after the shutdown timeout are abandoned");
     }
     let _ = tokio::time::timeout(cli.shutdown_timeout, refresher).await;
+    let _ = tokio::time::timeout(cli.shutdown_timeout, watchers).await;
     let _ = tokio::time::timeout(cli.shutdown_timeout, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -341,6 +343,51 @@ async fn run(cli: Cli) -> Result<(), String> {
     drop(claim);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the watchers of the providers whose kind has one (an iSNS provider's SCN listener, see
+/// `vds_service::watch`): what they report becomes a refresh of the subsystem concerned, whose
+/// notifications reach `/v1/events` like any other. The periodic refresh stays the refresher's.
+/// Started again after a reload (a provider added or removed), stopped on shutdown (watchers
+/// deregister from their servers).
+async fn watch_providers(app: Arc<App>) {
+    let mut shutdown = app.shutdown.clone();
+    loop {
+        let options = vds_service::WatchOptions {
+            provider: None,
+            refresh_interval: None,
+        };
+        let mut watch = match app.service.watch(options) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "the providers' watchers could not start");
+                None
+            }
+        };
+        let reloaded = app.reloaded.notified();
+        tokio::pin!(reloaded);
+        let again = loop {
+            tokio::select! {
+                event = async {
+                    match watch.as_mut() {
+                        Some(w) => w.next_event().await,
+                        None => std::future::pending().await,
+                    }
+                } => match event {
+                    Some(event) => tracing::info!(?event, "watch"),
+                    None => watch = None,
+                },
+                _ = &mut reloaded => break true,
+                _ = shutdown.wait_for(|stop| *stop) => break false,
+            }
+        };
+        if let Some(w) = watch {
+            w.stop().await;
+        }
+        if !again {
+            return;
+        }
+    }
 }
 
 /// Waits for SIGTERM or SIGINT; SIGHUP reloads meanwhile.

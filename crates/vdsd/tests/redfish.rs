@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Daemon;
+use common::{Daemon, Events};
 use serde_json::Value;
 use vds_service::{NewSubsystem, Service, ServiceOptions};
 use vds_testpeers::{Istgt, IstgtConfig, Tgtd, TgtdConfig, free_port, python_tool};
@@ -269,63 +267,6 @@ print(json.dumps(out))
         want.iter().any(|w| w.0 == "tgt" && w.2 == "::1"),
         "tgtd's IPv6 portal is among them: {want:?}"
     );
-}
-
-/// An SSE reader on the daemon's socket: connects, sends the request, skips the head.
-struct Events {
-    lines: std::io::Lines<BufReader<UnixStream>>,
-}
-
-impl Events {
-    fn open(socket: &Path, path: &str, last_event_id: Option<u64>) -> Events {
-        let mut s = UnixStream::connect(socket).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: vdsd\r\nAccept: text/event-stream\r\n");
-        if let Some(id) = last_event_id {
-            req.push_str(&format!("Last-Event-ID: {id}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).expect("write");
-        let mut lines = BufReader::new(s).lines();
-        let status = lines.next().expect("status").expect("read");
-        assert!(status.contains(" 200 "), "{status}");
-        for l in lines.by_ref() {
-            if l.expect("read").is_empty() {
-                break;
-            }
-        }
-        Events { lines }
-    }
-
-    /// Events (id, document) until `pick` accepts one, within `deadline`.
-    fn until(
-        &mut self,
-        deadline: Duration,
-        mut pick: impl FnMut(u64, &Value) -> bool,
-    ) -> Vec<(u64, Value)> {
-        let end = Instant::now() + deadline;
-        let mut got = Vec::new();
-        let mut id = None;
-        while Instant::now() < end {
-            let Some(line) = self.lines.next() else {
-                panic!("the stream ended: {got:?}");
-            };
-            let line = line.expect("read (each line within 60 s)");
-            if let Some(v) = line.strip_prefix("id:") {
-                id = v.trim().parse::<u64>().ok();
-            } else if let Some(data) = line.strip_prefix("data:") {
-                let doc: Value = serde_json::from_str(data.trim()).expect("event JSON");
-                let n = id.take().expect("an id before the data");
-                let done = pick(n, &doc);
-                got.push((n, doc));
-                if done {
-                    return got;
-                }
-            }
-        }
-        panic!("no such event within {deadline:?}: {got:?}");
-    }
 }
 
 fn has_message(doc: &Value, message: &str, origin: &str) -> bool {

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tracing::debug;
 use vds_model::{Error, Hresult, SubSystemSnapshot, Subject, Win32Error};
 
-use super::merge::{self, Failure, FailureClass, Outcome, Probes};
+use super::merge::{self, Failure, FailureClass, Outcome, ProbeTarget, Probes};
 use super::{Configured, DiscoveryPortal, MAX_PROBES_PER_SUBSYSTEM};
 
 /// The HRESULT a VDS caller sees for what the iSCSI client reports (the table is in the module
@@ -133,30 +133,11 @@ pub(crate) async fn subsystem(
             }
         }
     }
-    let mut probes_set = JoinSet::new();
     let to_probe = merge::portals_to_probe(config, &outcomes);
-    if to_probe.len() > MAX_PROBES_PER_SUBSYSTEM {
-        tracing::warn!(
-            subsystem = %config.name,
-            portals = to_probe.len(),
-            probed = MAX_PROBES_PER_SUBSYSTEM,
-            "the array lists more portals than are probed; the rest stay UNKNOWN"
-        );
-    }
-    for target in to_probe.into_iter().take(MAX_PROBES_PER_SUBSYSTEM) {
-        let configured = configured.clone();
-        let permits = permits.clone();
-        probes_set.spawn(async move {
-            let result = probe_one(&configured, &target.host, target.port, &permits).await;
-            (target.key, result)
-        });
-    }
-    let mut probes = Probes::new();
-    while let Some(joined) = probes_set.join_next().await {
-        if let Ok((key, result)) = joined {
-            probes.insert(key, result);
-        }
-    }
+    let probes: Probes = probe_portals(&config.name, to_probe, &configured.options, permits)
+        .await
+        .into_iter()
+        .collect();
     merge::merge(config, &outcomes, &probes, previous)
 }
 
@@ -192,14 +173,44 @@ async fn discover_one(
     }
 }
 
-async fn probe_one(
-    configured: &Configured,
+/// Probes `portals` concurrently, each once a permit of `permits` is free, and says for each
+/// (by its key) what its status is. At most [`MAX_PROBES_PER_SUBSYSTEM`] are probed, in order:
+/// the addresses come from the array (or a directory), so this bounds the connections it can make
+/// us open; the rest get no answer (`UNKNOWN`), and a warning says so.
+pub(crate) async fn probe_portals(
+    subsystem: &str,
+    portals: Vec<ProbeTarget>,
+    options: &DiscoveryOptions,
+    permits: &Semaphore,
+) -> Vec<(String, Result<(), Failure>)> {
+    if portals.len() > MAX_PROBES_PER_SUBSYSTEM {
+        tracing::warn!(
+            subsystem,
+            portals = portals.len(),
+            probed = MAX_PROBES_PER_SUBSYSTEM,
+            "more portals than are probed; the rest stay UNKNOWN"
+        );
+    }
+    let runs = portals
+        .into_iter()
+        .take(MAX_PROBES_PER_SUBSYSTEM)
+        .map(|t| async move {
+            let result = probe_portal(subsystem, &t.host, t.port, options, permits).await;
+            (t.key, result)
+        });
+    futures_util::future::join_all(runs).await
+}
+
+/// Probes one portal (a discovery login and logout) once a permit is free, and says what its
+/// status is: `Ok` for `ONLINE`, else the failure with its class ([`Failure`]). The one probe of
+/// every provider that reports portal status this way (SendTargets, iSNS).
+async fn probe_portal(
+    subsystem: &str,
     host: &Host,
     port: u16,
+    options: &DiscoveryOptions,
     permits: &Semaphore,
 ) -> Result<(), Failure> {
-    let subsystem = configured.config.name.as_str();
-    let options: &DiscoveryOptions = &configured.options;
     let _permit = permits.acquire().await;
     debug!(subsystem, portal = %format_args!("{host}:{port}"), "probing portal");
     match iscsi_client::probe(host, port, options).await {

@@ -102,7 +102,7 @@ struct Collected {
 }
 
 /// Sorts addresses by type (IPv4, IPv6, names, others), then address, then port.
-fn sort_key(a: &VdsIpAddress) -> (u8, Vec<u8>, u32) {
+pub(crate) fn sort_key(a: &VdsIpAddress) -> (u8, Vec<u8>, u32) {
     match a {
         VdsIpAddress::Ipv4 { addr, port } => (0, addr.octets().to_vec(), *port),
         VdsIpAddress::Ipv6 {

@@ -96,9 +96,13 @@ use vds_model::{
     SubSystemSnapshot,
 };
 
+pub(crate) use discover::probe_portals;
 pub use discover::{discover_portal, error_code};
 pub use kind::SendTargetsKind;
 pub use merge::DEFAULT_PORTAL_GROUP_TAG;
+#[cfg(test)]
+pub(crate) use merge::FailureClass;
+pub(crate) use merge::{Failure, ProbeTarget, sort_key};
 pub use portal::{DEFAULT_PORT, DiscoveryPortal, DiscoveryPortalError, vds_address};
 
 /// The name of the SendTargets provider of vds 0.1, from which the ids of its subsystems are

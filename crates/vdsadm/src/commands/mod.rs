@@ -11,6 +11,7 @@ mod provider;
 mod reenumerate;
 mod refresh;
 mod subsystem;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -176,6 +177,10 @@ pub fn run(inv: &Invocation) -> CliResult<Printed> {
         } => provider::add(&ctx, name, kind, settings, *no_refresh),
         Command::ProviderRemove(name) => provider::remove(&ctx, name),
         Command::Change(sel, change) => change::run(&ctx, sel, change),
+        Command::Watch {
+            refresh_every,
+            count,
+        } => watch::run(&ctx, *refresh_every, *count),
     }
 }
 

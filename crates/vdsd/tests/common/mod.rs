@@ -3,10 +3,13 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use vds_client::{Answer, Client};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vdsd");
@@ -170,4 +173,62 @@ impl Drop for Daemon {
 
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// A server-sent event reader on the daemon's socket (`/v1/events` or the Redfish stream):
+/// connects, sends the request, skips the head; each read has a deadline.
+pub struct Events {
+    lines: std::io::Lines<BufReader<UnixStream>>,
+}
+
+impl Events {
+    pub fn open(socket: &Path, path: &str, last_event_id: Option<u64>) -> Events {
+        let mut s = UnixStream::connect(socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: vdsd\r\nAccept: text/event-stream\r\n");
+        if let Some(id) = last_event_id {
+            req.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).expect("write");
+        let mut lines = BufReader::new(s).lines();
+        let status = lines.next().expect("status").expect("read");
+        assert!(status.contains(" 200 "), "{status}");
+        for l in lines.by_ref() {
+            if l.expect("read").is_empty() {
+                break;
+            }
+        }
+        Events { lines }
+    }
+
+    /// Events (id, document) until `pick` accepts one, within `deadline`.
+    pub fn until(
+        &mut self,
+        deadline: Duration,
+        mut pick: impl FnMut(u64, &Value) -> bool,
+    ) -> Vec<(u64, Value)> {
+        let end = Instant::now() + deadline;
+        let mut got = Vec::new();
+        let mut id = None;
+        while Instant::now() < end {
+            let Some(line) = self.lines.next() else {
+                panic!("the stream ended: {got:?}");
+            };
+            let line = line.expect("read (each line within 60 s)");
+            if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().parse::<u64>().ok();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                let doc: Value = serde_json::from_str(data.trim()).expect("event JSON");
+                let n = id.take().expect("an id before the data");
+                let done = pick(n, &doc);
+                got.push((n, doc));
+                if done {
+                    return got;
+                }
+            }
+        }
+        panic!("no such event within {deadline:?}: {got:?}");
+    }
 }
