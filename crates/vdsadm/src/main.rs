@@ -15,6 +15,7 @@ mod commands;
 mod error;
 mod output;
 mod progress;
+mod remote;
 mod terminal;
 
 use std::io::Write;

@@ -52,12 +52,7 @@ fn an_scn_reaches_the_event_stream_without_a_refresh() {
         .expect("register");
     let store = tempfile::tempdir().expect("store");
     store_with_fabric(store.path(), &isnsd);
-    let d = Daemon::start(&[
-        "--store",
-        store.path().to_str().expect("utf-8"),
-        "--refresh-interval",
-        "0s",
-    ]);
+    let d = Daemon::serving(store.path());
     // The watcher is up once its first reenumerate (which registers for SCNs) is done.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !d.log().contains("Reenumerate") || !d.log().contains("Done") {

@@ -91,16 +91,6 @@ fn fleet(tgtd: &Tgtd, istgt: &Istgt) -> tempfile::TempDir {
     store
 }
 
-/// vdsd serving `store`, with no periodic refresh (the tests refresh when they mean to).
-fn daemon(store: &Path) -> Daemon {
-    Daemon::start(&[
-        "--store",
-        store.to_str().expect("utf-8"),
-        "--refresh-interval",
-        "0s",
-    ])
-}
-
 /// DMTF's schema bundle (DSP8010): `$VDS_REDFISH_SCHEMAS`, else the copy beside this project.
 fn schema_bundle() -> Option<PathBuf> {
     let dir = std::env::var_os("VDS_REDFISH_SCHEMAS")
@@ -132,7 +122,7 @@ fn dmtf_s_validator_passes_over_tgtd_istgt_and_the_simulator() {
     let validator = python_tool("rf_service_validator").expect("the validator");
     let (tgtd, istgt) = (tgtd_with_targets(), istgt());
     let store = fleet(&tgtd, &istgt);
-    let d = daemon(store.path());
+    let d = Daemon::serving(store.path());
     // The validator reads schemas from one directory: DMTF's, and vds's OEM schema.
     let schemas = tempfile::tempdir().expect("schemas");
     for entry in std::fs::read_dir(&bundle).expect("bundle") {
@@ -208,7 +198,7 @@ fn a_redfish_client_lists_the_endpoints_vdsadm_lists() {
     let python = python_tool("python").expect("the python-redfish-library");
     let (tgtd, istgt) = (tgtd_with_targets(), istgt());
     let store = fleet(&tgtd, &istgt);
-    let d = daemon(store.path());
+    let d = Daemon::serving(store.path());
     // DMTF's python-redfish-library walks the Fabric's Endpoints as any client would.
     let script = r#"
 import json, sys, redfish
@@ -282,7 +272,7 @@ fn a_portal_that_goes_away_is_pushed_as_resource_changed_and_replayed() {
     let tgtd = tgtd_with_targets();
     let store = tempfile::tempdir().expect("store");
     make_store(store.path(), false, &[("tgt", tgtd.portals().to_vec())]);
-    let d = daemon(store.path());
+    let d = Daemon::serving(store.path());
     let gone = tgtd.portals()[1].clone(); // 127.0.0.2:PORT
     let portal = d
         .get_json("/v1/subsystems/tgt/portals")

@@ -23,6 +23,7 @@ use vds_service::{Service, ServiceOptions};
 use crate::args::{Command, Globals, Invocation};
 use crate::error::{CliError, CliResult, ExitClass};
 use crate::progress::Bar;
+use crate::remote::Remote;
 
 /// What a command prints on stdout, the lines it adds on stderr, and how the process exits.
 pub struct Printed {
@@ -102,6 +103,14 @@ impl Ctx<'_> {
             return self.service(&rt, false, None);
         }
         Ok(Service::open(ServiceOptions::new(self.root()))?)
+    }
+
+    /// The daemon serving the store, when one does (never with `--sim`): the command goes to it.
+    fn remote(&self) -> CliResult<Option<Remote>> {
+        if self.globals.sim {
+            return Ok(None);
+        }
+        Remote::find(&self.root())
     }
 
     fn root(&self) -> PathBuf {

@@ -1,13 +1,22 @@
 //! `vdsadm reenumerate`: IVdsHwProvider::Reenumerate of every provider (or of `--provider`),
 //! rebuilding a corrupt cache.
 
+use vds_api::OperationReport;
+
 use super::{Ctx, Printed, print_doc, with_failures};
 use crate::error::CliResult;
 use crate::output;
 use crate::progress::Bar;
+use crate::remote::Remote;
 
 /// `reenumerate`.
 pub fn run(ctx: &Ctx<'_>) -> CliResult<Printed> {
+    if let Some(r) = ctx.remote()? {
+        let path = Remote::with_provider("/v1/reenumerate", ctx.globals.provider.as_deref());
+        let report: OperationReport = r.operation("POST", &path, None)?;
+        let printed = print_doc(ctx.json(), &report, output::operation_text(&report))?;
+        return Ok(with_failures(printed, &report.failures, ctx.json()));
+    }
     let rt = ctx.runtime(true)?;
     let bar = Bar::new(0, "reenumerate");
     let service = ctx.service(&rt, false, Some(&bar))?;

@@ -1,6 +1,7 @@
 //! `vdsadm refresh [--subsystem NAME]`: IVdsHwProvider::Refresh of every subsystem (of
 //! `--provider`), or of one.
 
+use vds_api::OperationReport;
 use vds_service::Scope;
 
 use super::{Ctx, Printed, print_doc, with_failures};
@@ -8,9 +9,19 @@ use crate::args::Sel;
 use crate::error::CliResult;
 use crate::output;
 use crate::progress::Bar;
+use crate::remote::Remote;
 
 /// `refresh`.
 pub fn run(ctx: &Ctx<'_>, sel: Option<&Sel>) -> CliResult<Printed> {
+    if let Some(r) = ctx.remote()? {
+        let path = match sel {
+            Some(sel) => super::list::sub_path(sel, "/refresh"),
+            None => Remote::with_provider("/v1/refresh", ctx.globals.provider.as_deref()),
+        };
+        let report: OperationReport = r.operation("POST", &path, None)?;
+        let printed = print_doc(ctx.json(), &report, output::operation_text(&report))?;
+        return Ok(with_failures(printed, &report.failures, ctx.json()));
+    }
     let rt = ctx.runtime(sel.is_none())?;
     let bar = Bar::new(0, "refresh");
     let service = ctx.service(&rt, false, Some(&bar))?;

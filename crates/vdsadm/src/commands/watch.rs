@@ -109,6 +109,9 @@ pub fn run(
     refresh_every: Option<Duration>,
     count: Option<u64>,
 ) -> CliResult<Printed> {
+    if let Some(r) = ctx.remote()? {
+        return follow(ctx, &r, refresh_every, count);
+    }
     let rt = ctx.runtime(true)?;
     let service = ctx.service(&rt, false, None)?;
     let json = ctx.json();
@@ -228,5 +231,70 @@ pub fn run(
         body: Body::Text(String::new()),
         warnings: Vec::new(),
         exit,
+    })
+}
+
+/// `watch` while vdsd serves the store: the daemon runs the watchers and refreshes on its own
+/// schedule (two watchers would register twice and contend for the SCN port), so vdsadm follows
+/// the daemon's notifications (`/v1/events`) and prints them as it would its own.
+fn follow(
+    ctx: &Ctx<'_>,
+    r: &crate::remote::Remote,
+    refresh_every: Option<Duration>,
+    count: Option<u64>,
+) -> CliResult<Printed> {
+    if refresh_every.is_some() {
+        return Err(CliError::usage(
+            "--refresh-every",
+            "vdsd serves this store and refreshes on its own schedule (its [refresh] \
+             interval); watch without --refresh-every to follow it",
+        ));
+    }
+    let json = ctx.json();
+    let provider = ctx.globals.provider.as_deref();
+    let mut names = Names::default();
+    let rows: Vec<vds_api::SubsystemRow> = r.get(&crate::remote::Remote::with_provider(
+        "/v1/subsystems",
+        provider,
+    ))?;
+    for row in rows {
+        names.learn(&row.provider, &row.name);
+    }
+    let (mut events, rt) = r.events(provider)?;
+    say("following vdsd's notifications");
+    let mut printed = 0u64;
+    let ended: Result<(), Error> = rt.block_on(async {
+        let stop = interrupted();
+        tokio::pin!(stop);
+        loop {
+            let ev = tokio::select! {
+                () = &mut stop => return Ok(()),
+                ev = events.next() => ev?,
+            };
+            let Some(ev) = ev else {
+                say("vdsd ended the stream");
+                return Ok(());
+            };
+            if ev.event.as_deref() == Some("notifications-lost") {
+                say("notifications were lost (this watch fell behind vdsd): query again what you watch");
+                continue;
+            }
+            let Some(n) = crate::remote::notification(&ev.data) else {
+                continue;
+            };
+            if !print(json, &names, &n) {
+                return Ok(());
+            }
+            printed += 1;
+            if count.is_some_and(|c| printed >= c) {
+                return Ok(());
+            }
+        }
+    });
+    ended?;
+    Ok(Printed {
+        body: Body::Text(String::new()),
+        warnings: Vec::new(),
+        exit: ExitClass::Ok,
     })
 }

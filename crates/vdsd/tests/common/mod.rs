@@ -71,6 +71,17 @@ impl Daemon {
         d
     }
 
+    /// `vdsd` serving the store at `store`, with no periodic refresh (tests refresh when they mean
+    /// to).
+    pub fn serving(store: &Path) -> Daemon {
+        Daemon::start(&[
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--refresh-interval",
+            "0s",
+        ])
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("vdsd.log")).unwrap_or_default()
     }
