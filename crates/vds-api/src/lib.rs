@@ -335,6 +335,10 @@ pub struct ProviderReport {
     /// The subsystems the provider has now (after the reenumerate that follows an add), or the
     /// subsystems dropped with it.
     pub subsystems: Vec<RefreshedSubsystem>,
+    /// What could not be undone outside the store when it was removed (an iSNS Control node left
+    /// registered in its server, and why); absent when there is nothing to say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Everything about one enumerated subsystem, read in one pass: its row, its portals (QueryPortals

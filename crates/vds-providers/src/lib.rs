@@ -206,6 +206,15 @@ pub trait ProviderKind: Send + Sync + 'static {
         let _ = ctx;
         Ok(None)
     }
+
+    /// What the kind undoes outside the store when a provider with `settings` is removed (an iSNS
+    /// Control node's registration in its server), as a task of its own with its own deadline;
+    /// `None` (the default) when there is nothing. A failure does not stop the removal: it is
+    /// reported beside it.
+    fn retire(&self, settings: &toml::Table) -> Option<WatchFuture> {
+        let _ = settings;
+        None
+    }
 }
 
 /// Every provider kind this build knows, in the order they are listed to people.

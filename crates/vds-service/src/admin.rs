@@ -117,6 +117,7 @@ impl Service {
             kind: kind.to_string(),
             action: "added".into(),
             subsystems,
+            detail: None,
         })
     }
 
@@ -156,11 +157,30 @@ impl Service {
         store.state_file(name).remove()?;
         self.inner.forget(name);
         tracing::info!(provider = name, "provider removed");
+        // Outside the store: what the kind registered elsewhere (an iSNS Control node).
+        let detail = match kind_named(&config.kind)
+            .ok()
+            .and_then(|k| k.retire(&config.settings))
+        {
+            Some(work) => match work.await {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::warn!(provider = name, error = %e, "could not undo the provider's registration");
+                    Some(format!(
+                        "removed from the store, but its registration outside it could not be \
+                         withdrawn: {}",
+                        e.message()
+                    ))
+                }
+            },
+            None => None,
+        };
         Ok(ProviderReport {
             name: name.to_string(),
             kind: config.kind,
             action: "removed".into(),
             subsystems: dropped,
+            detail,
         })
     }
 

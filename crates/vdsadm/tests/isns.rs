@@ -281,7 +281,48 @@ fn without_the_default_domain_only_a_control_node_sees_and_the_rest_is_said() {
     let out = add_provider(&a, "bad", &isnsd, &["--scn-listen", "127.0.0.1:1"]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("--control-node"), "{out:?}");
+
     isnsd.stop().unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn removing_a_control_node_provider_withdraws_it_from_the_server() {
+    let isnsd = start(true);
+    feed_fabric(&isnsd);
+    let a = Adm::new();
+    add_provider(&a, "control", &isnsd, &["--control-node"]).ok();
+    let registered = |isnsd: &Isnsd| {
+        isnsd
+            .lists()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .nodes
+            .iter()
+            .any(|n| n.0 == SOURCE)
+    };
+    assert!(registered(&isnsd), "provider add registered it");
+    let out = a.run(&["provider", "remove", "control"]).ok();
+    assert!(!out.stderr.contains("warning"), "{out:?}");
+    assert!(
+        !registered(&isnsd),
+        "still registered after provider remove"
+    );
+    // A server that is gone: the provider is removed all the same, and the report says what is
+    // left behind.
+    add_provider(&a, "control", &isnsd, &["--control-node"]).ok();
+    isnsd.stop().unwrap_or_else(|e| panic!("{e}"));
+    let out = a.run(&["--json", "provider", "remove", "control"]).ok();
+    let report = out.json();
+    assert!(
+        report["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("could not be withdrawn")),
+        "{report}"
+    );
+    let providers = a.run(&["--json", "list", "providers"]).ok().json();
+    assert!(
+        !providers.to_string().contains("\"control\""),
+        "{providers}"
+    );
 }
 
 /// Reads `child`'s stdout and stderr lines into channels, so tests can wait with deadlines.

@@ -212,6 +212,18 @@ impl ProviderKind for IsnsKind {
         let options = Arc::new(IsnsOptions::for_source(&settings.source_name));
         Ok(Some(Box::pin(watch::run(settings, options, ctx))))
     }
+
+    /// A Control node leaves the server with its provider: SCNDereg and DevDereg of our entity,
+    /// within a few seconds (else it would stay registered until it expires, forever with
+    /// isnsd's `RegistrationPeriod = 0`).
+    fn retire(&self, settings: &toml::Table) -> Option<WatchFuture> {
+        let settings = IsnsSettings::from_table(settings).ok()?;
+        if !settings.control_node {
+            return None;
+        }
+        let options = IsnsOptions::for_source(&settings.source_name);
+        Some(Box::pin(watch::withdraw(settings, options)))
+    }
 }
 
 #[cfg(test)]

@@ -216,7 +216,7 @@ pub(crate) fn client_error(server: &str, e: &isns_client::Error) -> Error {
         .because(cause)
 }
 
-fn server_subject(server: &str) -> Subject {
+pub(crate) fn server_subject(server: &str) -> Subject {
     Subject::Other(format!("iSNS server {server}"))
 }
 

@@ -29,10 +29,10 @@ use std::time::Duration;
 use isns_client::{Client, ControlNode, ControlPortal, ScnBitmap, ScnListener, ScnListenerConfig};
 use isns_proto::NodeType;
 use tokio::time::Instant;
-use vds_model::{Error, Hresult, SubSystemSnapshot, Subject};
+use vds_model::{Error, Hresult, SubSystemSnapshot, Subject, Win32Error};
 
 use super::kind::IsnsSettings;
-use super::{IsnsOptions, client_error, renew_interval};
+use super::{IsnsOptions, client_error, renew_interval, server_subject};
 use crate::{WatchContext, WatchMessage};
 
 /// The longest pause between two attempts to start a session.
@@ -194,6 +194,28 @@ async fn register(
     }
     let every = renew_interval(isns_proto::control::granted_period(&reply));
     Ok(Instant::now() + every)
+}
+
+/// Withdraws our Control node from the server (its provider is removed): SCNDereg, then DevDereg
+/// of our entity, within [`GOODBYE_DEADLINE`] each; an error says what the server answered.
+pub(crate) async fn withdraw(settings: IsnsSettings, options: IsnsOptions) -> Result<(), Error> {
+    let server = settings.server.to_string();
+    let node = control_node(&settings, None);
+    let mut client = Client::new(server.clone(), options.client_config(&settings.source_name));
+    let timed_out = || {
+        Error::new(Hresult::from_win32(Win32Error::WSAETIMEDOUT.0))
+            .about(server_subject(&server))
+            .because(format!(
+                "no answer within {} s while withdrawing the Control node",
+                GOODBYE_DEADLINE.as_secs()
+            ))
+    };
+    // Not registered for SCNs (or no longer): nothing to undo there.
+    let _ = tokio::time::timeout(GOODBYE_DEADLINE, client.scn_deregister(&node)).await;
+    tokio::time::timeout(GOODBYE_DEADLINE, client.deregister(&node))
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| client_error(&server, &e).because("withdrawing the Control node"))
 }
 
 /// Best effort, within [`GOODBYE_DEADLINE`]: no more SCNs, and our entity removed.

@@ -38,13 +38,20 @@ pub fn add(
 
 /// `provider remove`.
 pub fn remove(ctx: &Ctx<'_>, name: &str) -> CliResult<Printed> {
-    if let Some(r) = ctx.remote()? {
-        let path = format!("/v1/providers/{}", vds_client::segment(name));
-        let report: ProviderReport = r.call("DELETE", &path, None)?;
-        return print_doc(ctx.json(), &report, output::provider_report_text(&report));
+    let report: ProviderReport = match ctx.remote()? {
+        Some(r) => {
+            let path = format!("/v1/providers/{}", vds_client::segment(name));
+            r.call("DELETE", &path, None)?
+        }
+        None => {
+            let rt = ctx.runtime(false)?;
+            let service = ctx.service(&rt, false, None)?;
+            rt.block_on(service.remove_provider(name))?
+        }
+    };
+    let mut printed = print_doc(ctx.json(), &report, output::provider_report_text(&report))?;
+    if let Some(detail) = &report.detail {
+        printed.warnings.push(format!("warning: {detail}"));
     }
-    let rt = ctx.runtime(false)?;
-    let service = ctx.service(&rt, false, None)?;
-    let report = rt.block_on(service.remove_provider(name))?;
-    print_doc(ctx.json(), &report, output::provider_report_text(&report))
+    Ok(printed)
 }
