@@ -4,14 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Daemon;
+use common::{Daemon, Events};
 use serde_json::Value;
-use vds_service::{NewSubsystem, Service, ServiceOptions};
 use vds_testpeers::{Istgt, IstgtConfig, Tgtd, TgtdConfig, free_port, python_tool};
 
 fn tgtd_with_targets() -> Tgtd {
@@ -40,49 +37,10 @@ fn istgt() -> Istgt {
     .expect("istgt")
 }
 
-/// A store at `store` with the subsystems `arrays` (name, discovery portals) registered with
-/// SendTargets and discovered, and, with `sim`, a simulator provider.
-fn make_store(store: &Path, sim: bool, arrays: &[(&str, Vec<String>)]) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let service = Service::open(ServiceOptions {
-            create: true,
-            ..ServiceOptions::new(store)
-        })
-        .expect("store");
-        if sim {
-            service
-                .add_provider("lab", "sim", toml::Table::new(), true)
-                .await
-                .expect("sim provider");
-        }
-        for (name, portals) in arrays {
-            service
-                .add_subsystem(
-                    None,
-                    NewSubsystem {
-                        name: (*name).into(),
-                        portals: portals.clone(),
-                        initiator_name: None,
-                        chap: None,
-                        mutual: None,
-                    },
-                    true,
-                )
-                .await
-                .expect("register");
-        }
-    });
-}
-
 /// A store with the simulator, `tgtd` and `istgt`.
 fn fleet(tgtd: &Tgtd, istgt: &Istgt) -> tempfile::TempDir {
     let store = tempfile::tempdir().expect("store");
-    make_store(
+    common::make_store(
         store.path(),
         true,
         &[
@@ -91,16 +49,6 @@ fn fleet(tgtd: &Tgtd, istgt: &Istgt) -> tempfile::TempDir {
         ],
     );
     store
-}
-
-/// vdsd serving `store`, with no periodic refresh (the tests refresh when they mean to).
-fn daemon(store: &Path) -> Daemon {
-    Daemon::start(&[
-        "--store",
-        store.to_str().expect("utf-8"),
-        "--refresh-interval",
-        "0s",
-    ])
 }
 
 /// DMTF's schema bundle (DSP8010): `$VDS_REDFISH_SCHEMAS`, else the copy beside this project.
@@ -134,7 +82,7 @@ fn dmtf_s_validator_passes_over_tgtd_istgt_and_the_simulator() {
     let validator = python_tool("rf_service_validator").expect("the validator");
     let (tgtd, istgt) = (tgtd_with_targets(), istgt());
     let store = fleet(&tgtd, &istgt);
-    let d = daemon(store.path());
+    let d = Daemon::serving(store.path());
     // The validator reads schemas from one directory: DMTF's, and vds's OEM schema.
     let schemas = tempfile::tempdir().expect("schemas");
     for entry in std::fs::read_dir(&bundle).expect("bundle") {
@@ -210,7 +158,7 @@ fn a_redfish_client_lists_the_endpoints_vdsadm_lists() {
     let python = python_tool("python").expect("the python-redfish-library");
     let (tgtd, istgt) = (tgtd_with_targets(), istgt());
     let store = fleet(&tgtd, &istgt);
-    let d = daemon(store.path());
+    let d = Daemon::serving(store.path());
     // DMTF's python-redfish-library walks the Fabric's Endpoints as any client would.
     let script = r#"
 import json, sys, redfish
@@ -271,63 +219,6 @@ print(json.dumps(out))
     );
 }
 
-/// An SSE reader on the daemon's socket: connects, sends the request, skips the head.
-struct Events {
-    lines: std::io::Lines<BufReader<UnixStream>>,
-}
-
-impl Events {
-    fn open(socket: &Path, path: &str, last_event_id: Option<u64>) -> Events {
-        let mut s = UnixStream::connect(socket).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: vdsd\r\nAccept: text/event-stream\r\n");
-        if let Some(id) = last_event_id {
-            req.push_str(&format!("Last-Event-ID: {id}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).expect("write");
-        let mut lines = BufReader::new(s).lines();
-        let status = lines.next().expect("status").expect("read");
-        assert!(status.contains(" 200 "), "{status}");
-        for l in lines.by_ref() {
-            if l.expect("read").is_empty() {
-                break;
-            }
-        }
-        Events { lines }
-    }
-
-    /// Events (id, document) until `pick` accepts one, within `deadline`.
-    fn until(
-        &mut self,
-        deadline: Duration,
-        mut pick: impl FnMut(u64, &Value) -> bool,
-    ) -> Vec<(u64, Value)> {
-        let end = Instant::now() + deadline;
-        let mut got = Vec::new();
-        let mut id = None;
-        while Instant::now() < end {
-            let Some(line) = self.lines.next() else {
-                panic!("the stream ended: {got:?}");
-            };
-            let line = line.expect("read (each line within 60 s)");
-            if let Some(v) = line.strip_prefix("id:") {
-                id = v.trim().parse::<u64>().ok();
-            } else if let Some(data) = line.strip_prefix("data:") {
-                let doc: Value = serde_json::from_str(data.trim()).expect("event JSON");
-                let n = id.take().expect("an id before the data");
-                let done = pick(n, &doc);
-                got.push((n, doc));
-                if done {
-                    return got;
-                }
-            }
-        }
-        panic!("no such event within {deadline:?}: {got:?}");
-    }
-}
-
 fn has_message(doc: &Value, message: &str, origin: &str) -> bool {
     doc["Events"].as_array().is_some_and(|events| {
         events
@@ -340,8 +231,8 @@ fn has_message(doc: &Value, message: &str, origin: &str) -> bool {
 fn a_portal_that_goes_away_is_pushed_as_resource_changed_and_replayed() {
     let tgtd = tgtd_with_targets();
     let store = tempfile::tempdir().expect("store");
-    make_store(store.path(), false, &[("tgt", tgtd.portals().to_vec())]);
-    let d = daemon(store.path());
+    common::make_store(store.path(), false, &[("tgt", tgtd.portals().to_vec())]);
+    let d = Daemon::serving(store.path());
     let gone = tgtd.portals()[1].clone(); // 127.0.0.2:PORT
     let portal = d
         .get_json("/v1/subsystems/tgt/portals")
@@ -374,10 +265,11 @@ fn a_portal_that_goes_away_is_pushed_as_resource_changed_and_replayed() {
     .expect("delete the portal");
     let op = d.operation("POST", "/v1/subsystems/tgt/refresh", None);
     assert_eq!(op["state"], "SUCCEEDED", "{op}");
-    let got = events.until(Duration::from_secs(60), |_, doc| {
-        has_message(doc, "ResourceEvent.1.4.ResourceChanged", &endpoint)
+    let got = events.until(Duration::from_secs(60), |e| {
+        has_message(&e.data, "ResourceEvent.1.4.ResourceChanged", &endpoint)
     });
-    let (id, doc) = got.last().cloned().expect("an event");
+    let last = got.last().cloned().expect("an event");
+    let (id, doc) = (last.id, last.data);
     assert!(
         has_message(
             &doc,
@@ -391,9 +283,9 @@ fn a_portal_that_goes_away_is_pushed_as_resource_changed_and_replayed() {
     assert_eq!(e["Status"]["State"], "StandbyOffline", "{e}");
     // A client that reconnects with the id before gets the event again.
     let mut again = Events::open(&d.socket, &sse, Some(id - 1));
-    let replayed = again.until(Duration::from_secs(30), |n, _| n == id);
-    assert_eq!(replayed.first().map(|(n, _)| *n), Some(id), "{replayed:?}");
-    assert_eq!(replayed.last().map(|(_, doc)| doc.clone()), Some(doc));
+    let replayed = again.until(Duration::from_secs(30), |e| e.id == id);
+    assert_eq!(replayed.first().map(|e| e.id), Some(id), "{replayed:?}");
+    assert_eq!(replayed.last().map(|e| e.data.clone()), Some(doc));
     assert_eq!(
         d.stop().code(),
         Some(0),

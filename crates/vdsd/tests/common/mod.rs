@@ -1,13 +1,19 @@
 //! Starts the built `vdsd` on its own socket (and ports), waits with a deadline until it answers,
-//! and stops it by its PID (SIGTERM, then SIGKILL after a deadline) on drop.
+//! and stops it by its PID (SIGTERM, then SIGKILL after a deadline) on drop. Also what several
+//! tests share: a store with arrays registered ([`make_store`]), and a reader of server-sent events
+//! on the socket ([`Events`]).
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use vds_client::{Answer, Client};
+use vds_service::{NewSubsystem, Service, ServiceOptions};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vdsd");
 
@@ -66,6 +72,16 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
         d
+    }
+
+    /// vdsd serving `store`, with no periodic refresh (the tests refresh when they mean to).
+    pub fn serving(store: &Path) -> Daemon {
+        Daemon::start(&[
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--refresh-interval",
+            "0s",
+        ])
     }
 
     pub fn log(&self) -> String {
@@ -170,4 +186,117 @@ impl Drop for Daemon {
 
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// A store at `store` with the subsystems `arrays` (name, discovery portals) registered with
+/// SendTargets and discovered, and, with `sim`, a simulator provider named `lab`.
+pub fn make_store(store: &Path, sim: bool, arrays: &[(&str, Vec<String>)]) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let service = Service::open(ServiceOptions {
+            create: true,
+            ..ServiceOptions::new(store)
+        })
+        .expect("store");
+        if sim {
+            service
+                .add_provider("lab", "sim", toml::Table::new(), true)
+                .await
+                .expect("sim provider");
+        }
+        for (name, portals) in arrays {
+            service
+                .add_subsystem(
+                    None,
+                    NewSubsystem {
+                        name: (*name).into(),
+                        portals: portals.clone(),
+                        initiator_name: None,
+                        chap: None,
+                        mutual: None,
+                    },
+                    true,
+                )
+                .await
+                .expect("register");
+        }
+    });
+}
+
+/// One server-sent event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SseEvent {
+    /// Its `id:`.
+    pub id: u64,
+    /// Its `event:` (`message` when it has none).
+    pub event: String,
+    /// Its `data:`, as JSON.
+    pub data: Value,
+}
+
+/// An SSE reader on the daemon's socket: connects, sends the request, skips the head.
+pub struct Events {
+    lines: std::io::Lines<BufReader<UnixStream>>,
+}
+
+impl Events {
+    /// `GET path` on `socket`, resuming after `last_event_id` when given (`Last-Event-ID`).
+    pub fn open(socket: &Path, path: &str, last_event_id: Option<u64>) -> Events {
+        let mut s = UnixStream::connect(socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: vdsd\r\nAccept: text/event-stream\r\n");
+        if let Some(id) = last_event_id {
+            req.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).expect("write");
+        let mut lines = BufReader::new(s).lines();
+        let status = lines.next().expect("status").expect("read");
+        assert!(status.contains(" 200 "), "{status}");
+        for l in lines.by_ref() {
+            if l.expect("read").is_empty() {
+                break;
+            }
+        }
+        Events { lines }
+    }
+
+    /// Events until `pick` accepts one, within `deadline`.
+    pub fn until(
+        &mut self,
+        deadline: Duration,
+        mut pick: impl FnMut(&SseEvent) -> bool,
+    ) -> Vec<SseEvent> {
+        let end = Instant::now() + deadline;
+        let mut got = Vec::new();
+        let (mut id, mut event) = (None, None);
+        while Instant::now() < end {
+            let Some(line) = self.lines.next() else {
+                panic!("the stream ended: {got:?}");
+            };
+            let line = line.expect("read (each line within 60 s)");
+            if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().parse::<u64>().ok();
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = Some(v.trim().to_string());
+            } else if let Some(data) = line.strip_prefix("data:") {
+                let e = SseEvent {
+                    id: id.take().expect("an id before the data"),
+                    event: event.take().unwrap_or_else(|| "message".into()),
+                    data: serde_json::from_str(data.trim()).expect("event JSON"),
+                };
+                let done = pick(&e);
+                got.push(e);
+                if done {
+                    return got;
+                }
+            }
+        }
+        panic!("no such event within {deadline:?}: {got:?}");
+    }
 }
