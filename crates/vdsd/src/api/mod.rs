@@ -296,7 +296,8 @@ async fn limit_and_count(State(app): AppState, req: Request, next: Next) -> Resp
 pub struct BodyLimit(pub usize);
 
 /// A JSON body, read within the body limit: 413 beyond it, 400 naming the problem when it does not
-/// parse. An empty body reads as `{}` when `T` allows it.
+/// parse, is not a JSON object, or is missing (every route that takes a body requires one, as the
+/// OpenAPI document says).
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
@@ -317,12 +318,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                     ApiError::malformed("request body", e.body_text())
                 }
             })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes).map(Json).map_err(|e| {
+        // Every body is a JSON object (serde would also take a struct's fields as an array).
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => {
+                return Err(ApiError::malformed(
+                    "request body",
+                    "it is missing: this request takes a JSON object",
+                ));
+            }
+            Some(b'{') => {}
+            Some(_) => {
+                return Err(ApiError::malformed(
+                    "request body",
+                    "it is not a JSON object",
+                ));
+            }
+        }
+        serde_json::from_slice(&bytes).map(Json).map_err(|e| {
             ApiError::malformed("request body", format!("it is not the expected JSON: {e}"))
         })
     }

@@ -28,13 +28,43 @@ pub struct Daemon {
 impl Daemon {
     /// `vdsd` with `args` (`--sim` or `--store …`) on a socket in a new temp dir.
     pub fn start(args: &[&str]) -> Daemon {
+        Daemon::start_under(&[], args)
+    }
+
+    /// `vdsd` in a network namespace of its own, where only its loopback exists: whatever a
+    /// request makes it contact stays on that loopback. Its socket is reached as usual (a path);
+    /// its TCP listeners through `nsenter --net=/proc/PID/ns/net`.
+    pub fn start_isolated(args: &[&str]) -> Daemon {
+        Daemon::start_under(
+            &[
+                "unshare",
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                r#"ip link set lo up && exec "$0" "$@""#,
+            ],
+            args,
+        )
+    }
+
+    /// `vdsd` run by `wrapper` (a command that ends by exec'ing it, so that its PID is vdsd's).
+    fn start_under(wrapper: &[&str], args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("vdsd-test-")
             .tempdir_in("/tmp")
             .unwrap();
         let socket = dir.path().join("vdsd.sock");
         let log = std::fs::File::create(dir.path().join("vdsd.log")).unwrap();
-        let child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(args)
             .arg("--socket")
             .arg(&socket)
@@ -298,5 +328,55 @@ impl Events {
             }
         }
         panic!("no such event within {deadline:?}: {got:?}");
+    }
+}
+
+/// A self-signed certificate for `localhost` and its key, and an empty tokens file, in `dir`:
+/// what `--listen` needs.
+pub struct TlsFiles {
+    pub cert_pem: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub tokens: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn new(dir: &Path) -> TlsFiles {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let files = TlsFiles {
+            cert_pem: made.cert.pem(),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            tokens: dir.join("tokens"),
+        };
+        std::fs::write(&files.cert, &files.cert_pem).unwrap();
+        std::fs::write(&files.key, made.signing_key.serialize_pem()).unwrap();
+        files
+    }
+
+    /// A new token of `role` (`admin`, `read-only`), by `vdsd token add`.
+    pub fn token(&self, name: &str, role: &str) -> String {
+        let out = Command::new(BIN)
+            .args(["token", "add", name, "--role", role, "--tokens"])
+            .arg(&self.tokens)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// `--listen ADDR --tls-cert … --tls-key … --tokens …`.
+    pub fn args(&self, listen: &str) -> Vec<String> {
+        let path = |p: &Path| p.to_str().expect("utf-8").to_string();
+        vec![
+            "--listen".into(),
+            listen.into(),
+            "--tls-cert".into(),
+            path(&self.cert),
+            "--tls-key".into(),
+            path(&self.key),
+            "--tokens".into(),
+            path(&self.tokens),
+        ]
     }
 }
