@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what vds's tests, benchmarks and demo need on Debian 12, as root:
-# the real iSCSI peers (tgt, istgt, open-isns), the reference initiator (libiscsi-bin),
+# the real iSCSI peers (tgt, istgt, open-isns), the reference initiator (libiscsi-bin), Prometheus
+# and promtool (the daemon's metrics tests; the package's own service is not started),
 # capture and measurement tools (tshark, hyperfine, valgrind), the Python tools of the Redfish and
 # OpenAPI tests (in a venv, /opt/vds-test-venv or $VDS_TEST_VENV), and rustup's clippy + rustfmt.
 #
@@ -31,6 +32,8 @@ PROGRAMS=(
     "cc:gcc"
     "curl:curl"
     "setpriv:util-linux"
+    "prometheus:prometheus"
+    "promtool:prometheus"
     "unshare:util-linux"
     "nsenter:util-linux"
 )
