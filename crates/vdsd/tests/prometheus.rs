@@ -84,8 +84,11 @@ impl Prometheus {
 
     /// The result vector of an instant query.
     fn query(&self, promql: &str) -> Vec<Value> {
-        let a = http_get(self.port, &format!("/api/v1/query?query={}", segment(promql)))
-            .expect("query");
+        let a = http_get(
+            self.port,
+            &format!("/api/v1/query?query={}", segment(promql)),
+        )
+        .expect("query");
         assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
         let v: Value = a.json().expect("JSON");
         assert_eq!(v["status"], "success", "{v}");
