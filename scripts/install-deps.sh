@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what vds's tests, benchmarks and demo need on Debian 12, as root:
-# the real iSCSI peers (tgt, istgt, open-isns), the reference initiator (libiscsi-bin),
-# capture and measurement tools (tshark, hyperfine, valgrind), the Python tools of the Redfish
-# tests (in a venv, /opt/vds-test-venv or $VDS_TEST_VENV), and rustup's clippy + rustfmt.
+# the real iSCSI peers (tgt, istgt, open-isns), the reference initiator (libiscsi-bin), Prometheus
+# and promtool (the daemon's metrics tests; the package's own service is not started),
+# capture and measurement tools (tshark, hyperfine, valgrind), the Python tools of the Redfish and
+# OpenAPI tests (in a venv, /opt/vds-test-venv or $VDS_TEST_VENV), and rustup's clippy + rustfmt.
 #
 # Idempotent: when every program is already there it does not touch apt at all.
 # The packages' own services are not started (a policy-rc.d denies it for the duration of the
@@ -31,6 +32,10 @@ PROGRAMS=(
     "cc:gcc"
     "curl:curl"
     "setpriv:util-linux"
+    "prometheus:prometheus"
+    "promtool:prometheus"
+    "unshare:util-linux"
+    "nsenter:util-linux"
 )
 
 have() {
@@ -87,10 +92,11 @@ else
 fi
 
 # The Python tools the tests run, in a virtual environment of their own (never the system's
-# site-packages): DMTF's Redfish Service Validator and the python-redfish-library it brings.
+# site-packages): DMTF's Redfish Service Validator and the python-redfish-library it brings, and
+# schemathesis (the daemon's OpenAPI document against the daemon).
 venv=${VDS_TEST_VENV:-/opt/vds-test-venv}
-py_tools=("redfish-service-validator==3.1.8")
-if [ -x "$venv/bin/rf_service_validator" ]; then
+py_tools=("redfish-service-validator==3.1.8" "schemathesis==4.32.5")
+if [ -x "$venv/bin/rf_service_validator" ] && [ -x "$venv/bin/schemathesis" ]; then
     say "python tools present in $venv"
 else
     if ! /usr/bin/python3 -m venv --help >/dev/null 2>&1 || ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
@@ -101,10 +107,12 @@ else
         say "apt-get install python3-venv"
         apt-get install -y --no-install-recommends python3-venv
     fi
-    say "creating $venv and installing ${py_tools[*]}"
-    /usr/bin/python3 -m venv "$venv"
+    say "creating $venv (if missing) and installing ${py_tools[*]}"
+    [ -x "$venv/bin/pip" ] || /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "${py_tools[@]}"
-    [ -x "$venv/bin/rf_service_validator" ] || die "rf_service_validator missing after pip install"
+    for tool in rf_service_validator schemathesis; do
+        [ -x "$venv/bin/$tool" ] || die "$tool missing after pip install"
+    done
 fi
 
 if command -v rustup >/dev/null 2>&1; then

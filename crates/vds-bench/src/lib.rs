@@ -1,18 +1,20 @@
 //! The report of `bench/compare`, the side-by-side benchmark of vds against `iscsi-ls` and the
-//! floor set by the target, and of the iSNS provider against `isnsadm` (docs/PERFORMANCE.md,
-//! "Comparison with iscsi-ls" and "iSNS provider").
+//! floor set by the target, of the iSNS provider against `isnsadm`, and of the daemon against
+//! a minimal hyper server (docs/PERFORMANCE.md: "Comparison with iscsi-ls", "iSNS provider",
+//! "The daemon: GET portals against the floor").
 //!
-//! This crate owns no benchmark: the harness is the script `bench/compare` at the root of the
-//! repository. It owns the reading of the script's report, [`ratios`], which its smoke test
-//! (`tests/compare_smoke.rs`, running `bench/compare --quick`) uses to check that every
-//! comparison ended with a ratio. It must not depend on the crates it measures.
+//! The harness is the script `bench/compare` at the root of the repository. This crate owns the
+//! reading of the script's report, [`ratios`], which its smoke test (`tests/compare_smoke.rs`,
+//! running `bench/compare --quick`) uses to check that every comparison ended with a ratio, and the
+//! binary `vds-bench-http` (the daemon comparison's load generator and floor server). It must not
+//! depend on the crates it measures.
 
 #![deny(missing_docs)]
 
 use std::path::PathBuf;
 
 /// The comparisons `bench/compare` makes, by the key of their `ratio` line.
-pub const COMPARISONS: [&str; 8] = [
+pub const COMPARISONS: [&str; 10] = [
     "discover",
     "refresh-vs-loop",
     "refresh-vs-xargs",
@@ -21,6 +23,8 @@ pub const COMPARISONS: [&str; 8] = [
     "tgt-refresh-1000",
     "isns-small",
     "isns-large",
+    "daemon-unix",
+    "daemon-tcp",
 ];
 
 /// One `ratio KEY: A / B = R.RRRx ...` line of the report.

@@ -2,9 +2,10 @@
 //! isnsd on loopback, every comparison, both stopped) and prints a ratio for each comparison. The
 //! figures themselves are not checked: they belong to the full run (docs/PERFORMANCE.md).
 //!
-//! Needs root, tgtd/iscsi-ls and isnsd/isnsadm (`scripts/install-deps.sh`). It runs the debug vdsadm (`--debug`:
-//! `cargo build -p vdsadm`, already built by `cargo test --workspace`), so the smoke test costs no
-//! release build; the figures it prints are therefore not the published ones.
+//! Needs root, tgtd/iscsi-ls and isnsd/isnsadm (`scripts/install-deps.sh`). It runs the debug
+//! vdsadm, vdsd and vds-bench-http (`--debug`: `cargo build -p …`, already built by `cargo test
+//! --workspace`), so the smoke test costs no release build; the figures it prints are therefore not
+//! the published ones. The daemon's comparison (6) must end with its servers stopped too.
 
 use std::process::Command;
 
@@ -55,5 +56,24 @@ fn quick_run_prints_a_ratio_for_each_comparison() {
             .unwrap_or_else(|| panic!("no {daemon} pid in:\n{stdout}"));
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         assert_ne!(comm.trim(), daemon, "{daemon} {pid} still running");
+    }
+    // So are vdsd and the two floor servers of comparison 6.
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("vdsd pid "))
+        .unwrap_or_else(|| panic!("no vdsd pid in:\n{stdout}"));
+    let pids: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok())
+        .take(3)
+        .collect();
+    assert_eq!(pids.len(), 3, "{line}");
+    for pid in pids {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        assert!(
+            !comm.starts_with("vdsd") && !comm.starts_with("vds-bench"),
+            "{pid} ({}) still running",
+            comm.trim()
+        );
     }
 }

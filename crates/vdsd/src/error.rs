@@ -69,6 +69,10 @@ pub enum Refusal {
     Malformed,
     /// A body over the limit (413, `E_INVALIDARG`).
     TooLarge,
+    /// A request head over the limit, in bytes or header lines (431, `E_INVALIDARG`).
+    HeadTooLarge,
+    /// A request line whose URI is too long (414, `E_INVALIDARG`).
+    UriTooLong,
     /// A method the resource does not have (405, `E_INVALIDARG`).
     MethodNotAllowed,
     /// A TLS request without a valid bearer token (401, `E_ACCESSDENIED`).
@@ -85,6 +89,8 @@ pub enum Refusal {
 pub const REFUSALS: &[(Refusal, u16, Hresult)] = &[
     (Refusal::Malformed, 400, Hresult::E_INVALIDARG),
     (Refusal::TooLarge, 413, Hresult::E_INVALIDARG),
+    (Refusal::HeadTooLarge, 431, Hresult::E_INVALIDARG),
+    (Refusal::UriTooLong, 414, Hresult::E_INVALIDARG),
     (Refusal::MethodNotAllowed, 405, Hresult::E_INVALIDARG),
     (Refusal::Unauthenticated, 401, Hresult::E_ACCESSDENIED),
     (Refusal::Forbidden, 403, Hresult::E_ACCESSDENIED),
@@ -123,6 +129,26 @@ impl ApiError {
     /// A malformed request (400, `E_INVALIDARG`).
     pub fn malformed(subject: impl Into<String>, cause: impl Into<String>) -> Self {
         Self::refuse(Refusal::Malformed, subject, cause)
+    }
+}
+
+impl ApiError {
+    /// The whole HTTP/1.1 answer, for the connection layer that answers before there is a request
+    /// (a head hyper refused): the status, the error document, and `connection: close`.
+    pub fn to_http1_closing(&self) -> Vec<u8> {
+        let body = serde_json::to_vec(&ErrorDoc {
+            error: vds_api::ErrorBody::with_subject(&self.error),
+        })
+        .unwrap_or_default();
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
     }
 }
 

@@ -27,12 +27,24 @@ use tower::ServiceExt;
 
 use crate::access::Caller;
 use crate::app::App;
+use crate::error::{ApiError, Refusal};
 
-/// A stream that records when it last moved a byte.
+/// A connection's stream as hyper sees it: it records when it last moved a byte (for the idle
+/// limit), and it gives hyper's own refusals the daemon's error body.
+///
+/// hyper answers a request head it cannot take (not HTTP, a bad header line, over the head limit
+/// or the header count) by itself, before there is a request for the router to see: a status line
+/// and `content-length: 0`, then it closes the connection. No route of the daemon answers an error
+/// without a body, so such an answer, when hyper writes it, is replaced here by the daemon's own:
+/// the same status, an `E_INVALIDARG` error document, `connection: close`.
 struct Watched<S> {
     inner: S,
     last: Arc<AtomicU64>,
     epoch: Instant,
+    /// The head limit, for the message.
+    max_header_bytes: usize,
+    /// The daemon's answer still to be written in place of hyper's.
+    pending: Vec<u8>,
 }
 
 impl<S> Watched<S> {
@@ -40,6 +52,61 @@ impl<S> Watched<S> {
         self.last
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
+}
+
+impl<S: AsyncWrite + Unpin> Watched<S> {
+    /// Writes what is left of a replacement answer.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.pending.is_empty() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.pending) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.pending.drain(..n);
+                    self.touch();
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The daemon's answer in place of hyper's bodiless refusal of a head (`buf`, as hyper writes
+/// it), or `None` when `buf` is not one.
+fn head_refusal(buf: &[u8], max_header_bytes: usize) -> Option<Vec<u8>> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
+    if buf.len() != head_end + 4 {
+        return None;
+    }
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()?
+        .strip_prefix("HTTP/1.1 ")?
+        .get(..3)?
+        .parse()
+        .ok()?;
+    if !lines.any(|l| l.eq_ignore_ascii_case("content-length: 0")) {
+        return None;
+    }
+    let error = match status {
+        400 => ApiError::refuse(
+            Refusal::Malformed,
+            "request head",
+            "it is not an HTTP/1.1 request head (a bad request line or header line)",
+        ),
+        414 => ApiError::refuse(Refusal::UriTooLong, "request line", "its URI is too long"),
+        431 => ApiError::refuse(
+            Refusal::HeadTooLarge,
+            "request head",
+            format!(
+                "it is over the head limit ({max_header_bytes} bytes, {MAX_HEADERS} header lines)"
+            ),
+        ),
+        _ => return None,
+    };
+    Some(error.to_http1_closing())
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -59,23 +126,43 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        let this = self.get_mut();
+        if let Err(e) = std::task::ready!(this.poll_pending(cx)) {
+            return Poll::Ready(Err(e));
+        }
+        if let Some(answer) = head_refusal(buf, this.max_header_bytes) {
+            // hyper's bytes count as written; the daemon's go out in their place (now, or on
+            // the flush hyper does next).
+            this.pending = answer;
+            if let Poll::Ready(Err(e)) = this.poll_pending(cx) {
+                return Poll::Ready(Err(e));
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            this.touch();
         }
         r
     }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_pending(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_pending(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
+
+/// The most header lines a request head may have (hyper's default; more: 431).
+const MAX_HEADERS: usize = 100;
 
 /// What every listener shares.
 #[derive(Clone)]
@@ -90,16 +177,17 @@ pub struct Shared {
     pub grace: Duration,
 }
 
-const BUSY_BODY: &str = r#"{"error":{"hresult":"0x800700AA","name":"HRESULT_FROM_WIN32(170)","message":"connection: the requested resource is in use: too many connections are open; try again later"}}"#;
-
+/// Answers a connection over the limit 503 (`HRESULT_FROM_WIN32(ERROR_BUSY)`) and closes it,
+/// without reading from it.
 async fn refuse<S: AsyncWrite + Unpin>(mut stream: S) {
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
-        BUSY_BODY.len()
-    );
+    let answer = ApiError::refuse(
+        Refusal::Busy,
+        "connection",
+        "too many connections are open; try again later",
+    )
+    .to_http1_closing();
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = stream.write_all(head.as_bytes()).await;
-        let _ = stream.write_all(BUSY_BODY.as_bytes()).await;
+        let _ = stream.write_all(&answer).await;
         let _ = stream.shutdown().await;
     })
     .await;
@@ -117,6 +205,8 @@ where
         inner: stream,
         last: last.clone(),
         epoch,
+        max_header_bytes: limits.max_header_bytes,
+        pending: Vec::new(),
     });
     let svc = router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(caller.clone());
@@ -127,6 +217,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(MAX_HEADERS)
         .keep_alive(true)
         .serve_connection(io, svc);
     tokio::pin!(conn);
@@ -318,4 +409,25 @@ pub fn metrics_router(app: Arc<App>) -> Router {
             )
         })
         .with_state(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_refusal;
+
+    #[test]
+    fn only_hyper_s_bodiless_refusals_are_replaced() {
+        let hyper = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Wed, 02 Dec 2026 07:31:18 GMT\r\n\r\n";
+        let ours = head_refusal(hyper, 16384).expect("replaced");
+        let text = String::from_utf8(ours).expect("utf-8");
+        assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
+        assert!(text.contains("connection: close\r\n"), "{text}");
+        assert!(text.ends_with("}}"), "{text}");
+        assert!(text.contains(r#""name":"E_INVALIDARG""#), "{text}");
+        // A route's own answer has a body: left alone, as are other statuses.
+        let route = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        assert!(head_refusal(route, 16384).is_none());
+        let empty_ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        assert!(head_refusal(empty_ok, 16384).is_none());
+    }
 }

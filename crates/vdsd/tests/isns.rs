@@ -67,8 +67,8 @@ fn an_scn_reaches_the_event_stream_without_a_refresh() {
     isnsd
         .register("host1", &["target=iqn.2024-01.test:b"])
         .expect("register a target");
-    let got = events.until(Duration::from_secs(30), |_, doc| {
-        doc["event_name"] == "TARGET_ARRIVE" && doc["provider"] == "fabric"
+    let got = events.until(Duration::from_secs(30), |e| {
+        e.data["event_name"] == "TARGET_ARRIVE" && e.data["provider"] == "fabric"
     });
     assert!(!got.is_empty());
     // Nobody asked for it: no operation ran.

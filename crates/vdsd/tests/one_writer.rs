@@ -211,8 +211,8 @@ fn changes_go_through_the_daemon_and_answer_alike() {
         );
     }
     // The daemon made them: its stream saw the first change.
-    let seen = events.until(Duration::from_secs(30), |_, doc| {
-        doc["event_name"] == "PORTAL_MODIFY"
+    let seen = events.until(Duration::from_secs(30), |e| {
+        e.data["event_name"] == "PORTAL_MODIFY"
     });
     assert!(!seen.is_empty());
     // And its picture is what vdsadm changed (the target is gone).

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::{Daemon, Events};
 use serde_json::Value;
-use vds_service::{NewSubsystem, Service, ServiceOptions};
 use vds_testpeers::{Istgt, IstgtConfig, Tgtd, TgtdConfig, free_port, python_tool};
 
 fn tgtd_with_targets() -> Tgtd {
@@ -38,49 +37,10 @@ fn istgt() -> Istgt {
     .expect("istgt")
 }
 
-/// A store at `store` with the subsystems `arrays` (name, discovery portals) registered with
-/// SendTargets and discovered, and, with `sim`, a simulator provider.
-fn make_store(store: &Path, sim: bool, arrays: &[(&str, Vec<String>)]) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let service = Service::open(ServiceOptions {
-            create: true,
-            ..ServiceOptions::new(store)
-        })
-        .expect("store");
-        if sim {
-            service
-                .add_provider("lab", "sim", toml::Table::new(), true)
-                .await
-                .expect("sim provider");
-        }
-        for (name, portals) in arrays {
-            service
-                .add_subsystem(
-                    None,
-                    NewSubsystem {
-                        name: (*name).into(),
-                        portals: portals.clone(),
-                        initiator_name: None,
-                        chap: None,
-                        mutual: None,
-                    },
-                    true,
-                )
-                .await
-                .expect("register");
-        }
-    });
-}
-
 /// A store with the simulator, `tgtd` and `istgt`.
 fn fleet(tgtd: &Tgtd, istgt: &Istgt) -> tempfile::TempDir {
     let store = tempfile::tempdir().expect("store");
-    make_store(
+    common::make_store(
         store.path(),
         true,
         &[
@@ -271,7 +231,7 @@ fn has_message(doc: &Value, message: &str, origin: &str) -> bool {
 fn a_portal_that_goes_away_is_pushed_as_resource_changed_and_replayed() {
     let tgtd = tgtd_with_targets();
     let store = tempfile::tempdir().expect("store");
-    make_store(store.path(), false, &[("tgt", tgtd.portals().to_vec())]);
+    common::make_store(store.path(), false, &[("tgt", tgtd.portals().to_vec())]);
     let d = Daemon::serving(store.path());
     let gone = tgtd.portals()[1].clone(); // 127.0.0.2:PORT
     let portal = d
@@ -305,10 +265,11 @@ fn a_portal_that_goes_away_is_pushed_as_resource_changed_and_replayed() {
     .expect("delete the portal");
     let op = d.operation("POST", "/v1/subsystems/tgt/refresh", None);
     assert_eq!(op["state"], "SUCCEEDED", "{op}");
-    let got = events.until(Duration::from_secs(60), |_, doc| {
-        has_message(doc, "ResourceEvent.1.4.ResourceChanged", &endpoint)
+    let got = events.until(Duration::from_secs(60), |e| {
+        has_message(&e.data, "ResourceEvent.1.4.ResourceChanged", &endpoint)
     });
-    let (id, doc) = got.last().cloned().expect("an event");
+    let last = got.last().cloned().expect("an event");
+    let (id, doc) = (last.id, last.data);
     assert!(
         has_message(
             &doc,
@@ -322,9 +283,9 @@ fn a_portal_that_goes_away_is_pushed_as_resource_changed_and_replayed() {
     assert_eq!(e["Status"]["State"], "StandbyOffline", "{e}");
     // A client that reconnects with the id before gets the event again.
     let mut again = Events::open(&d.socket, &sse, Some(id - 1));
-    let replayed = again.until(Duration::from_secs(30), |n, _| n == id);
-    assert_eq!(replayed.first().map(|(n, _)| *n), Some(id), "{replayed:?}");
-    assert_eq!(replayed.last().map(|(_, doc)| doc.clone()), Some(doc));
+    let replayed = again.until(Duration::from_secs(30), |e| e.id == id);
+    assert_eq!(replayed.first().map(|e| e.id), Some(id), "{replayed:?}");
+    assert_eq!(replayed.last().map(|e| e.data.clone()), Some(doc));
     assert_eq!(
         d.stop().code(),
         Some(0),

@@ -62,41 +62,17 @@ fn name_of(a: &Answer) -> String {
 #[test]
 fn tokens_decide_what_a_tls_client_may_do() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
-    std::fs::write(dir.path().join("cert.pem"), &cert_pem).unwrap();
-    std::fs::write(dir.path().join("key.pem"), &key_pem).unwrap();
-    let tokens = dir.path().join("tokens");
-    let token = |name: &str, role: &str| {
-        let out = std::process::Command::new(common::BIN)
-            .args(["token", "add", name, "--role", role, "--tokens"])
-            .arg(&tokens)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
-    let admin = token("ops", "admin");
-    let reader = token("grafana", "read-only");
+    let tls = common::TlsFiles::new(dir.path());
+    let admin = tls.token("ops", "admin");
+    let reader = tls.token("grafana", "read-only");
     let port = vds_testpeers::free_port();
     let mport = vds_testpeers::free_port();
-    let listen = format!("127.0.0.1:{port}");
     let metrics = format!("127.0.0.1:{mport}");
-    let d = Daemon::start(&[
-        "--sim",
-        "--refresh-interval",
-        "0s",
-        "--listen",
-        &listen,
-        "--tls-cert",
-        dir.path().join("cert.pem").to_str().unwrap(),
-        "--tls-key",
-        dir.path().join("key.pem").to_str().unwrap(),
-        "--tokens",
-        tokens.to_str().unwrap(),
-        "--metrics",
-        &metrics,
-    ]);
+    let mut args = vec!["--sim", "--refresh-interval", "0s", "--metrics", &metrics];
+    let listen = tls.args(&format!("127.0.0.1:{port}"));
+    args.extend(listen.iter().map(String::as_str));
+    let d = Daemon::start(&args);
+    let cert_pem = tls.cert_pem.clone();
     let ca = cert_pem.as_bytes();
     let a = tls_request(port, ca, "GET", "/v1/subsystems", None);
     assert_eq!((a.status, name_of(&a)), (401, "E_ACCESSDENIED".into()));

@@ -539,7 +539,7 @@ pub async fn remove_portal(
 
 /// `DELETE /v1/operations/{operation}`: `IVdsAsync::Cancel`.
 #[utoipa::path(delete, path = "/v1/operations/{operation}", tag = "operations",
-    params(("operation" = String, Path, description = "The operation's id")),
+    params(("operation" = String, Path, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The operation's id")),
     responses((status = 200, description = "Cancelled", body = OperationDoc), ApiErrors))]
 pub async fn cancel_operation(
     axum::extract::State(app): AppState,

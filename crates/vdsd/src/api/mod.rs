@@ -129,6 +129,10 @@ pub fn router(app: Arc<App>) -> Router {
         )))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            refuse_large_bodies,
+        ))
         .layer(middleware::from_fn_with_state(app.clone(), authorize))
         .layer(middleware::from_fn_with_state(app.clone(), limit_and_count))
         .layer(middleware::from_fn(redfish_errors))
@@ -240,6 +244,27 @@ async fn authorize(State(app): AppState, mut req: Request, next: Next) -> Respon
     next.run(req).await
 }
 
+/// A body declared over the limit (`Content-Length`) is refused on every route before a byte of it
+/// is read; a body without a declared length (chunked) is cut at the limit by [`Json`], which reads
+/// no further and answers 413 too.
+async fn refuse_large_bodies(State(app): AppState, req: Request, next: Next) -> Response {
+    let limit = app.settings().limits.max_body_bytes as u64;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return ApiError::refuse(
+            Refusal::TooLarge,
+            "request body",
+            format!("it is over the body limit ({limit} bytes)"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// The request time limit, and the count of requests by route and status.
 async fn limit_and_count(State(app): AppState, req: Request, next: Next) -> Response {
     let route = req
@@ -276,30 +301,15 @@ async fn limit_and_count(State(app): AppState, req: Request, next: Next) -> Resp
 pub struct BodyLimit(pub usize);
 
 /// A JSON body, read within the body limit: 413 beyond it, 400 naming the problem when it does not
-/// parse. An empty body reads as `{}` when `T` allows it.
+/// parse, is not a JSON object, or is missing (every route that takes a body requires one, as the
+/// OpenAPI document says).
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        // A declared length over the limit is refused before a byte of the body is read.
-        let declared = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let limit = req
-            .extensions()
-            .get::<BodyLimit>()
-            .map_or(u64::MAX, |l| l.0 as u64);
-        if declared.is_some_and(|n| n > limit) {
-            return Err(ApiError::refuse(
-                Refusal::TooLarge,
-                "request body",
-                format!("it is over the body limit ({limit} bytes)"),
-            ));
-        }
+        let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
@@ -307,18 +317,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                     ApiError::refuse(
                         Refusal::TooLarge,
                         "request body",
-                        "it is over the body limit",
+                        format!("it is over the body limit ({limit} bytes)"),
                     )
                 } else {
                     ApiError::malformed("request body", e.body_text())
                 }
             })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes).map(Json).map_err(|e| {
+        // Every body is a JSON object (serde would also take a struct's fields as an array).
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => {
+                return Err(ApiError::malformed(
+                    "request body",
+                    "it is missing: this request takes a JSON object",
+                ));
+            }
+            Some(b'{') => {}
+            Some(_) => {
+                return Err(ApiError::malformed(
+                    "request body",
+                    "it is not a JSON object",
+                ));
+            }
+        }
+        serde_json::from_slice(&bytes).map(Json).map_err(|e| {
             ApiError::malformed("request body", format!("it is not the expected JSON: {e}"))
         })
     }

@@ -41,7 +41,7 @@ pub async fn service(
 
 /// `GET /v1/objects/{id}`: `IVdsService::GetObject`.
 #[utoipa::path(get, path = "/v1/objects/{id}", tag = "service",
-    params(("id" = String, Path, description = "A VDS_OBJECT_ID")),
+    params(("id" = String, Path, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A VDS_OBJECT_ID")),
     responses((status = 200, description = "What the id names, and its resource", body = ObjectDoc), ApiErrors))]
 pub async fn object(
     axum::extract::State(app): AppState,
@@ -347,7 +347,7 @@ pub fn operation_named(
 
 /// `GET /v1/operations/{operation}`: `IVdsAsync::QueryStatus`, or `Wait` with `?wait=`.
 #[utoipa::path(get, path = "/v1/operations/{operation}", tag = "operations",
-    params(("operation" = String, Path, description = "The operation's id"), WaitParam),
+    params(("operation" = String, Path, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The operation's id"), WaitParam),
     responses((status = 200, description = "The operation, finished", body = OperationDoc),
         (status = 202, description = "The operation, still running", body = OperationDoc), ApiErrors))]
 pub async fn operation(

@@ -66,6 +66,21 @@ fn object_type(s: &str) -> ApiResult<i32> {
     })
 }
 
+/// One event of the stream as an SSE parser reads it (the document's schema of each event).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct SseEvent {
+    /// `notification` (`data` is an `EventDoc`) or `notifications-lost` (`data` is a `LostDoc`).
+    #[schema(pattern = "^(notification|notifications-lost)$")]
+    event: String,
+    /// The event id: the `sequence` of a notification; the id before `resumes_at` of a lost event.
+    #[schema(pattern = "^[0-9]+$")]
+    id: String,
+    /// The document, as JSON.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
 /// How many events one wake-up sends at most before yielding.
 const BATCH: usize = 256;
 
@@ -132,7 +147,7 @@ fn stream_of(client: Client) -> impl Stream<Item = Result<Event, Infallible>> {
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
     responses((status = 200, description = "A stream of `notification` events (data: EventDoc) and \
-        `notifications-lost` events (data: LostDoc)", content_type = "text/event-stream", body = String), ApiErrors))]
+        `notifications-lost` events (data: LostDoc); comment lines keep it open", content_type = "text/event-stream", body = SseEvent), ApiErrors))]
 pub async fn events(
     axum::extract::State(app): AppState,
     headers: HeaderMap,
@@ -146,8 +161,10 @@ pub async fn events(
             .map(|s| object_type(s))
             .collect::<ApiResult<_>>()?,
     };
+    // An empty Last-Event-ID is no id (EventSource sends none until it has seen one).
     let header = headers
         .get("last-event-id")
+        .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
         .map(|v| {
             v.to_str()
                 .ok()

@@ -1,5 +1,7 @@
 //! Starts the built `vdsd` on its own socket (and ports), waits with a deadline until it answers,
-//! and stops it by its PID (SIGTERM, then SIGKILL after a deadline) on drop.
+//! and stops it by its PID (SIGTERM, then SIGKILL after a deadline) on drop. Also what several
+//! tests share: a store with arrays registered ([`make_store`]), and a reader of server-sent events
+//! on the socket ([`Events`]).
 
 #![allow(dead_code)]
 
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vds_client::{Answer, Client};
+use vds_service::{NewSubsystem, Service, ServiceOptions};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vdsd");
 
@@ -25,13 +28,43 @@ pub struct Daemon {
 impl Daemon {
     /// `vdsd` with `args` (`--sim` or `--store …`) on a socket in a new temp dir.
     pub fn start(args: &[&str]) -> Daemon {
+        Daemon::start_under(&[], args)
+    }
+
+    /// `vdsd` in a network namespace of its own, where only its loopback exists: whatever a
+    /// request makes it contact stays on that loopback. Its socket is reached as usual (a path);
+    /// its TCP listeners through `nsenter --net=/proc/PID/ns/net`.
+    pub fn start_isolated(args: &[&str]) -> Daemon {
+        Daemon::start_under(
+            &[
+                "unshare",
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                r#"ip link set lo up && exec "$0" "$@""#,
+            ],
+            args,
+        )
+    }
+
+    /// `vdsd` run by `wrapper` (a command that ends by exec'ing it, so that its PID is vdsd's).
+    fn start_under(wrapper: &[&str], args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("vdsd-test-")
             .tempdir_in("/tmp")
             .unwrap();
         let socket = dir.path().join("vdsd.sock");
         let log = std::fs::File::create(dir.path().join("vdsd.log")).unwrap();
-        let child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(args)
             .arg("--socket")
             .arg(&socket)
@@ -71,8 +104,7 @@ impl Daemon {
         d
     }
 
-    /// `vdsd` serving the store at `store`, with no periodic refresh (tests refresh when they mean
-    /// to).
+    /// vdsd serving `store`, with no periodic refresh (the tests refresh when they mean to).
     pub fn serving(store: &Path) -> Daemon {
         Daemon::start(&[
             "--store",
@@ -186,13 +218,63 @@ pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }
 
-/// A server-sent event reader on the daemon's socket (`/v1/events` or the Redfish stream):
-/// connects, sends the request, skips the head; each read has a deadline.
+/// A store at `store` with the subsystems `arrays` (name, discovery portals) registered with
+/// SendTargets and discovered, and, with `sim`, a simulator provider named `lab`.
+pub fn make_store(store: &Path, sim: bool, arrays: &[(&str, Vec<String>)]) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let service = Service::open(ServiceOptions {
+            create: true,
+            ..ServiceOptions::new(store)
+        })
+        .expect("store");
+        if sim {
+            service
+                .add_provider("lab", "sim", toml::Table::new(), true)
+                .await
+                .expect("sim provider");
+        }
+        for (name, portals) in arrays {
+            service
+                .add_subsystem(
+                    None,
+                    NewSubsystem {
+                        name: (*name).into(),
+                        portals: portals.clone(),
+                        initiator_name: None,
+                        chap: None,
+                        mutual: None,
+                    },
+                    true,
+                )
+                .await
+                .expect("register");
+        }
+    });
+}
+
+/// One server-sent event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SseEvent {
+    /// Its `id:`.
+    pub id: u64,
+    /// Its `event:` (`message` when it has none).
+    pub event: String,
+    /// Its `data:`, as JSON.
+    pub data: Value,
+}
+
+/// An SSE reader on the daemon's socket: connects, sends the request, skips the head.
 pub struct Events {
     lines: std::io::Lines<BufReader<UnixStream>>,
 }
 
 impl Events {
+    /// `GET path` on `socket`, resuming after `last_event_id` when given (`Last-Event-ID`).
     pub fn open(socket: &Path, path: &str, last_event_id: Option<u64>) -> Events {
         let mut s = UnixStream::connect(socket).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(60)))
@@ -214,15 +296,15 @@ impl Events {
         Events { lines }
     }
 
-    /// Events (id, document) until `pick` accepts one, within `deadline`.
+    /// Events until `pick` accepts one, within `deadline`.
     pub fn until(
         &mut self,
         deadline: Duration,
-        mut pick: impl FnMut(u64, &Value) -> bool,
-    ) -> Vec<(u64, Value)> {
+        mut pick: impl FnMut(&SseEvent) -> bool,
+    ) -> Vec<SseEvent> {
         let end = Instant::now() + deadline;
         let mut got = Vec::new();
-        let mut id = None;
+        let (mut id, mut event) = (None, None);
         while Instant::now() < end {
             let Some(line) = self.lines.next() else {
                 panic!("the stream ended: {got:?}");
@@ -230,16 +312,71 @@ impl Events {
             let line = line.expect("read (each line within 60 s)");
             if let Some(v) = line.strip_prefix("id:") {
                 id = v.trim().parse::<u64>().ok();
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = Some(v.trim().to_string());
             } else if let Some(data) = line.strip_prefix("data:") {
-                let doc: Value = serde_json::from_str(data.trim()).expect("event JSON");
-                let n = id.take().expect("an id before the data");
-                let done = pick(n, &doc);
-                got.push((n, doc));
+                let e = SseEvent {
+                    id: id.take().expect("an id before the data"),
+                    event: event.take().unwrap_or_else(|| "message".into()),
+                    data: serde_json::from_str(data.trim()).expect("event JSON"),
+                };
+                let done = pick(&e);
+                got.push(e);
                 if done {
                     return got;
                 }
             }
         }
         panic!("no such event within {deadline:?}: {got:?}");
+    }
+}
+
+/// A self-signed certificate for `localhost` and its key, and an empty tokens file, in `dir`:
+/// what `--listen` needs.
+pub struct TlsFiles {
+    pub cert_pem: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub tokens: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn new(dir: &Path) -> TlsFiles {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let files = TlsFiles {
+            cert_pem: made.cert.pem(),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            tokens: dir.join("tokens"),
+        };
+        std::fs::write(&files.cert, &files.cert_pem).unwrap();
+        std::fs::write(&files.key, made.signing_key.serialize_pem()).unwrap();
+        files
+    }
+
+    /// A new token of `role` (`admin`, `read-only`), by `vdsd token add`.
+    pub fn token(&self, name: &str, role: &str) -> String {
+        let out = Command::new(BIN)
+            .args(["token", "add", name, "--role", role, "--tokens"])
+            .arg(&self.tokens)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// `--listen ADDR --tls-cert … --tls-key … --tokens …`.
+    pub fn args(&self, listen: &str) -> Vec<String> {
+        let path = |p: &Path| p.to_str().expect("utf-8").to_string();
+        vec![
+            "--listen".into(),
+            listen.into(),
+            "--tls-cert".into(),
+            path(&self.cert),
+            "--tls-key".into(),
+            path(&self.key),
+            "--tokens".into(),
+            path(&self.tokens),
+        ]
     }
 }
