@@ -87,6 +87,11 @@ pub struct ServiceOptions {
     pub create: bool,
     /// Called as subsystems finish during a long operation.
     pub progress: Option<Arc<ProgressFn>>,
+    /// Hold no provider's whole picture: a refresh of a provider then loads, refreshes, saves and
+    /// drops its subsystems a page at a time, so its memory does not grow with the fleet. For a
+    /// front end that runs one operation and exits (vdsadm); a daemon, which answers queries from
+    /// the pictures it holds, leaves it off.
+    pub paged: bool,
 }
 
 impl ServiceOptions {
@@ -96,6 +101,7 @@ impl ServiceOptions {
             root: root.into(),
             create: false,
             progress: None,
+            paged: false,
         }
     }
 }
@@ -106,6 +112,8 @@ pub(crate) struct Inner {
     sinks: Mutex<Vec<(u32, Arc<Sink>)>>,
     next_cookie: AtomicU32,
     pub(crate) progress: Option<Arc<ProgressFn>>,
+    /// See [`ServiceOptions::paged`].
+    pub(crate) paged: bool,
     /// Notifications being collected for the subsystem a mutation runs on (by subsystem id).
     captures: Mutex<HashMap<vds_model::ObjectId, Vec<Notification>>>,
     /// Notifications the models raised about subsystems not saved yet, with their provider, in
@@ -142,12 +150,13 @@ impl Service {
         } else {
             Store::open_existing(&options.root)?
         };
-        Ok(Service::over(store, options.progress, None))
+        Ok(Service::over(store, options.progress, options.paged, None))
     }
 
     fn over(
         store: Store,
         progress: Option<Arc<ProgressFn>>,
+        paged: bool,
         scratch: Option<tempfile::TempDir>,
     ) -> Service {
         Service {
@@ -157,6 +166,7 @@ impl Service {
                 sinks: Mutex::new(Vec::new()),
                 next_cookie: AtomicU32::new(1),
                 progress,
+                paged,
                 captures: Mutex::new(HashMap::new()),
                 pending: Mutex::new(Vec::new()),
                 _scratch: scratch,
@@ -173,7 +183,7 @@ impl Service {
             .tempdir()
             .map_err(|e| Error::from(e).about(Subject::Other("temporary store".into())))?;
         let store = Store::open(dir.path())?;
-        let service = Service::over(store, None, Some(dir));
+        let service = Service::over(store, None, false, Some(dir));
         service
             .add_provider(SIMULATOR_PROVIDER, "sim", toml::Table::new(), true)
             .await?;

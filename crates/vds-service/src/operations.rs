@@ -13,11 +13,13 @@
 
 use std::sync::{Arc, Mutex};
 
+use futures_util::StreamExt;
 use vds_api::{ErrorBody, NotificationDoc, OperationReport, SubsystemFailure};
 use vds_model::{
-    CacheHealth, Error, HwProvider, Notification, ObjectId, SubSystemSnapshot, Subject,
+    CacheHealth, Error, HwProvider, Notification, ObjectId, ProviderBackend, SubSystemSnapshot,
+    Subject,
 };
-use vds_store::StoreError;
+use vds_store::{Selection, StoreError};
 
 use crate::view::{refreshed, worst};
 use crate::{Inner, Service, SubsystemSel};
@@ -35,6 +37,97 @@ pub enum Scope {
 
 /// How many committed subsystems one save writes at most.
 const SAVE_BATCH: usize = 256;
+
+/// How many subsystems a page of a paged refresh holds (see `refresh_provider_paged`).
+const PAGE: usize = 16;
+
+/// How many pages a paged refresh works on at once: enough subsystems in flight to keep a
+/// provider's connections busy (`PAGE * PAGES_AT_ONCE` is above the 64 a SendTargets provider
+/// opens at once by default), few enough that memory stays small.
+const PAGES_AT_ONCE: usize = 8;
+
+/// A running [`Inner::persister`].
+struct Persister {
+    tx: Feed,
+    task: tokio::task::JoinHandle<Vec<(String, Error)>>,
+}
+
+impl Persister {
+    /// Waits for everything sent to be saved; the keys whose save failed, with why.
+    async fn finish(self) -> Vec<(String, Error)> {
+        drop(self.tx);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// How many committed pictures a persister holds, sent and not yet saved.
+#[derive(Default)]
+struct Backlog {
+    count: std::sync::atomic::AtomicUsize,
+    saved: tokio::sync::Notify,
+}
+
+/// The sending side of a persister.
+#[derive(Clone)]
+struct Feed {
+    tx: tokio::sync::mpsc::UnboundedSender<SubSystemSnapshot>,
+    backlog: Arc<Backlog>,
+}
+
+impl Feed {
+    fn send(&self, snapshot: SubSystemSnapshot) {
+        use std::sync::atomic::Ordering;
+        self.backlog.count.fetch_add(1, Ordering::AcqRel);
+        // The receiver lives until the persister ends, after the refresh.
+        if self.tx.send(snapshot).is_err() {
+            self.backlog.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Waits until fewer than `limit` pictures wait to be saved: what keeps a paged refresh from
+    /// discovering faster than the cache is written, piling pictures up in memory.
+    async fn room(&self, limit: usize) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let saved = self.backlog.saved.notified();
+            tokio::pin!(saved);
+            saved.as_mut().enable();
+            if self.backlog.count.load(Ordering::Acquire) < limit {
+                return;
+            }
+            saved.await;
+        }
+    }
+}
+
+/// One backend shared by the models of a paged refresh's pages.
+struct Shared(Arc<dyn ProviderBackend>);
+
+#[async_trait::async_trait]
+impl ProviderBackend for Shared {
+    fn info(&self) -> vds_model::ProviderInfo {
+        self.0.info()
+    }
+
+    async fn reenumerate(
+        &self,
+        previous: &[SubSystemSnapshot],
+    ) -> Result<Vec<SubSystemSnapshot>, Error> {
+        self.0.reenumerate(previous).await
+    }
+
+    async fn refresh(&self, previous: &SubSystemSnapshot) -> Result<SubSystemSnapshot, Error> {
+        self.0.refresh(previous).await
+    }
+
+    async fn apply(
+        &self,
+        subsystem: &SubSystemSnapshot,
+        mutation: &vds_model::Mutation,
+    ) -> Result<vds_model::Applied, Error> {
+        self.0.apply(subsystem, mutation).await
+    }
+}
 
 fn failure(provider: &str, subsystem: &str, e: &Error) -> SubsystemFailure {
     SubsystemFailure {
@@ -162,9 +255,20 @@ impl Inner {
         subsystems: Vec<SubSystemSnapshot>,
         health: CacheHealth,
     ) -> Result<(), Error> {
+        self.save_as(model.id(), provider, subsystems, health).await
+    }
+
+    /// [`save`](Self::save) for the provider whose model id is `provider_id`.
+    async fn save_as(
+        self: &Arc<Inner>,
+        provider_id: ObjectId,
+        provider: &str,
+        subsystems: Vec<SubSystemSnapshot>,
+        health: CacheHealth,
+    ) -> Result<(), Error> {
         let ids: Vec<ObjectId> = subsystems
             .iter()
-            .map(|s| model.id().child("subsystem", &s.key))
+            .map(|s| provider_id.child("subsystem", &s.key))
             .collect();
         let inner = self.clone();
         let name = provider.to_string();
@@ -179,8 +283,90 @@ impl Inner {
             .map_err(Error::from)
     }
 
-    /// Refreshes every subsystem of `provider`.
+    /// A task that saves what a refresh of `provider` commits, in batches of at most
+    /// [`SAVE_BATCH`] subsystems, while the refresh goes on; each batch is recorded with the health
+    /// `health` answers at that moment. It ends when every sender is dropped and returns the keys
+    /// whose save failed, with why.
+    fn persister(
+        self: &Arc<Inner>,
+        provider: &str,
+        provider_id: ObjectId,
+        health: impl Fn() -> CacheHealth + Send + 'static,
+    ) -> Persister {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SubSystemSnapshot>();
+        let backlog = Arc::new(Backlog::default());
+        let inner = self.clone();
+        let provider = provider.to_string();
+        let feed = Feed {
+            tx,
+            backlog: backlog.clone(),
+        };
+        let task = tokio::spawn(async move {
+            let mut errors = Vec::new();
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < SAVE_BATCH {
+                    match rx.try_recv() {
+                        Ok(s) => batch.push(s),
+                        Err(_) => break,
+                    }
+                }
+                let keys: Vec<String> = batch.iter().map(|s| s.key.clone()).collect();
+                let saved = inner.save_as(provider_id, &provider, batch, health()).await;
+                backlog
+                    .count
+                    .fetch_sub(keys.len(), std::sync::atomic::Ordering::AcqRel);
+                backlog.saved.notify_waiters();
+                if let Err(e) = saved {
+                    errors.extend(keys.into_iter().map(|k| (k, e.clone())));
+                }
+            }
+            errors
+        });
+        Persister { tx: feed, task }
+    }
+
+    /// Refreshes the subsystems of `model` (provider `provider`), handing each committed picture to
+    /// `persister` and collecting the notifications raised.
+    async fn refresh_model(
+        &self,
+        provider: &str,
+        model: &HwProvider,
+        persister: &Feed,
+    ) -> (
+        Result<vds_model::RefreshReport, Error>,
+        Vec<NotificationDoc>,
+    ) {
+        let store = &self.store;
+        let events = Mutex::new(Vec::new());
+        let result = model
+            .refresh_with(
+                |key: &str| store.lock_subsystem(provider, key).map_err(Error::from),
+                |done| {
+                    if let Ok(snapshot) = done.result {
+                        persister.send(snapshot.clone());
+                    }
+                    events
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(docs(provider, done.notifications));
+                },
+            )
+            .await;
+        (
+            result,
+            events.into_inner().unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Refreshes every subsystem of `provider`: over the live picture when the service holds (or
+    /// keeps) pictures, a page at a time otherwise.
     async fn refresh_provider(self: &Arc<Inner>, provider: &str) -> Part {
+        if self.paged && !self.holds_live(provider) {
+            if let Some(part) = self.refresh_provider_paged(provider).await {
+                return part;
+            }
+        }
         let mut part = Part::default();
         let entry = match self.live_entry(provider) {
             Ok(e) => e,
@@ -190,52 +376,12 @@ impl Inner {
             }
         };
         let model = &entry.model;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SubSystemSnapshot>();
-        // The persister: saves what is committed, in batches, while the refresh goes on.
         let persister = {
-            let inner = self.clone();
-            let provider = provider.to_string();
             let model = model.clone();
-            tokio::spawn(async move {
-                let mut errors = Vec::new();
-                while let Some(first) = rx.recv().await {
-                    let mut batch = vec![first];
-                    while batch.len() < SAVE_BATCH {
-                        match rx.try_recv() {
-                            Ok(s) => batch.push(s),
-                            Err(_) => break,
-                        }
-                    }
-                    let keys: Vec<String> = batch.iter().map(|s| s.key.clone()).collect();
-                    if let Err(e) = inner
-                        .save(&model, &provider, batch, model.cache_health())
-                        .await
-                    {
-                        errors.extend(keys.into_iter().map(|k| (k, e.clone())));
-                    }
-                }
-                errors
-            })
+            self.persister(provider, model.id(), move || model.cache_health())
         };
-        let store = &self.store;
-        let events = Mutex::new(Vec::new());
-        let result = model
-            .refresh_with(
-                |key: &str| store.lock_subsystem(provider, key).map_err(Error::from),
-                |done| {
-                    if let Ok(snapshot) = done.result {
-                        // The receiver lives until the persister ends, after the refresh.
-                        let _ = tx.send(snapshot.clone());
-                    }
-                    events
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(docs(provider, done.notifications));
-                },
-            )
-            .await;
-        drop(tx);
-        let save_errors = persister.await.unwrap_or_default();
+        let (result, events) = self.refresh_model(provider, model, &persister.tx).await;
+        let save_errors = persister.finish().await;
         self.deliver(provider, None);
         let health = model.cache_health();
         match result {
@@ -255,9 +401,111 @@ impl Inner {
         }
         part.failures.extend(self.unusable_registrations(provider));
         part.health = Some(health);
-        part.notifications = events.into_inner().unwrap_or_else(|e| e.into_inner());
+        part.notifications = events;
         part.subsystems = refreshed(provider, &model.export());
         part
+    }
+
+    /// The refresh of a service that holds no pictures (a one-shot front end such as vdsadm): the
+    /// provider's subsystems go through the model [`PAGE`] at a time, [`PAGES_AT_ONCE`] pages
+    /// concurrently, each page loaded from the cache, refreshed, saved and dropped, so that the
+    /// memory it takes does not grow with the number of subsystems. `None` when the cache cannot
+    /// be paged through (damaged, recorded corrupt): the caller refreshes over the whole picture,
+    /// which answers as VDS prescribes for such a cache.
+    async fn refresh_provider_paged(self: &Arc<Inner>, provider: &str) -> Option<Part> {
+        let mut part = Part::default();
+        let config = match self.provider_config(provider) {
+            Ok(c) => c,
+            Err(e) => {
+                part.failures.push(failure(provider, "", &e));
+                return Some(part);
+            }
+        };
+        let (keys, start) = match (
+            self.store.load(provider, Selection::Keys(&[])),
+            self.store.subsystem_keys(provider),
+        ) {
+            (Ok(c), Ok(keys)) if c.health != CacheHealth::Corrupt => (keys, c.health),
+            _ => return None,
+        };
+        let backend: Arc<dyn ProviderBackend> = match self.build_backend(&config, None) {
+            Ok((_, b)) => Arc::from(b),
+            Err(e) => {
+                part.failures.push(failure(provider, "", &e));
+                return Some(part);
+            }
+        };
+        let provider_id = ObjectId::provider(&backend.info().name);
+        let persister = self.persister(provider, provider_id, move || start);
+        type PageRun<'a> =
+            std::pin::Pin<Box<dyn std::future::Future<Output = (Part, bool)> + Send + 'a>>;
+        let pages: Vec<PageRun<'_>> = keys
+            .chunks(PAGE)
+            .map(|page| {
+                let backend = backend.clone();
+                let tx = persister.tx.clone();
+                Box::pin(async move {
+                    let mut out = Part::default();
+                    tx.room(SAVE_BATCH).await;
+                    let snapshots = match self.store.load(provider, Selection::Keys(page)) {
+                        Ok(c) => c.subsystems.into_iter().map(|(s, _)| s).collect(),
+                        Err(e) => {
+                            out.failures.push(failure(provider, "", &e.into()));
+                            return (out, false);
+                        }
+                    };
+                    let (model, _) =
+                        HwProvider::from_cache_boxed(Box::new(Shared(backend)), snapshots, start);
+                    self.forward_notifications(provider, &model);
+                    let (result, events) = self.refresh_model(provider, &model, &tx).await;
+                    let complete = match result {
+                        Ok(r) => {
+                            for (_, key, e) in &r.failures {
+                                out.failures.push(failure(provider, key, e));
+                            }
+                            r.failures.is_empty()
+                        }
+                        Err(e) => {
+                            out.failures.push(failure(provider, "", &e));
+                            false
+                        }
+                    };
+                    out.notifications = events;
+                    out.subsystems = refreshed(provider, &model.export());
+                    (out, complete)
+                }) as PageRun<'_>
+            })
+            .collect();
+        let done: Vec<(Part, bool)> = futures_util::stream::iter(pages)
+            .buffered(PAGES_AT_ONCE)
+            .collect()
+            .await;
+        let save_errors = persister.finish().await;
+        self.deliver(provider, None);
+        let mut complete = true;
+        for (p, ok) in done {
+            complete &= ok;
+            part.failures.extend(p.failures);
+            part.notifications.extend(p.notifications);
+            part.subsystems.extend(p.subsystems);
+        }
+        // As over the whole picture: a refresh of every subsystem completes a recovery.
+        let health = if start == CacheHealth::Rebuilt && complete {
+            CacheHealth::Good
+        } else {
+            start
+        };
+        if let Err(e) = self.store.set_health(provider, health) {
+            part.failures.push(failure(provider, "", &e.into()));
+        }
+        for (key, e) in save_errors {
+            part.failures.push(failure(provider, &key, &e));
+        }
+        part.failures.extend(self.unusable_registrations(provider));
+        part.health = Some(health);
+        // Any picture held for queries is older than what was just saved.
+        self.forget(provider);
+        Some(part)
     }
 
     /// Reenumerates `provider`, on a cache file known to be readable.

@@ -47,7 +47,7 @@ impl Entry {
         match (&self.scope, selection) {
             (Scope::All, _) => true,
             (Scope::Only(k), Selection::One(key)) => k == key,
-            (Scope::Only(_), Selection::All) => false,
+            (Scope::Only(_), Selection::All | Selection::Keys(_)) => false,
         }
     }
 }
@@ -118,6 +118,11 @@ impl Inner {
         })
     }
 
+    /// True when the service holds a live picture of `provider`.
+    pub(crate) fn holds_live(&self, provider: &str) -> bool {
+        self.entries().get(provider).is_some_and(|e| e.live)
+    }
+
     /// Drops what the service holds of `provider`, so the next call builds it again from the store.
     pub(crate) fn forget(&self, provider: &str) {
         self.entries().remove(provider);
@@ -174,8 +179,9 @@ impl Inner {
         let entry = Arc::new(Entry {
             model,
             scope: match selection {
-                Selection::All => Scope::All,
                 Selection::One(k) => Scope::Only(k.to_string()),
+                // Queries ask for one subsystem or all of them.
+                Selection::All | Selection::Keys(_) => Scope::All,
             },
             live: false,
         });

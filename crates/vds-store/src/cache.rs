@@ -188,7 +188,15 @@ pub enum Selection<'a> {
     All,
     /// The one with this key (none when it is not cached).
     One(&'a str),
+    /// Those with these keys that are cached: a page of a provider's subsystems (see
+    /// [`crate::Store::subsystem_keys`]), for work that goes through a large provider a part at a
+    /// time. In enumeration order when the keys are given in it (each run of
+    /// [`MAX_KEYS_PER_LOAD`] keys is read in that order).
+    Keys(&'a [String]),
 }
+
+/// How many keys of a [`Selection::Keys`] one statement reads (SQLite bounds its parameters).
+pub const MAX_KEYS_PER_LOAD: usize = 1024;
 
 /// One provider's cache as loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1659,6 +1667,33 @@ pub(crate) fn load(
                 )?,
             }
         }
+        (Some(_), Selection::Keys([])) => Vec::new(),
+        (Some(pid), Selection::Keys(keys)) => {
+            let mut out = Vec::with_capacity(keys.len());
+            for page in keys.chunks(MAX_KEYS_PER_LOAD) {
+                let marks = (2..page.len() + 2)
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(page.len() + 1);
+                args.push(&pid);
+                args.extend(page.iter().map(|k| k as &dyn rusqlite::ToSql));
+                out.extend(load_rows(
+                    &tx,
+                    files,
+                    &format!(
+                        "SELECT {SUBSYSTEM_COLUMNS} FROM subsystems \
+                         WHERE provider = ?1 AND key IN ({marks}) ORDER BY id"
+                    ),
+                    &format!(
+                        "WHERE subsystem IN (SELECT id FROM subsystems \
+                         WHERE provider = ?1 AND key IN ({marks}))"
+                    ),
+                    &args,
+                )?);
+            }
+            out
+        }
     };
     tx.finish().map_err(e)?;
     Ok(ProviderCache { health, subsystems })
@@ -1721,6 +1756,24 @@ pub(crate) fn providers_with(
     )
     .and_then(|mut s| {
         s.query_map([key], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+    })
+    .map_err(|e| files.db_err(e))
+}
+
+/// The keys of `provider`'s cached subsystems, in enumeration order (none for a provider that never
+/// saved).
+pub(crate) fn subsystem_keys(
+    conn: &mut Connection,
+    files: &Files,
+    provider: &str,
+) -> Result<Vec<String>, StoreError> {
+    conn.prepare_cached(
+        "SELECT s.key FROM subsystems AS s JOIN providers AS p ON p.id = s.provider
+         WHERE p.name = ?1 ORDER BY s.id",
+    )
+    .and_then(|mut s| {
+        s.query_map([provider], |r| r.get(0))
             .and_then(|rows| rows.collect())
     })
     .map_err(|e| files.db_err(e))

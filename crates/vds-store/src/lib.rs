@@ -62,7 +62,9 @@ use std::time::Duration;
 use vds_model::{CacheHealth, SubSystemSnapshot};
 
 use cache::Access;
-pub use cache::{APPLICATION_ID, BUSY_TIMEOUT, CACHE_SCHEMA_VERSION, ProviderCache, Selection};
+pub use cache::{
+    APPLICATION_ID, BUSY_TIMEOUT, CACHE_SCHEMA_VERSION, MAX_KEYS_PER_LOAD, ProviderCache, Selection,
+};
 pub use config::{
     CONFIG_VERSION, Config, MAX_NAME_CHARS, ProviderConfig, SubsystemConfig, V1_PROVIDER_KIND,
     V1_PROVIDER_NAME, validate_name,
@@ -408,6 +410,14 @@ impl Store {
             let all = cache::load_everything(conn, files)?;
             let default = cache::load_default_health(conn, files)?;
             Ok((all, default))
+        })
+    }
+
+    /// The keys of `provider`'s cached subsystems, in enumeration order: what a caller pages
+    /// through with [`Selection::Keys`].
+    pub fn subsystem_keys(&self, provider: &str) -> Result<Vec<String>, StoreError> {
+        self.with_cache(Access::Read, |conn, files| {
+            cache::subsystem_keys(conn, files, provider)
         })
     }
 

@@ -136,6 +136,8 @@ impl Ctx<'_> {
         tracing::debug!(store = %root.display(), "opening the store");
         let mut options = ServiceOptions::new(root);
         options.create = create;
+        // One operation, then exit: hold no provider's whole picture.
+        options.paged = true;
         if let Some(bar) = bar {
             let bar = bar.clone();
             options.progress = Some(Arc::new(move |done, total| bar.set(done, total)));
