@@ -14,10 +14,11 @@
 use std::path::PathBuf;
 
 /// The comparisons `bench/compare` makes, by the key of their `ratio` line.
-pub const COMPARISONS: [&str; 10] = [
+pub const COMPARISONS: [&str; 14] = [
     "discover",
     "refresh-vs-loop",
     "refresh-vs-xargs",
+    "refresh-cpu",
     "rss-growth",
     "tgt-refresh-100",
     "tgt-refresh-1000",
@@ -25,6 +26,9 @@ pub const COMPARISONS: [&str; 10] = [
     "isns-large",
     "daemon-unix",
     "daemon-tcp",
+    "daemon-memory",
+    "list-via-daemon",
+    "daemon-refresh-cpu",
 ];
 
 /// One `ratio KEY: A / B = R.RRRx ...` line of the report.

@@ -83,6 +83,7 @@ fn fail(json: bool, e: &CliError) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    vds_alloc::tune();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

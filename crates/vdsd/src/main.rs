@@ -140,6 +140,7 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    vds_alloc::tune();
     let cli = Cli::parse();
     match &cli.command {
         Some(Cmd::Openapi) => {
