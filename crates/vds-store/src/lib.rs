@@ -90,6 +90,10 @@ pub struct Store {
     root: PathBuf,
     cache_files: cache::Files,
     cache: Mutex<cache::Slot>,
+    /// The last configuration parsed, with the text it was parsed from: a text read again that is
+    /// the same is not parsed again (an operation reads the configuration several times, and
+    /// parsing a configuration of thousands of subsystems costs milliseconds each time).
+    parsed: Mutex<Option<(String, Config)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -132,6 +136,7 @@ impl Store {
             root: root.to_path_buf(),
             cache_files: cache::Files::new(root),
             cache: Mutex::new(cache::Slot::default()),
+            parsed: Mutex::new(None),
         }
     }
 
@@ -189,7 +194,17 @@ impl Store {
     pub fn config(&self) -> Result<Config, StoreError> {
         let path = self.config_path();
         match std::fs::read_to_string(&path) {
-            Ok(text) => config::parse(&path, &text),
+            Ok(text) => {
+                let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((seen, config)) = parsed.as_ref() {
+                    if *seen == text {
+                        return Ok(config.clone());
+                    }
+                }
+                let config = config::parse(&path, &text)?;
+                *parsed = Some((text, config.clone()));
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(StoreError::Config {
                 path,

@@ -671,3 +671,31 @@ fn odd_secret_files_are_refused() {
         ["big", "dir", "empty", "link", "real"]
     );
 }
+
+/// A store keeps the last configuration it parsed, and parses again only a text that differs: a
+/// hand edit (even one that keeps the file's length and time) is seen by the next read, and a
+/// file that stops parsing is reported, not answered from the copy.
+#[test]
+fn every_read_sees_the_file_as_it_is_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s")).unwrap();
+    add(&store, full("array-a")).unwrap();
+    assert_eq!(store.config().unwrap().subsystems[0].name, "array-a");
+    assert_eq!(store.config().unwrap().subsystems[0].name, "array-a");
+    let path = store.config_path();
+    let text = fs::read_to_string(&path).unwrap();
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    // Same length, same modification time, another name.
+    fs::write(&path, text.replace("array-a", "array-b")).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(store.config().unwrap().subsystems[0].name, "array-b");
+    fs::write(&path, text.replace("[[subsystem]]", "[[subsystem")).unwrap();
+    assert!(matches!(store.config(), Err(StoreError::Config { .. })));
+    fs::write(&path, &text).unwrap();
+    assert_eq!(store.config().unwrap().subsystems[0].name, "array-a");
+}

@@ -3,6 +3,8 @@
 //!
 //! This module formats only: it asks the service nothing and contacts nothing.
 
+use std::borrow::Cow;
+
 use crate::terminal::escape;
 pub use vds_api::{
     ChapView, DiscoveredTarget, GroupRow, MutationReport, OperationReport, PortalDetail, PortalRef,
@@ -13,32 +15,45 @@ pub use vds_api::{
 /// An aligned table in DiskRAID's style: two-space indent, a dashed underline under each header.
 /// Every cell is escaped for the terminal ([`crate::terminal::escape`]) before it is measured.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let rows: Vec<Vec<String>> = rows
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
         .iter()
-        .map(|r| r.iter().map(|c| escape(c).into_owned()).collect())
+        .map(|r| r.iter().map(|c| escape(c)).collect())
         .collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    // Columns are as wide as their widest cell, in characters (a byte count for ASCII cells).
+    let chars = |s: &str| {
+        if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        }
+    };
+    let mut widths: Vec<usize> = headers.iter().map(|h| chars(h)).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(chars(cell));
         }
     }
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &mut dyn Iterator<Item = String>| {
-        let mut s = String::from(" ");
+    let line_len = widths.iter().map(|w| w + 2).sum::<usize>() + 2;
+    let mut out = String::with_capacity(line_len * (rows.len() + 2));
+    // One line, written in place: the cells padded to their column, trailing blanks trimmed.
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let start = out.len();
+        out.push(' ');
         for (cell, w) in cells.zip(&widths) {
-            s.push(' ');
-            s.push_str(&cell);
-            s.extend(std::iter::repeat_n(' ', w - cell.chars().count()));
-            s.push(' ');
+            out.push(' ');
+            out.push_str(cell);
+            out.extend(std::iter::repeat_n(' ', w - chars(cell)));
+            out.push(' ');
         }
-        out.push_str(s.trim_end());
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
         out.push('\n');
     };
-    line(&mut out, &mut headers.iter().map(|h| h.to_string()));
-    line(&mut out, &mut widths.iter().map(|w| "-".repeat(*w)));
+    line(&mut headers.iter().copied());
+    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(&mut dashes.iter().map(String::as_str));
     for row in &rows {
-        line(&mut out, &mut row.iter().cloned());
+        line(&mut row.iter().map(|c| c.as_ref()));
     }
     out
 }
