@@ -133,12 +133,17 @@ pub(crate) async fn subsystem(
             }
         }
     }
-    let to_probe = merge::portals_to_probe(config, &outcomes);
-    let probes: Probes = probe_portals(&config.name, to_probe, &configured.options, permits)
-        .await
-        .into_iter()
-        .collect();
-    merge::merge(config, &outcomes, &probes, previous)
+    let collected = merge::collect(config, &outcomes);
+    let probes: Probes = probe_portals(
+        &config.name,
+        collected.to_probe(),
+        &configured.options,
+        permits,
+    )
+    .await
+    .into_iter()
+    .collect();
+    collected.merge(&probes, previous)
 }
 
 async fn discover_one(

@@ -1,6 +1,7 @@
 //! The pure half of the SendTargets provider: from what each discovery connection and each portal
 //! probe answered, one subsystem's [`SubSystemSnapshot`]. No sockets, no clock, no runtime; the
-//! driver in `discover.rs` gathers the answers and calls [`portals_to_probe`] and [`merge`].
+//! driver in `discover.rs` gathers the answers, [`collect`]s them once, and asks the result for
+//! the portals to probe ([`Collected::to_probe`]) and then for the picture ([`Collected::merge`]).
 //!
 //! The rules (the provider's documented behaviour; see the module doc of `sendtargets`):
 //! - portals: every configured discovery portal (in configured order, answered or not), then every
@@ -13,6 +14,7 @@
 //! - when no discovery portal answered, the previous portals and targets are kept, and every portal
 //!   that was not contacted is marked `OFFLINE`.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use iscsi_proto::{DiscoveredTarget, Host};
@@ -85,20 +87,72 @@ pub(crate) struct ProbeTarget {
     pub(crate) port: u16,
 }
 
-struct CollectedPortal {
+/// A portal of the picture.
+struct CollectedPortal<'a> {
+    /// Its [`VdsIpAddress::canonical_key`]: what makes two addresses one portal, and what the
+    /// probe answers are found by.
     key: String,
     address: VdsIpAddress,
-    host: Host,
+    /// The host and port it was first seen as (what a probe connects to).
+    host: &'a Host,
     port: u16,
     /// Index of the discovery portal in the configuration, for discovery portals.
     discovery: Option<usize>,
 }
 
-struct Collected {
-    /// Discovery portals first (configured order), then the others sorted.
-    portals: Vec<CollectedPortal>,
-    /// Target name → tag → portal keys (in discovery order; sorted later).
-    targets: BTreeMap<String, BTreeMap<u16, Vec<String>>>,
+/// Above this many portals, a target's claims are looked up through a map: an array's answer may
+/// list thousands of addresses for one target, and a scan per address would be quadratic.
+const CLAIMS_SCANNED: usize = 16;
+
+/// The portals the answers gave one target, each with the tag that claimed it first.
+#[derive(Default)]
+struct Claims {
+    /// `(portal index, tag)` in the order claimed; a portal at most once.
+    claimed: Vec<(usize, u16)>,
+    /// The same, by portal, once there are more than [`CLAIMS_SCANNED`].
+    by_portal: Option<HashMap<usize, u16>>,
+}
+
+impl Claims {
+    /// Claims `portal` for `tag`, unless it was claimed before: then the tag it keeps.
+    fn claim(&mut self, portal: usize, tag: u16) -> Option<u16> {
+        let first = match &self.by_portal {
+            Some(map) => map.get(&portal).copied(),
+            None => self
+                .claimed
+                .iter()
+                .find(|(p, _)| *p == portal)
+                .map(|(_, t)| *t),
+        };
+        if first.is_none() {
+            self.claimed.push((portal, tag));
+            match &mut self.by_portal {
+                Some(map) => {
+                    map.insert(portal, tag);
+                }
+                None if self.claimed.len() > CLAIMS_SCANNED => {
+                    self.by_portal = Some(self.claimed.iter().copied().collect());
+                }
+                None => {}
+            }
+        }
+        first
+    }
+}
+
+/// Everything the discovery answers of one subsystem say, gathered once: the portals to probe and
+/// the picture are both made from it ([`Collected::to_probe`], [`Collected::merge`]).
+pub(crate) struct Collected<'a> {
+    config: &'a SendTargetsSubsystem,
+    outcomes: &'a [Outcome],
+    /// How many discovery portals answered.
+    answered: usize,
+    /// Discovery portals first (configured order), then the others sorted. Empty when no
+    /// discovery portal answered.
+    portals: Vec<CollectedPortal<'a>>,
+    /// Every target by name (sorted), with its portals as `(tag, index in portals)`, sorted: the
+    /// portal groups in tag order, each group's portals in subsystem order.
+    targets: Vec<(&'a str, Vec<(u16, usize)>)>,
 }
 
 /// Sorts addresses by type (IPv4, IPv6, names, others), then address, then port.
@@ -120,28 +174,54 @@ pub(crate) fn sort_key(a: &VdsIpAddress) -> (u8, Vec<u8>, u32) {
     }
 }
 
-fn collect(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Collected {
-    let mut portals: Vec<CollectedPortal> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
+/// Gathers the answers of a subsystem's discovery portals (`outcomes`, one per configured portal,
+/// in order). Logs what it ignores: an address that cannot be a VDS address, a portal a target puts
+/// in a second group.
+pub(crate) fn collect<'a>(
+    config: &'a SendTargetsSubsystem,
+    outcomes: &'a [Outcome],
+) -> Collected<'a> {
+    let answered = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Answered { .. }))
+        .count();
+    let mut collected = Collected {
+        config,
+        outcomes,
+        answered,
+        portals: Vec::new(),
+        targets: Vec::new(),
+    };
+    if answered == 0 {
+        // The picture is then made from the previous one (`unanswered`), and nothing is probed.
+        return collected;
+    }
+    let portals = &mut collected.portals;
+    // Canonical key → index in `portals` (the index it was given when first seen; the others are
+    // sorted at the end).
+    let mut by_key: HashMap<String, usize> = HashMap::new();
     for (i, dp) in config.portals.iter().enumerate() {
         let Some(address) = dp.vds_address() else {
             continue;
         };
         let key = address.canonical_key();
-        if seen.insert(key.clone()) {
+        if let Entry::Vacant(e) = by_key.entry(key) {
+            let key = e.key().clone();
+            e.insert(portals.len());
             portals.push(CollectedPortal {
                 key,
                 address,
-                host: dp.host.clone(),
+                host: &dp.host,
                 port: dp.port,
                 discovery: Some(i),
             });
         }
     }
-    let mut others: Vec<CollectedPortal> = Vec::new();
-    let mut targets: BTreeMap<String, BTreeMap<u16, Vec<String>>> = BTreeMap::new();
-    // Target name → portal key → the tag that claimed it first.
-    let mut claimed: HashMap<String, HashMap<String, u16>> = HashMap::new();
+    let discovery = portals.len();
+    let mut targets: BTreeMap<&'a str, Claims> = BTreeMap::new();
+    // The host and port of the address before, and its portal: answers mostly give every target
+    // the same address, so the key (an allocation) is made once per run of it, not per target.
+    let mut last: Option<(&'a Host, u16, usize)> = None;
     for (dp, outcome) in config.portals.iter().zip(outcomes) {
         let Outcome::Answered {
             targets: answer,
@@ -152,80 +232,187 @@ fn collect(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Collected {
         };
         let default_tag = portal_group_tag.unwrap_or(DEFAULT_PORTAL_GROUP_TAG);
         for target in answer {
-            let groups = targets.entry(target.name.clone()).or_default();
-            let claims = claimed.entry(target.name.clone()).or_default();
-            let addresses: Vec<(Host, u16, u16)> = if target.addresses.is_empty() {
-                vec![(dp.host.clone(), dp.port, default_tag)]
-            } else {
-                target
-                    .addresses
-                    .iter()
-                    .map(|a| (a.host.clone(), a.port, a.tag.unwrap_or(default_tag)))
-                    .collect()
-            };
+            let claims = targets.entry(target.name.as_str()).or_default();
+            // A target without TargetAddress is reached at the discovery portal that listed it.
+            let reached_at = target
+                .addresses
+                .is_empty()
+                .then_some((&dp.host, dp.port, None));
+            let addresses = target
+                .addresses
+                .iter()
+                .map(|a| (&a.host, a.port, a.tag))
+                .chain(reached_at);
             for (host, port, tag) in addresses {
-                let Some(address) = vds_address(&host, port) else {
-                    tracing::warn!(
-                        subsystem = %config.name, target = %target.name, %host, port,
-                        "TargetAddress cannot be a VDS address; ignored"
-                    );
-                    continue;
+                let tag = tag.unwrap_or(default_tag);
+                let portal = match last {
+                    Some((h, p, portal)) if p == port && h == host => portal,
+                    _ => {
+                        let Some(address) = vds_address(host, port) else {
+                            tracing::warn!(
+                                subsystem = %config.name, target = %target.name, %host, port,
+                                "TargetAddress cannot be a VDS address; ignored"
+                            );
+                            continue;
+                        };
+                        let portal = match by_key.entry(address.canonical_key()) {
+                            Entry::Occupied(e) => *e.get(),
+                            Entry::Vacant(e) => {
+                                let key = e.key().clone();
+                                e.insert(portals.len());
+                                portals.push(CollectedPortal {
+                                    key,
+                                    address,
+                                    host,
+                                    port,
+                                    discovery: None,
+                                });
+                                portals.len() - 1
+                            }
+                        };
+                        last = Some((host, port, portal));
+                        portal
+                    }
                 };
-                let key = address.canonical_key();
-                if seen.insert(key.clone()) {
-                    others.push(CollectedPortal {
-                        key: key.clone(),
-                        address: address.clone(),
-                        host,
-                        port,
-                        discovery: None,
-                    });
-                }
-                match claims.get(&key) {
-                    Some(first) if *first == tag => {}
-                    Some(first) => {
+                if let Some(first) = claims.claim(portal, tag) {
+                    if first != tag {
+                        // Rare: the address is made again, to name it as this answer wrote it.
+                        let shown = vds_address(host, port)
+                            .map_or_else(|| format!("{host}:{port}"), |a| a.to_string());
                         tracing::warn!(
-                            subsystem = %config.name, target = %target.name, portal = %address,
-                            kept_tag = *first, ignored_tag = tag,
+                            subsystem = %config.name, target = %target.name, portal = %shown,
+                            kept_tag = first, ignored_tag = tag,
                             "the array puts a portal in two portal groups of one target; \
                              keeping the first"
                         );
-                    }
-                    None => {
-                        claims.insert(key.clone(), tag);
-                        groups.entry(tag).or_default().push(key);
                     }
                 }
             }
         }
     }
-    others.sort_by_cached_key(|p| sort_key(&p.address));
-    portals.extend(others);
-    Collected { portals, targets }
+    // The other portals in address order; `rank` takes a portal's first-seen index to its place.
+    let mut rank: Vec<usize> = (0..portals.len()).collect();
+    if portals.len() > discovery {
+        let mut others: Vec<(usize, CollectedPortal<'a>)> = portals
+            .drain(discovery..)
+            .enumerate()
+            .map(|(i, p)| (discovery + i, p))
+            .collect();
+        // Stable, so addresses that sort alike (names differing in case) stay in the order seen.
+        others.sort_by_cached_key(|(_, p)| sort_key(&p.address));
+        for (place, (first_seen, _)) in others.iter().enumerate() {
+            rank[*first_seen] = discovery + place;
+        }
+        portals.extend(others.into_iter().map(|(_, p)| p));
+    }
+    collected.targets = targets
+        .into_iter()
+        .map(|(name, claims)| {
+            let mut groups: Vec<(u16, usize)> = claims
+                .claimed
+                .into_iter()
+                .map(|(portal, tag)| (tag, rank[portal]))
+                .collect();
+            // A portal is claimed once per target, so no two entries are equal.
+            groups.sort_unstable();
+            (name, groups)
+        })
+        .collect();
+    collected
 }
 
-/// The portals to probe after the discoveries: every address some answer listed that is not a
-/// discovery portal, in portal order. Empty when no discovery portal answered.
-pub(crate) fn portals_to_probe(
-    config: &SendTargetsSubsystem,
-    outcomes: &[Outcome],
-) -> Vec<ProbeTarget> {
-    if !outcomes
-        .iter()
-        .any(|o| matches!(o, Outcome::Answered { .. }))
-    {
-        return Vec::new();
+impl Collected<'_> {
+    /// The portals to probe after the discoveries: every address some answer listed that is not a
+    /// discovery portal, in portal order. Empty when no discovery portal answered.
+    pub(crate) fn to_probe(&self) -> Vec<ProbeTarget> {
+        self.portals
+            .iter()
+            .filter(|p| p.discovery.is_none())
+            .map(|p| ProbeTarget {
+                key: p.key.clone(),
+                host: p.host.clone(),
+                port: p.port,
+            })
+            .collect()
     }
-    collect(config, outcomes)
-        .portals
-        .into_iter()
-        .filter(|p| p.discovery.is_none())
-        .map(|p| ProbeTarget {
-            key: p.key,
-            host: p.host,
-            port: p.port,
-        })
-        .collect()
+
+    /// The subsystem's picture from the discovery outcomes, the probe answers, and the previous
+    /// picture (used when no discovery portal answered).
+    pub(crate) fn merge(
+        &self,
+        probes: &Probes,
+        previous: Option<&SubSystemSnapshot>,
+    ) -> SubSystemSnapshot {
+        let (config, outcomes) = (self.config, self.outcomes);
+        if self.answered == 0 {
+            return unanswered(config, outcomes, previous);
+        }
+        let status = if self.answered == config.portals.len() {
+            SubSystemStatus::Online
+        } else {
+            SubSystemStatus::PartiallyManaged
+        };
+        let mut snap = base(config, status);
+        snap.detail = failure_detail(config, outcomes);
+        snap.portals = self
+            .portals
+            .iter()
+            .map(|p| {
+                let status = match p.discovery {
+                    Some(i) => match outcomes.get(i) {
+                        Some(Outcome::Answered { .. }) => IscsiPortalStatus::Online,
+                        Some(Outcome::Failed(f)) => f.class.portal_status(),
+                        None => IscsiPortalStatus::Unknown,
+                    },
+                    None => match probes.get(&p.key) {
+                        Some(Ok(())) => IscsiPortalStatus::Online,
+                        Some(Err(f)) => f.class.portal_status(),
+                        None => IscsiPortalStatus::Unknown,
+                    },
+                };
+                PortalSnapshot {
+                    address: p.address.clone(),
+                    status,
+                }
+            })
+            .collect();
+        snap.targets = self
+            .targets
+            .iter()
+            .map(|(name, claims)| {
+                let mut portal_groups: Vec<PortalGroupSnapshot> = Vec::new();
+                for &(tag, portal) in claims {
+                    let address = self.portals[portal].address.clone();
+                    match portal_groups.last_mut() {
+                        Some(group) if group.tag == tag => group.portals.push(address),
+                        _ => portal_groups.push(PortalGroupSnapshot {
+                            tag,
+                            portals: vec![address],
+                        }),
+                    }
+                }
+                TargetSnapshot {
+                    iscsi_name: (*name).to_owned(),
+                    friendly_name: String::new(),
+                    chap_enabled: false,
+                    lun_count: 0,
+                    portal_groups,
+                    connected_initiators: Vec::new(),
+                }
+            })
+            .collect();
+        snap.health = if status == SubSystemStatus::Online
+            && snap
+                .portals
+                .iter()
+                .all(|p| p.status == IscsiPortalStatus::Online)
+        {
+            Health::Healthy
+        } else {
+            Health::Degraded
+        };
+        snap
+    }
 }
 
 /// The snapshot's fields that do not depend on the answers.
@@ -255,89 +442,6 @@ fn failure_detail(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Option
         })
         .collect();
     (!lines.is_empty()).then(|| lines.join("; "))
-}
-
-/// The subsystem's picture from the discovery outcomes (one per configured discovery portal, in
-/// order), the probe answers, and the previous picture (used when no discovery portal answered).
-pub(crate) fn merge(
-    config: &SendTargetsSubsystem,
-    outcomes: &[Outcome],
-    probes: &Probes,
-    previous: Option<&SubSystemSnapshot>,
-) -> SubSystemSnapshot {
-    let answered = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Answered { .. }))
-        .count();
-    if answered == 0 {
-        return unanswered(config, outcomes, previous);
-    }
-    let status = if answered == config.portals.len() {
-        SubSystemStatus::Online
-    } else {
-        SubSystemStatus::PartiallyManaged
-    };
-    let mut snap = base(config, status);
-    snap.detail = failure_detail(config, outcomes);
-    let collected = collect(config, outcomes);
-    let mut order: HashMap<&str, usize> = HashMap::new();
-    for (i, p) in collected.portals.iter().enumerate() {
-        order.insert(p.key.as_str(), i);
-        let status = match p.discovery {
-            Some(i) => match outcomes.get(i) {
-                Some(Outcome::Answered { .. }) => IscsiPortalStatus::Online,
-                Some(Outcome::Failed(f)) => f.class.portal_status(),
-                None => IscsiPortalStatus::Unknown,
-            },
-            None => match probes.get(&p.key) {
-                Some(Ok(())) => IscsiPortalStatus::Online,
-                Some(Err(f)) => f.class.portal_status(),
-                None => IscsiPortalStatus::Unknown,
-            },
-        };
-        snap.portals.push(PortalSnapshot {
-            address: p.address.clone(),
-            status,
-        });
-    }
-    let address_of = |key: &str| -> Option<VdsIpAddress> {
-        order
-            .get(key)
-            .and_then(|i| collected.portals.get(*i))
-            .map(|p| p.address.clone())
-    };
-    for (name, groups) in &collected.targets {
-        let portal_groups = groups
-            .iter()
-            .map(|(tag, keys)| {
-                let mut keys: Vec<&String> = keys.iter().collect();
-                keys.sort_by_key(|k| order.get(k.as_str()).copied().unwrap_or(usize::MAX));
-                PortalGroupSnapshot {
-                    tag: *tag,
-                    portals: keys.into_iter().filter_map(|k| address_of(k)).collect(),
-                }
-            })
-            .collect();
-        snap.targets.push(TargetSnapshot {
-            iscsi_name: name.clone(),
-            friendly_name: String::new(),
-            chap_enabled: false,
-            lun_count: 0,
-            portal_groups,
-            connected_initiators: Vec::new(),
-        });
-    }
-    snap.health = if status == SubSystemStatus::Online
-        && snap
-            .portals
-            .iter()
-            .all(|p| p.status == IscsiPortalStatus::Online)
-    {
-        Health::Healthy
-    } else {
-        Health::Degraded
-    };
-    snap
 }
 
 /// No discovery portal answered: keep what was known, mark what was not contacted `OFFLINE`.
@@ -438,11 +542,65 @@ pub(crate) fn retired(previous: &SubSystemSnapshot) -> SubSystemSnapshot {
     snap
 }
 
+/// The CPU half of one subsystem's refresh, for `benches/merge.rs`: what the driver computes from
+/// the discovery answers (the portals to probe, then the picture), every probe answered `ONLINE`.
+/// Not an API: the types it wraps stay private to the provider.
+#[doc(hidden)]
+pub mod bench {
+    use super::{Outcome, Probes, SendTargetsSubsystem};
+    use iscsi_proto::DiscoveredTarget;
+    use vds_model::SubSystemSnapshot;
+
+    /// The discovery answers of a subsystem, one per configured discovery portal.
+    pub struct Answers(Vec<Outcome>);
+
+    impl Answers {
+        /// Each discovery portal answered with these targets and this login tag.
+        pub fn new(answers: Vec<(Vec<DiscoveredTarget>, Option<u16>)>) -> Answers {
+            Answers(
+                answers
+                    .into_iter()
+                    .map(|(targets, portal_group_tag)| Outcome::Answered {
+                        targets,
+                        portal_group_tag,
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    /// The portals to probe and the merged picture, as `discover::subsystem` makes them.
+    pub fn refresh_cpu(config: &SendTargetsSubsystem, answers: &Answers) -> SubSystemSnapshot {
+        let collected = super::collect(config, &answers.0);
+        let probes: Probes = collected
+            .to_probe()
+            .into_iter()
+            .map(|p| (p.key, Ok(())))
+            .collect();
+        collected.merge(&probes, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sendtargets::DiscoveryPortal;
     use iscsi_proto::TargetAddress;
+    use proptest::prelude::*;
+
+    /// What the driver does, in one call.
+    fn merge(
+        config: &SendTargetsSubsystem,
+        outcomes: &[Outcome],
+        probes: &Probes,
+        previous: Option<&SubSystemSnapshot>,
+    ) -> SubSystemSnapshot {
+        collect(config, outcomes).merge(probes, previous)
+    }
+
+    fn portals_to_probe(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Vec<ProbeTarget> {
+        collect(config, outcomes).to_probe()
+    }
 
     fn config(portals: &[&str]) -> SendTargetsSubsystem {
         SendTargetsSubsystem {
@@ -857,6 +1015,354 @@ mod tests {
                 vds_model::CacheHealth::Good,
             );
             assert_eq!(err, None);
+        }
+    }
+
+    /// Addresses the generated answers use: one portal written two ways (names differing in
+    /// case, a zone by number and by name), the same host on two ports, every address type, a
+    /// name too long for a VDS address, and enough IPv4 addresses for a target with many portals.
+    fn address_pool() -> Vec<(Host, u16)> {
+        let mut pool: Vec<(Host, u16)> = [
+            "127.0.0.1:3260",
+            "127.0.0.2:3260",
+            "127.0.0.1:3261",
+            "[::1]:3260",
+            "[::1]:3261",
+            "[fe80::1%1]:3260",
+            "[fe80::1%lo]:3260",
+            "[2001:db8::1]:3260",
+            "array.example:3260",
+            "ARRAY.example:3260",
+            "b.example:3261",
+        ]
+        .iter()
+        .map(|a| {
+            let a = ta(a);
+            (a.host, a.port)
+        })
+        .collect();
+        pool.push((Host::Name("n".repeat(300)), 3260));
+        pool.extend((0..24u8).map(|i| (Host::Ipv4(std::net::Ipv4Addr::new(10, 0, 0, i)), 3260)));
+        pool
+    }
+
+    const DISCOVERY_POOL: [&str; 5] = [
+        "127.0.0.1:3260",
+        "127.0.0.2:3260",
+        "[::1]:3260",
+        "array.example:3260",
+        "Array.Example:3260",
+    ];
+
+    const CLASSES: [FailureClass; 4] = [
+        FailureClass::Unreachable,
+        FailureClass::Busy,
+        FailureClass::Refused,
+        FailureClass::Broken,
+    ];
+
+    fn outcome_strategy() -> impl Strategy<Value = Outcome> {
+        let pool = address_pool();
+        let n = pool.len();
+        let tag = prop::option::of(prop::sample::select(vec![1u16, 2, 7]));
+        let address = (0..n, tag.clone()).prop_map(move |(i, tag)| TargetAddress {
+            host: pool[i].0.clone(),
+            port: pool[i].1,
+            tag,
+        });
+        let addresses = prop_oneof![
+            4 => prop::collection::vec(address.clone(), 0..=3),
+            1 => prop::collection::vec(address, 0..40),
+        ];
+        let name = prop::sample::select(vec!["iqn.d", "iqn.a", "iqn.c", "iqn.b"]);
+        let target = (name, addresses).prop_map(|(name, addresses)| DiscoveredTarget {
+            name: name.into(),
+            addresses,
+        });
+        prop_oneof![
+            3 => (prop::collection::vec(target, 0..6), tag)
+                .prop_map(|(targets, tag)| answered(targets, tag)),
+            1 => prop::sample::select(CLASSES.to_vec()).prop_map(|c| failed(c, "failed")),
+        ]
+    }
+
+    /// A subsystem of one to three discovery portals (maybe one twice), and what each answered.
+    fn subsystem_strategy() -> impl Strategy<Value = (SendTargetsSubsystem, Vec<Outcome>)> {
+        prop::collection::vec(
+            (
+                prop::sample::select(DISCOVERY_POOL.to_vec()),
+                outcome_strategy(),
+            ),
+            1..=3,
+        )
+        .prop_map(|portals| {
+            let names: Vec<&str> = portals.iter().map(|(p, _)| *p).collect();
+            (
+                config(&names),
+                portals.into_iter().map(|(_, o)| o).collect(),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The portals to probe and the picture are the reference merge's, for any answers, probe
+        /// answers and previous picture.
+        #[test]
+        fn the_merge_is_the_reference_merge(
+            (cfg, outcomes) in subsystem_strategy(),
+            (prev_cfg, prev_outcomes) in subsystem_strategy(),
+            with_previous in any::<bool>(),
+            probe_answers in prop::collection::vec(0..6usize, 1..8),
+        ) {
+            let to_probe = portals_to_probe(&cfg, &outcomes);
+            prop_assert_eq!(&to_probe, &oracle::portals_to_probe(&cfg, &outcomes));
+            // Each portal answered, failed in one of the four ways, or was not probed.
+            let probes: Probes = to_probe
+                .iter()
+                .zip(probe_answers.iter().cycle())
+                .filter_map(|(p, answer)| {
+                    let result = match answer {
+                        0 => Ok(()),
+                        1..=4 => Err(Failure { class: CLASSES[answer - 1], cause: "x".into() }),
+                        _ => return None,
+                    };
+                    Some((p.key.clone(), result))
+                })
+                .collect();
+            let previous = with_previous
+                .then(|| oracle::merge(&prev_cfg, &prev_outcomes, &Probes::new(), None));
+            prop_assert_eq!(
+                merge(&cfg, &outcomes, &probes, previous.as_ref()),
+                oracle::merge(&cfg, &outcomes, &probes, previous.as_ref())
+            );
+        }
+    }
+
+    /// The merge as it was before it collected once and named portals by index (commit 7870335),
+    /// kept as the oracle of `the_merge_is_the_reference_merge`. Its warnings are not checked.
+    mod oracle {
+        use std::collections::{BTreeMap, HashMap, HashSet};
+
+        use iscsi_proto::Host;
+        use vds_model::{
+            Health, IscsiPortalStatus, PortalGroupSnapshot, PortalSnapshot, SubSystemSnapshot,
+            SubSystemStatus, TargetSnapshot, VdsIpAddress,
+        };
+
+        use super::super::{
+            DEFAULT_PORTAL_GROUP_TAG, Outcome, ProbeTarget, Probes, base, failure_detail, sort_key,
+            unanswered,
+        };
+        use crate::sendtargets::SendTargetsSubsystem;
+        use crate::sendtargets::portal::vds_address;
+
+        struct CollectedPortal {
+            key: String,
+            address: VdsIpAddress,
+            host: Host,
+            port: u16,
+            /// Index of the discovery portal in the configuration, for discovery portals.
+            discovery: Option<usize>,
+        }
+
+        struct Collected {
+            /// Discovery portals first (configured order), then the others sorted.
+            portals: Vec<CollectedPortal>,
+            /// Target name → tag → portal keys (in discovery order; sorted later).
+            targets: BTreeMap<String, BTreeMap<u16, Vec<String>>>,
+        }
+
+        fn collect(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Collected {
+            let mut portals: Vec<CollectedPortal> = Vec::new();
+            let mut seen: HashSet<String> = HashSet::new();
+            for (i, dp) in config.portals.iter().enumerate() {
+                let Some(address) = dp.vds_address() else {
+                    continue;
+                };
+                let key = address.canonical_key();
+                if seen.insert(key.clone()) {
+                    portals.push(CollectedPortal {
+                        key,
+                        address,
+                        host: dp.host.clone(),
+                        port: dp.port,
+                        discovery: Some(i),
+                    });
+                }
+            }
+            let mut others: Vec<CollectedPortal> = Vec::new();
+            let mut targets: BTreeMap<String, BTreeMap<u16, Vec<String>>> = BTreeMap::new();
+            // Target name → portal key → the tag that claimed it first.
+            let mut claimed: HashMap<String, HashMap<String, u16>> = HashMap::new();
+            for (dp, outcome) in config.portals.iter().zip(outcomes) {
+                let Outcome::Answered {
+                    targets: answer,
+                    portal_group_tag,
+                } = outcome
+                else {
+                    continue;
+                };
+                let default_tag = portal_group_tag.unwrap_or(DEFAULT_PORTAL_GROUP_TAG);
+                for target in answer {
+                    let groups = targets.entry(target.name.clone()).or_default();
+                    let claims = claimed.entry(target.name.clone()).or_default();
+                    let addresses: Vec<(Host, u16, u16)> = if target.addresses.is_empty() {
+                        vec![(dp.host.clone(), dp.port, default_tag)]
+                    } else {
+                        target
+                            .addresses
+                            .iter()
+                            .map(|a| (a.host.clone(), a.port, a.tag.unwrap_or(default_tag)))
+                            .collect()
+                    };
+                    for (host, port, tag) in addresses {
+                        let Some(address) = vds_address(&host, port) else {
+                            tracing::warn!(
+                                subsystem = %config.name, target = %target.name, %host, port,
+                                "TargetAddress cannot be a VDS address; ignored"
+                            );
+                            continue;
+                        };
+                        let key = address.canonical_key();
+                        if seen.insert(key.clone()) {
+                            others.push(CollectedPortal {
+                                key: key.clone(),
+                                address: address.clone(),
+                                host,
+                                port,
+                                discovery: None,
+                            });
+                        }
+                        match claims.get(&key) {
+                            Some(first) if *first == tag => {}
+                            Some(first) => {
+                                tracing::warn!(
+                                    subsystem = %config.name, target = %target.name, portal = %address,
+                                    kept_tag = *first, ignored_tag = tag,
+                                    "the array puts a portal in two portal groups of one target; \
+                                     keeping the first"
+                                );
+                            }
+                            None => {
+                                claims.insert(key.clone(), tag);
+                                groups.entry(tag).or_default().push(key);
+                            }
+                        }
+                    }
+                }
+            }
+            others.sort_by_cached_key(|p| sort_key(&p.address));
+            portals.extend(others);
+            Collected { portals, targets }
+        }
+
+        /// The portals to probe after the discoveries: every address some answer listed that is not a
+        /// discovery portal, in portal order. Empty when no discovery portal answered.
+        pub(super) fn portals_to_probe(
+            config: &SendTargetsSubsystem,
+            outcomes: &[Outcome],
+        ) -> Vec<ProbeTarget> {
+            if !outcomes
+                .iter()
+                .any(|o| matches!(o, Outcome::Answered { .. }))
+            {
+                return Vec::new();
+            }
+            collect(config, outcomes)
+                .portals
+                .into_iter()
+                .filter(|p| p.discovery.is_none())
+                .map(|p| ProbeTarget {
+                    key: p.key,
+                    host: p.host,
+                    port: p.port,
+                })
+                .collect()
+        }
+
+        /// The subsystem's picture from the discovery outcomes (one per configured discovery portal, in
+        /// order), the probe answers, and the previous picture (used when no discovery portal answered).
+        pub(super) fn merge(
+            config: &SendTargetsSubsystem,
+            outcomes: &[Outcome],
+            probes: &Probes,
+            previous: Option<&SubSystemSnapshot>,
+        ) -> SubSystemSnapshot {
+            let answered = outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Answered { .. }))
+                .count();
+            if answered == 0 {
+                return unanswered(config, outcomes, previous);
+            }
+            let status = if answered == config.portals.len() {
+                SubSystemStatus::Online
+            } else {
+                SubSystemStatus::PartiallyManaged
+            };
+            let mut snap = base(config, status);
+            snap.detail = failure_detail(config, outcomes);
+            let collected = collect(config, outcomes);
+            let mut order: HashMap<&str, usize> = HashMap::new();
+            for (i, p) in collected.portals.iter().enumerate() {
+                order.insert(p.key.as_str(), i);
+                let status = match p.discovery {
+                    Some(i) => match outcomes.get(i) {
+                        Some(Outcome::Answered { .. }) => IscsiPortalStatus::Online,
+                        Some(Outcome::Failed(f)) => f.class.portal_status(),
+                        None => IscsiPortalStatus::Unknown,
+                    },
+                    None => match probes.get(&p.key) {
+                        Some(Ok(())) => IscsiPortalStatus::Online,
+                        Some(Err(f)) => f.class.portal_status(),
+                        None => IscsiPortalStatus::Unknown,
+                    },
+                };
+                snap.portals.push(PortalSnapshot {
+                    address: p.address.clone(),
+                    status,
+                });
+            }
+            let address_of = |key: &str| -> Option<VdsIpAddress> {
+                order
+                    .get(key)
+                    .and_then(|i| collected.portals.get(*i))
+                    .map(|p| p.address.clone())
+            };
+            for (name, groups) in &collected.targets {
+                let portal_groups = groups
+                    .iter()
+                    .map(|(tag, keys)| {
+                        let mut keys: Vec<&String> = keys.iter().collect();
+                        keys.sort_by_key(|k| order.get(k.as_str()).copied().unwrap_or(usize::MAX));
+                        PortalGroupSnapshot {
+                            tag: *tag,
+                            portals: keys.into_iter().filter_map(|k| address_of(k)).collect(),
+                        }
+                    })
+                    .collect();
+                snap.targets.push(TargetSnapshot {
+                    iscsi_name: name.clone(),
+                    friendly_name: String::new(),
+                    chap_enabled: false,
+                    lun_count: 0,
+                    portal_groups,
+                    connected_initiators: Vec::new(),
+                });
+            }
+            snap.health = if status == SubSystemStatus::Online
+                && snap
+                    .portals
+                    .iter()
+                    .all(|p| p.status == IscsiPortalStatus::Online)
+            {
+                Health::Healthy
+            } else {
+                Health::Degraded
+            };
+            snap
         }
     }
 }

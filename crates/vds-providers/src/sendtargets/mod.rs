@@ -102,6 +102,8 @@ pub use kind::SendTargetsKind;
 pub use merge::DEFAULT_PORTAL_GROUP_TAG;
 #[cfg(test)]
 pub(crate) use merge::FailureClass;
+#[doc(hidden)]
+pub use merge::bench;
 pub(crate) use merge::{Failure, ProbeTarget, sort_key};
 pub use portal::{DEFAULT_PORT, DiscoveryPortal, DiscoveryPortalError, vds_address};
 
