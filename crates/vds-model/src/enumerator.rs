@@ -42,7 +42,8 @@ enum Source<T> {
     Lazy(Arc<LazyItems<T>>),
 }
 
-type MakeItem<T> = dyn Fn(ObjectId) -> T + Send + Sync;
+/// Makes the handle of the id at a position of the list.
+type MakeItem<T> = dyn Fn(usize, ObjectId) -> T + Send + Sync;
 
 struct LazyItems<T> {
     ids: Arc<[ObjectId]>,
@@ -85,10 +86,11 @@ impl<T> EnumVdsObject<T> {
         }
     }
 
-    /// An enumerator over frozen `ids`, making each object with `make` when it is fetched.
+    /// An enumerator over frozen `ids`, making each object with `make` (given its position and
+    /// id) when it is fetched.
     pub(crate) fn lazy(
         ids: Arc<[ObjectId]>,
-        make: impl Fn(ObjectId) -> T + Send + Sync + 'static,
+        make: impl Fn(usize, ObjectId) -> T + Send + Sync + 'static,
     ) -> EnumVdsObject<T> {
         EnumVdsObject {
             source: Source::Lazy(Arc::new(LazyItems {
@@ -163,7 +165,7 @@ impl<T: Clone> EnumVdsObject<T> {
     pub fn get(&self, index: usize) -> Option<T> {
         match &self.source {
             Source::Items(items) => items.get(index).cloned(),
-            Source::Lazy(lazy) => lazy.ids.get(index).map(|id| (lazy.make)(*id)),
+            Source::Lazy(lazy) => lazy.ids.get(index).map(|id| (lazy.make)(index, *id)),
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct Portal {
     inner: Arc<Inner>,
     subsystem: ObjectId,
     id: ObjectId,
+    /// Where the object was in its subsystem's picture when the handle was made: where a lookup
+    /// looks first (see `SubState`).
+    at: usize,
 }
 handle_common!(Portal);
 
@@ -78,6 +81,9 @@ pub struct Target {
     inner: Arc<Inner>,
     subsystem: ObjectId,
     id: ObjectId,
+    /// Where the object was in its subsystem's picture when the handle was made: where a lookup
+    /// looks first (see `SubState`).
+    at: usize,
 }
 handle_common!(Target);
 
@@ -87,11 +93,14 @@ pub struct PortalGroup {
     inner: Arc<Inner>,
     subsystem: ObjectId,
     id: ObjectId,
+    /// Where the object was in its subsystem's picture when the handle was made: where a lookup
+    /// looks first (see `SubState`).
+    at: usize,
 }
 handle_common!(PortalGroup);
 
 fn sub_subject(sub: &SubState) -> Subject {
-    Subject::Subsystem(sub.snapshot.key.clone())
+    Subject::Subsystem(sub.key().to_string())
 }
 
 fn err(code: Hresult, subject: Subject) -> Error {
@@ -118,36 +127,38 @@ impl SubSystem {
         Ok(sub)
     }
 
-    fn portal(&self, id: ObjectId) -> Portal {
+    fn portal(&self, id: ObjectId, at: usize) -> Portal {
         Portal {
             inner: self.inner.clone(),
             subsystem: self.id,
             id,
+            at,
         }
     }
 
-    fn target(&self, id: ObjectId) -> Target {
+    fn target(&self, id: ObjectId, at: usize) -> Target {
         Target {
             inner: self.inner.clone(),
             subsystem: self.id,
             id,
+            at,
         }
     }
 
     /// The subsystem's natural key (for example its configured name).
     pub fn key(&self) -> Result<String, Error> {
-        Ok(self.state()?.snapshot.key.clone())
+        Ok(self.state()?.key().to_string())
     }
 
     /// Why the subsystem's status is what it is, as the backend recorded it (not part of
     /// `VDS_SUB_SYSTEM_PROP`).
     pub fn detail(&self) -> Result<Option<String>, Error> {
-        Ok(self.state()?.snapshot.detail.clone())
+        Ok(self.state()?.detail().cloned())
     }
 
     /// `IVdsSubSystem::GetProperties`.
     pub fn get_properties(&self) -> Result<SubSystemProp, Error> {
-        Ok(self.state()?.prop.clone())
+        Ok(self.state()?.prop().clone())
     }
 
     /// `IVdsSubSystemIscsi::QueryPortals`: a snapshot enumerator of the subsystem's portals, in the
@@ -159,39 +170,43 @@ impl SubSystem {
     pub fn query_portals(&self) -> Result<EnumVdsObject<Portal>, Error> {
         let sub = self.state_for_query()?;
         let (inner, subsystem) = (self.inner.clone(), self.id);
-        Ok(EnumVdsObject::lazy(sub.portal_order.clone(), move |id| {
-            Portal {
+        Ok(EnumVdsObject::lazy(
+            sub.portal_order.clone(),
+            move |at, id| Portal {
                 inner: inner.clone(),
                 subsystem,
                 id,
-            }
-        }))
+                at,
+            },
+        ))
     }
 
     /// `IVdsSubSystemIscsi::QueryTargets`: like [`query_portals`](Self::query_portals), for targets.
     pub fn query_targets(&self) -> Result<EnumVdsObject<Target>, Error> {
         let sub = self.state_for_query()?;
         let (inner, subsystem) = (self.inner.clone(), self.id);
-        Ok(EnumVdsObject::lazy(sub.target_order.clone(), move |id| {
-            Target {
+        Ok(EnumVdsObject::lazy(
+            sub.target_order.clone(),
+            move |at, id| Target {
                 inner: inner.clone(),
                 subsystem,
                 id,
-            }
-        }))
+                at,
+            },
+        ))
     }
 
     /// The portal of this subsystem with the given address, if any (`VDS_E_OBJECT_NOT_FOUND`).
     pub fn portal_by_address(&self, address: &VdsIpAddress) -> Result<Portal, Error> {
         let sub = self.state()?;
         let id = self.id.child("portal", &address.canonical_key());
-        if sub.portals.contains_key(&id) {
-            Ok(self.portal(id))
+        if let Some(at) = sub.portal_index(id, 0) {
+            Ok(self.portal(id, at))
         } else {
             Err(err(
                 Hresult::VDS_E_OBJECT_NOT_FOUND,
                 Subject::Portal {
-                    subsystem: sub.snapshot.key.clone(),
+                    subsystem: sub.key().to_string(),
                     portal: address.to_string(),
                 },
             ))
@@ -201,8 +216,8 @@ impl SubSystem {
     /// The portal of this subsystem with the given id, if any (`VDS_E_OBJECT_NOT_FOUND`).
     pub fn portal_by_id(&self, id: ObjectId) -> Result<Portal, Error> {
         let sub = self.state()?;
-        if sub.portals.contains_key(&id) {
-            Ok(self.portal(id))
+        if let Some(at) = sub.portal_index(id, 0) {
+            Ok(self.portal(id, at))
         } else {
             Err(err(Hresult::VDS_E_OBJECT_NOT_FOUND, sub_subject(&sub))
                 .because(format!("it has no portal {id}")))
@@ -214,15 +229,15 @@ impl SubSystem {
     pub fn target_by_name(&self, iscsi_name: &str) -> Result<Target, Error> {
         let sub = self.state()?;
         let id = self.id.child("target", iscsi_name);
-        if sub.targets.contains_key(&id) {
-            return Ok(self.target(id));
+        if let Some(at) = sub.target_index(id, 0) {
+            return Ok(self.target(id, at));
         }
         match sub.target_named(iscsi_name) {
-            Some(t) => Ok(self.target(t.prop.id)),
+            Some(at) => Ok(self.target(sub.target_order[at], at)),
             None => Err(err(
                 Hresult::VDS_E_OBJECT_NOT_FOUND,
                 Subject::Target {
-                    subsystem: sub.snapshot.key.clone(),
+                    subsystem: sub.key().to_string(),
                     target: iscsi_name.to_string(),
                 },
             )),
@@ -232,8 +247,8 @@ impl SubSystem {
     /// The target of this subsystem with the given id, if any (`VDS_E_OBJECT_NOT_FOUND`).
     pub fn target_by_id(&self, id: ObjectId) -> Result<Target, Error> {
         let sub = self.state()?;
-        if sub.targets.contains_key(&id) {
-            Ok(self.target(id))
+        if let Some(at) = sub.target_index(id, 0) {
+            Ok(self.target(id, at))
         } else {
             Err(err(Hresult::VDS_E_OBJECT_NOT_FOUND, sub_subject(&sub))
                 .because(format!("it has no target {id}")))
@@ -243,11 +258,12 @@ impl SubSystem {
     /// The portal group of this subsystem with the given id, if any (`VDS_E_OBJECT_NOT_FOUND`).
     pub fn portal_group_by_id(&self, id: ObjectId) -> Result<PortalGroup, Error> {
         let sub = self.state()?;
-        if sub.groups.contains_key(&id) {
+        if let Some(at) = sub.group_index(id, 0) {
             Ok(PortalGroup {
                 inner: self.inner.clone(),
                 subsystem: self.id,
                 id,
+                at,
             })
         } else {
             Err(err(Hresult::VDS_E_OBJECT_NOT_FOUND, sub_subject(&sub))
@@ -271,7 +287,7 @@ impl SubSystem {
         let sub = self.state()?;
         check_not_failed(&sub)?;
         if sub
-            .prop
+            .prop()
             .flags
             .contains(SubSystemFlags::SUPPORTS_SIMPLE_TARGET_CONFIG)
         {
@@ -292,12 +308,12 @@ impl SubSystem {
                 .subsystems
                 .values()
                 .find(|s| s.target_named(name).is_some())
-                .map(|s| s.snapshot.key.clone());
+                .map(|s| s.key().to_string());
             if let Some(owner) = taken {
                 return Err(err(
                     Hresult::VDS_E_NAME_NOT_UNIQUE,
                     Subject::Target {
-                        subsystem: sub.snapshot.key.clone(),
+                        subsystem: sub.key().to_string(),
                         target: name.to_string(),
                     },
                 )
@@ -317,10 +333,10 @@ impl SubSystem {
             return Err(bad());
         };
         let id = self.id.child("target", &name);
-        if !new_sub.targets.contains_key(&id) {
+        let Some(at) = new_sub.target_index(id, 0) else {
             return Err(bad());
-        }
-        Ok(self.target(id))
+        };
+        Ok(self.target(id, at))
     }
 
     /// `IVdsSubSystemIscsi::SetIpsecGroupPresharedKey`: reserved; always `VDS_E_NOT_SUPPORTED` (after
@@ -332,9 +348,9 @@ impl SubSystem {
 }
 
 fn check_not_failed(sub: &SubState) -> Result<(), Error> {
-    if sub.prop.status == SubSystemStatus::Failed {
+    if sub.prop().status == SubSystemStatus::Failed {
         let mut e = err(Hresult::VDS_E_OBJECT_STATUS_FAILED, sub_subject(sub));
-        if let Some(detail) = &sub.snapshot.detail {
+        if let Some(detail) = sub.detail() {
             e = e.because(detail.clone());
         }
         return Err(e);
@@ -368,28 +384,25 @@ fn check_friendly_name(name: &str) -> Result<(), Error> {
 }
 
 impl Portal {
-    fn lookup<R>(
-        &self,
-        f: impl FnOnce(&Arc<SubState>, &crate::state::PortalEntry) -> R,
-    ) -> Result<R, Error> {
+    /// Runs `f` on the portal's subsystem and its position there.
+    fn lookup<R>(&self, f: impl FnOnce(&Arc<SubState>, usize) -> R) -> Result<R, Error> {
         let sub = self.inner.subsystem(self.subsystem)?;
-        let entry = sub
-            .portals
-            .get(&self.id)
+        let p = sub
+            .portal_index(self.id, self.at)
             .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
-        Ok(f(&sub, entry))
+        Ok(f(&sub, p))
     }
 
-    fn subject(sub: &SubState, p: &crate::state::PortalEntry) -> Subject {
+    fn subject(sub: &SubState, p: usize) -> Subject {
         Subject::Portal {
-            subsystem: sub.snapshot.key.clone(),
-            portal: p.prop.address.to_string(),
+            subsystem: sub.key().to_string(),
+            portal: sub.portal_address(p).to_string(),
         }
     }
 
     /// `IVdsIscsiPortal::GetProperties`.
     pub fn get_properties(&self) -> Result<IscsiPortalProp, Error> {
-        self.lookup(|_, p| p.prop.clone())
+        self.lookup(|sub, p| sub.portal_prop(p))
     }
 
     /// `IVdsIscsiPortal::GetSubSystem`.
@@ -400,14 +413,15 @@ impl Portal {
     /// `IVdsIscsiPortal::QueryAssociatedPortalGroups`: the groups, across all targets, that hold this
     /// portal; empty when none.
     pub fn query_associated_portal_groups(&self) -> Result<EnumVdsObject<PortalGroup>, Error> {
-        self.lookup(|_, p| {
+        self.lookup(|sub, p| {
             EnumVdsObject::new(
-                p.groups
-                    .iter()
+                sub.portal_groups(p)
+                    .into_iter()
                     .map(|g| PortalGroup {
                         inner: self.inner.clone(),
                         subsystem: self.subsystem,
-                        id: *g,
+                        id: sub.group_id(g),
+                        at: g,
                     })
                     .collect(),
             )
@@ -418,8 +432,10 @@ impl Portal {
     /// provider that cannot change portal status, answers `VDS_E_NOT_SUPPORTED`. On success the next
     /// `get_properties` shows the new status and sinks receive `VDS_NF_PORTAL_MODIFY`.
     pub async fn set_status(&self, status: IscsiPortalStatus) -> Result<(), Error> {
-        let (sub, address, subject) =
-            self.lookup(|sub, p| (sub.clone(), p.prop.address.clone(), Portal::subject(sub, p)))?;
+        let (sub, address, subject) = self.lookup(|sub, p| {
+            let address = sub.portal_address(p).clone();
+            (sub.clone(), address, Portal::subject(sub, p))
+        })?;
         if !matches!(
             status,
             IscsiPortalStatus::Online | IscsiPortalStatus::Offline
@@ -472,41 +488,39 @@ impl Portal {
 }
 
 impl Target {
-    fn lookup<R>(
-        &self,
-        f: impl FnOnce(&Arc<SubState>, &crate::state::TargetEntry) -> R,
-    ) -> Result<R, Error> {
+    /// Runs `f` on the target's subsystem and its position there.
+    fn lookup<R>(&self, f: impl FnOnce(&Arc<SubState>, usize) -> R) -> Result<R, Error> {
         let sub = self.inner.subsystem(self.subsystem)?;
-        let entry = sub
-            .targets
-            .get(&self.id)
+        let t = sub
+            .target_index(self.id, self.at)
             .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
-        Ok(f(&sub, entry))
+        Ok(f(&sub, t))
     }
 
-    fn subject(sub: &SubState, t: &crate::state::TargetEntry) -> Subject {
+    fn subject(sub: &SubState, t: usize) -> Subject {
         Subject::Target {
-            subsystem: sub.snapshot.key.clone(),
-            target: t.prop.iscsi_name.clone(),
+            subsystem: sub.key().to_string(),
+            target: sub.target_name(t).to_string(),
         }
     }
 
-    fn group(&self, id: ObjectId) -> PortalGroup {
+    fn group(&self, sub: &SubState, g: usize) -> PortalGroup {
         PortalGroup {
             inner: self.inner.clone(),
             subsystem: self.subsystem,
-            id,
+            id: sub.group_id(g),
+            at: g,
         }
     }
 
     /// `IVdsIscsiTarget::GetProperties`.
     pub fn get_properties(&self) -> Result<IscsiTargetProp, Error> {
-        self.lookup(|_, t| t.prop.clone())
+        self.lookup(|sub, t| sub.target_prop(t))
     }
 
     /// How many LUNs are associated with the target (not part of `VDS_ISCSI_TARGET_PROP`).
     pub fn lun_count(&self) -> Result<u32, Error> {
-        self.lookup(|_, t| t.lun_count)
+        self.lookup(|sub, t| sub.lun_count(t))
     }
 
     /// `IVdsIscsiTarget::GetSubSystem`.
@@ -516,33 +530,39 @@ impl Target {
 
     /// `IVdsIscsiTarget::QueryPortalGroups`: the target's groups; empty when none.
     pub fn query_portal_groups(&self) -> Result<EnumVdsObject<PortalGroup>, Error> {
-        self.lookup(|_, t| EnumVdsObject::new(t.groups.iter().map(|g| self.group(*g)).collect()))
+        self.lookup(|sub, t| {
+            EnumVdsObject::new(sub.target_groups(t).map(|g| self.group(sub, g)).collect())
+        })
     }
 
     /// The target's group with the given tag, if any (`VDS_E_OBJECT_NOT_FOUND`).
     pub fn portal_group_by_tag(&self, tag: u16) -> Result<PortalGroup, Error> {
-        let id = self.id.child("portalgroup", &tag.to_string());
-        self.lookup(|sub, t| {
-            if t.groups.contains(&id) {
-                Ok(self.group(id))
-            } else {
-                Err(err(
+        // A group's id derives from its target's and its tag, so the tag alone finds it.
+        self.lookup(
+            |sub, t| match sub.target_groups(t).find(|&g| sub.group_tag(g) == tag) {
+                Some(g) => Ok(self.group(sub, g)),
+                None => Err(err(
                     Hresult::VDS_E_OBJECT_NOT_FOUND,
                     Subject::PortalGroup {
-                        subsystem: sub.snapshot.key.clone(),
-                        target: t.prop.iscsi_name.clone(),
+                        subsystem: sub.key().to_string(),
+                        target: sub.target_name(t).to_string(),
                         tag,
                     },
-                ))
-            }
-        })?
+                )),
+            },
+        )?
     }
 
     /// `IVdsIscsiTarget::CreatePortalGroup`: the new group and `S_OK`; or, when the target can have no
     /// more groups, an existing group and `VDS_S_ALREADY_EXISTS` (a success code).
     pub async fn create_portal_group(&self) -> Result<(PortalGroup, Hresult), Error> {
-        let (sub, name, subject) =
-            self.lookup(|s, t| (s.clone(), t.prop.iscsi_name.clone(), Target::subject(s, t)))?;
+        let (sub, name, subject) = self.lookup(|s, t| {
+            (
+                s.clone(),
+                s.target_name(t).to_string(),
+                Target::subject(s, t),
+            )
+        })?;
         let (applied, new_sub) = self
             .inner
             .mutate(&sub, Mutation::CreatePortalGroup { iscsi_name: name })
@@ -556,16 +576,16 @@ impl Target {
             return Err(bad());
         };
         let id = self.id.child("portalgroup", &tag.to_string());
-        if !new_sub.groups.contains_key(&id) {
+        let Some(g) = new_sub.group_index(id, 0) else {
             return Err(bad());
-        }
-        Ok((self.group(id), applied.outcome))
+        };
+        Ok((self.group(&new_sub, g), applied.outcome))
     }
 
     /// `IVdsIscsiTarget::GetConnectedInitiators`: the iSCSI names of the initiators logged in to
     /// the target, as the last refresh found them; empty when none.
     pub fn get_connected_initiators(&self) -> Result<Vec<String>, Error> {
-        self.lookup(|_, t| t.connected_initiators.clone())
+        self.lookup(|sub, t| sub.connected_initiators(t))
     }
 
     /// `IVdsIscsiTarget::Delete`: deletes the target and all its portal groups;
@@ -577,8 +597,8 @@ impl Target {
         let (sub, name, luns, subject) = self.lookup(|s, t| {
             (
                 s.clone(),
-                t.prop.iscsi_name.clone(),
-                t.lun_count,
+                s.target_name(t).to_string(),
+                s.lun_count(t),
                 Target::subject(s, t),
             )
         })?;
@@ -603,8 +623,13 @@ impl Target {
         secret: Option<&Secret>,
         initiator: Option<&str>,
     ) -> Result<(), Error> {
-        let (sub, name, subject) =
-            self.lookup(|s, t| (s.clone(), t.prop.iscsi_name.clone(), Target::subject(s, t)))?;
+        let (sub, name, subject) = self.lookup(|s, t| {
+            (
+                s.clone(),
+                s.target_name(t).to_string(),
+                Target::subject(s, t),
+            )
+        })?;
         let initiator = initiator.filter(|i| !i.is_empty());
         if let Some(i) = initiator {
             check_initiator_name(i).map_err(|e| e.about(subject.clone()))?;
@@ -631,8 +656,13 @@ impl Target {
         initiator: &str,
         secret: Option<&Secret>,
     ) -> Result<(), Error> {
-        let (sub, name, subject) =
-            self.lookup(|s, t| (s.clone(), t.prop.iscsi_name.clone(), Target::subject(s, t)))?;
+        let (sub, name, subject) = self.lookup(|s, t| {
+            (
+                s.clone(),
+                s.target_name(t).to_string(),
+                Target::subject(s, t),
+            )
+        })?;
         check_initiator_name(initiator).map_err(|e| e.about(subject.clone()))?;
         self.inner
             .mutate(
@@ -651,8 +681,13 @@ impl Target {
     /// `IVdsIscsiTarget::SetFriendlyName`: an empty name clears the alias; `E_INVALIDARG` for a name
     /// over 255 bytes or with a NUL.
     pub async fn set_friendly_name(&self, friendly_name: &str) -> Result<(), Error> {
-        let (sub, name, subject) =
-            self.lookup(|s, t| (s.clone(), t.prop.iscsi_name.clone(), Target::subject(s, t)))?;
+        let (sub, name, subject) = self.lookup(|s, t| {
+            (
+                s.clone(),
+                s.target_name(t).to_string(),
+                Target::subject(s, t),
+            )
+        })?;
         check_friendly_name(friendly_name).map_err(|e| e.about(subject.clone()))?;
         self.inner
             .mutate(
@@ -669,54 +704,52 @@ impl Target {
 }
 
 impl PortalGroup {
-    fn lookup<R>(
-        &self,
-        f: impl FnOnce(&Arc<SubState>, &crate::state::GroupEntry) -> R,
-    ) -> Result<R, Error> {
+    /// Runs `f` on the group's subsystem and its position there.
+    fn lookup<R>(&self, f: impl FnOnce(&Arc<SubState>, usize) -> R) -> Result<R, Error> {
         let sub = self.inner.subsystem(self.subsystem)?;
-        let entry = sub
-            .groups
-            .get(&self.id)
+        let g = sub
+            .group_index(self.id, self.at)
             .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
-        Ok(f(&sub, entry))
+        Ok(f(&sub, g))
     }
 
-    fn subject(sub: &SubState, g: &crate::state::GroupEntry) -> Subject {
+    fn subject(sub: &SubState, g: usize) -> Subject {
         Subject::PortalGroup {
-            subsystem: sub.snapshot.key.clone(),
-            target: sub
-                .targets
-                .get(&g.target)
-                .map(|t| t.prop.iscsi_name.clone())
-                .unwrap_or_default(),
-            tag: g.prop.tag,
+            subsystem: sub.key().to_string(),
+            target: sub.target_name(sub.group_target(g)).to_string(),
+            tag: sub.group_tag(g),
         }
     }
 
     /// `IVdsIscsiPortalGroup::GetProperties`.
     pub fn get_properties(&self) -> Result<IscsiPortalGroupProp, Error> {
-        self.lookup(|_, g| g.prop)
+        self.lookup(|sub, g| sub.group_prop(g))
     }
 
     /// `IVdsIscsiPortalGroup::GetTarget`.
     pub fn get_target(&self) -> Result<Target, Error> {
-        self.lookup(|_, g| Target {
-            inner: self.inner.clone(),
-            subsystem: self.subsystem,
-            id: g.target,
+        self.lookup(|sub, g| {
+            let t = sub.group_target(g);
+            Target {
+                inner: self.inner.clone(),
+                subsystem: self.subsystem,
+                id: sub.target_order[t],
+                at: t,
+            }
         })
     }
 
     /// `IVdsIscsiPortalGroup::QueryAssociatedPortals`: the group's portals; empty when none.
     pub fn query_associated_portals(&self) -> Result<EnumVdsObject<Portal>, Error> {
-        self.lookup(|_, g| {
+        self.lookup(|sub, g| {
             EnumVdsObject::new(
-                g.portals
+                sub.group_members(g)
                     .iter()
-                    .map(|p| Portal {
+                    .map(|&p| Portal {
                         inner: self.inner.clone(),
                         subsystem: self.subsystem,
-                        id: *p,
+                        id: sub.portal_order[p as usize],
+                        at: p as usize,
                     })
                     .collect(),
             )
@@ -726,31 +759,24 @@ impl PortalGroup {
     /// What a membership change needs to know about `portal` and this group.
     fn membership(&self, portal: ObjectId) -> Result<Membership, Error> {
         let sub = self.inner.subsystem(self.subsystem)?;
-        let group = sub
-            .groups
-            .get(&self.id)
+        let g = sub
+            .group_index(self.id, self.at)
             .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
-        let subject = PortalGroup::subject(&sub, group);
-        let target = sub
-            .targets
-            .get(&group.target)
-            .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
-        let entry = sub.portals.get(&portal).ok_or_else(|| {
+        let subject = PortalGroup::subject(&sub, g);
+        let t = sub.group_target(g);
+        let p = sub.portal_index(portal, 0).ok_or_else(|| {
             err(Hresult::VDS_E_OBJECT_NOT_FOUND, subject.clone())
                 .because(format!("the subsystem has no portal {portal}"))
         })?;
-        let in_other_group_of_target = entry.groups.iter().any(|other| {
-            *other != self.id
-                && sub
-                    .groups
-                    .get(other)
-                    .is_some_and(|g| g.target == group.target)
-        });
+        let p32 = p as u32;
+        let in_other_group_of_target = sub
+            .target_groups(t)
+            .any(|other| other != g && sub.group_members(other).contains(&p32));
         Ok(Membership {
-            iscsi_name: target.prop.iscsi_name.clone(),
-            tag: group.prop.tag,
-            address: entry.prop.address.clone(),
-            in_this_group: group.portals.contains(&portal),
+            iscsi_name: sub.target_name(t).to_string(),
+            tag: sub.group_tag(g),
+            address: sub.portal_address(p).clone(),
+            in_this_group: sub.group_members(g).contains(&p32),
             in_other_group_of_target,
             subject,
             sub,
@@ -810,16 +836,14 @@ impl PortalGroup {
     /// `IVdsIscsiPortalGroup::Delete`: `VDS_E_ASSOCIATED_PORTALS_EXIST` while the group has portals.
     pub async fn delete(&self) -> Result<(), Error> {
         let (sub, target, tag, members, subject) = self.lookup(|s, g| {
-            let target = s.targets.get(&g.target).map(|t| t.prop.iscsi_name.clone());
             (
                 s.clone(),
-                target,
-                g.prop.tag,
-                g.portals.len(),
+                s.target_name(s.group_target(g)).to_string(),
+                s.group_tag(g),
+                s.group_members(g).len(),
                 PortalGroup::subject(s, g),
             )
         })?;
-        let target = target.ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
         if members > 0 {
             return Err(err(Hresult::VDS_E_ASSOCIATED_PORTALS_EXIST, subject)
                 .because(format!("it has {members} portal(s); remove them first")));

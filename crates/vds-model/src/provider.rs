@@ -246,7 +246,7 @@ impl Inner {
         }
         if !busy.subsystems.insert(sub.id()) {
             return Err(Error::new(Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS)
-                .about(Subject::Subsystem(sub.snapshot.key.clone())));
+                .about(Subject::Subsystem(sub.key().to_string())));
         }
         Ok(Gate {
             inner: self,
@@ -290,13 +290,14 @@ impl Inner {
         old: &SubState,
         snapshot: SubSystemSnapshot,
     ) -> Result<(Arc<SubState>, Vec<Notification>), Error> {
-        if snapshot.key != old.snapshot.key {
+        if snapshot.key != old.key() {
             return Err(self.bad_data(format!(
                 "asked about subsystem {:?}, it answered about {:?}",
-                old.snapshot.key, snapshot.key
+                old.key(),
+                snapshot.key
             )));
         }
-        let new_sub = if snapshot == old.snapshot {
+        let new_sub = if old.holds(&snapshot) {
             None
         } else {
             Some(Arc::new(
@@ -338,9 +339,9 @@ impl Inner {
             .get(&id)
             .cloned()
             .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED))?;
-        let subject = Subject::Subsystem(old.snapshot.key.clone());
+        let subject = Subject::Subsystem(old.key().to_string());
         let _gate = self.gate_subsystem(&old)?;
-        let _outer = outer(&old.snapshot.key)?;
+        let _outer = outer(old.key())?;
         // What a mutation committed before we took the gate is the picture to refresh from.
         let old = self
             .state
@@ -349,7 +350,8 @@ impl Inner {
             .get(&id)
             .cloned()
             .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED).about(subject.clone()))?;
-        let fresh = match self.backend.refresh(&old.snapshot).await {
+        let previous = old.snapshot();
+        let fresh = match self.backend.refresh(&previous).await {
             Ok(fresh) => fresh,
             Err(e) => return Err(self.backend_failed(e.about_if_unset(subject))),
         };
@@ -365,10 +367,11 @@ impl Inner {
         mutation: Mutation,
     ) -> Result<(Applied, Arc<SubState>), Error> {
         let _gate = self.gate_subsystem(sub)?;
-        let subject = Subject::Subsystem(sub.snapshot.key.clone());
+        let subject = Subject::Subsystem(sub.key().to_string());
+        let before = sub.snapshot();
         let applied = self
             .backend
-            .apply(&sub.snapshot, &mutation)
+            .apply(&before, &mutation)
             .await
             .map_err(|e| self.backend_failed(e.about_if_unset(subject.clone())))?;
         let (new_sub, _) = self
@@ -642,7 +645,7 @@ impl HwProvider {
             let key = state
                 .subsystems
                 .get(&id)
-                .map(|s| s.snapshot.key.clone())
+                .map(|s| s.key().to_string())
                 .unwrap_or_default();
             async move {
                 let result = inner.refresh_one(id, gate).await;
@@ -650,7 +653,7 @@ impl HwProvider {
                     Ok((sub, batch)) => on_done(SubsystemRefreshed {
                         id,
                         key: &key,
-                        result: Ok(&sub.snapshot),
+                        result: Ok(&sub.snapshot()),
                         notifications: batch,
                     }),
                     Err(e) => on_done(SubsystemRefreshed {
@@ -740,7 +743,7 @@ impl HwProvider {
             .load()
             .subsystems
             .get(&id)
-            .map(|s| s.snapshot.clone())
+            .map(|s| s.snapshot())
     }
 
     /// `IVdsService::Advise`: registers a sink; returns its cookie.
