@@ -411,6 +411,9 @@ impl std::fmt::Debug for HwProvider {
     }
 }
 
+/// How many subsystems a whole `refresh()` works on at once.
+const REFRESHES_AT_ONCE: usize = 128;
+
 impl HwProvider {
     /// A provider over `backend`, not yet initialized and with an empty cache. Until
     /// [`initialize`](Self::initialize), every method answers `VDS_E_INITIALIZE_NOT_CALLED`.
@@ -445,16 +448,18 @@ impl HwProvider {
     /// [`CacheHealth::Corrupt`]; the error says what was wrong.
     pub fn from_cache(
         backend: impl ProviderBackend,
-        cached: Vec<SubSystemSnapshot>,
+        cached: impl IntoIterator<Item = SubSystemSnapshot>,
         health: CacheHealth,
     ) -> (HwProvider, Option<crate::InvariantError>) {
         HwProvider::from_cache_boxed(Box::new(backend), cached, health)
     }
 
-    /// As [`from_cache`](Self::from_cache), for a backend already boxed.
+    /// As [`from_cache`](Self::from_cache), for a backend already boxed. The snapshots may come
+    /// from an iterator that reads them a page at a time: each is indexed as it arrives, so the
+    /// whole picture is never held twice.
     pub fn from_cache_boxed(
         backend: Box<dyn ProviderBackend>,
-        cached: Vec<SubSystemSnapshot>,
+        cached: impl IntoIterator<Item = SubSystemSnapshot>,
         health: CacheHealth,
     ) -> (HwProvider, Option<crate::InvariantError>) {
         let provider = HwProvider::from_box(backend);
@@ -666,7 +671,16 @@ impl HwProvider {
                 (id, key, result)
             }
         });
-        let results = futures_util::future::join_all(runs).await;
+        // Made first, then run: a stream over the lazy map would hold its closure across awaits.
+        let runs: Vec<_> = runs.collect();
+        // A bounded number at once, in order: each run holds its subsystem's picture written out
+        // as a snapshot while the backend works, and the backend itself only contacts so many
+        // arrays at once (a SendTargets provider, 64).
+        let results: Vec<_> = futures_util::StreamExt::collect(futures_util::StreamExt::buffered(
+            futures_util::stream::iter(runs),
+            REFRESHES_AT_ONCE,
+        ))
+        .await;
         let mut report = RefreshReport::default();
         let mut corrupt = None;
         for (id, key, result) in results {
@@ -734,6 +748,16 @@ impl HwProvider {
     /// when the cache is flagged corrupt (so it can be kept aside for inspection).
     pub fn export(&self) -> Vec<SubSystemSnapshot> {
         self.inner.state.load().export()
+    }
+
+    /// [`export`](Self::export) one snapshot at a time, in enumeration order: `f` sees each, and
+    /// no more than one is held at once (a picture of thousands of subsystems, written out as
+    /// snapshots all together, is several times its size in the model).
+    pub fn export_each(&self, mut f: impl FnMut(SubSystemSnapshot)) {
+        let state = self.inner.state.load_full();
+        for sub in state.order.iter().filter_map(|id| state.subsystems.get(id)) {
+            f(sub.snapshot());
+        }
     }
 
     /// One subsystem's snapshot by id (even when the cache is flagged corrupt), if cached.

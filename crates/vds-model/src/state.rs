@@ -630,7 +630,7 @@ pub(crate) struct State {
 impl State {
     pub(crate) fn build(
         provider: ObjectId,
-        snapshots: Vec<SubSystemSnapshot>,
+        snapshots: impl IntoIterator<Item = SubSystemSnapshot>,
     ) -> Result<State, InvariantError> {
         State::rebuild(provider, snapshots, &State::default())
     }
@@ -639,7 +639,7 @@ impl State {
     /// (no ids derived again, no indexes rebuilt, and the diff skips it by pointer).
     pub(crate) fn rebuild(
         provider: ObjectId,
-        snapshots: Vec<SubSystemSnapshot>,
+        snapshots: impl IntoIterator<Item = SubSystemSnapshot>,
         previous: &State,
     ) -> Result<State, InvariantError> {
         let mut state = State::default();

@@ -109,6 +109,10 @@ impl ServiceOptions {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) providers: Mutex<HashMap<String, Arc<providers::Entry>>>,
+    /// The configured providers' names, as last read, for [`Inner::resolve_held`]; dropped with
+    /// every change of the configuration the service makes (each forgets a provider) and by
+    /// [`Service::reload`].
+    pub(crate) configured: Mutex<Option<Vec<String>>>,
     sinks: Mutex<Vec<(u32, Arc<Sink>)>>,
     next_cookie: AtomicU32,
     pub(crate) progress: Option<Arc<ProgressFn>>,
@@ -163,6 +167,7 @@ impl Service {
             inner: Arc::new(Inner {
                 store,
                 providers: Mutex::new(HashMap::new()),
+                configured: Mutex::new(None),
                 sinks: Mutex::new(Vec::new()),
                 next_cookie: AtomicU32::new(1),
                 progress,
@@ -199,6 +204,11 @@ impl Service {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        *self
+            .inner
+            .configured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The store's directory.

@@ -21,7 +21,7 @@ use vds_model::{
 };
 use vds_store::{Selection, StoreError};
 
-use crate::view::{refreshed, worst};
+use crate::view::{refreshed, refreshed_of, worst};
 use crate::{Inner, Service, SubsystemSel};
 
 /// What a refresh covers.
@@ -67,19 +67,34 @@ struct Backlog {
     saved: tokio::sync::Notify,
 }
 
+/// What a persister is handed: a committed picture, or the id of a subsystem of the model it
+/// saves from (whose picture it writes out when it saves: a refresh of thousands of subsystems
+/// then queues ids, not pictures, while the cache is written).
+enum Committed {
+    Picture(SubSystemSnapshot),
+    Of(ObjectId),
+}
+
 /// The sending side of a persister.
 #[derive(Clone)]
 struct Feed {
-    tx: tokio::sync::mpsc::UnboundedSender<SubSystemSnapshot>,
+    tx: tokio::sync::mpsc::UnboundedSender<Committed>,
     backlog: Arc<Backlog>,
+    /// The persister saves from a model that outlives it: send ids.
+    by_id: bool,
 }
 
 impl Feed {
-    fn send(&self, snapshot: SubSystemSnapshot) {
+    fn send(&self, id: ObjectId, snapshot: &SubSystemSnapshot) {
         use std::sync::atomic::Ordering;
         self.backlog.count.fetch_add(1, Ordering::AcqRel);
+        let item = if self.by_id {
+            Committed::Of(id)
+        } else {
+            Committed::Picture(snapshot.clone())
+        };
         // The receiver lives until the persister ends, after the refresh.
-        if self.tx.send(snapshot).is_err() {
+        if self.tx.send(item).is_err() {
             self.backlog.count.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -287,35 +302,48 @@ impl Inner {
     /// [`SAVE_BATCH`] subsystems, while the refresh goes on; each batch is recorded with the health
     /// `health` answers at that moment. It ends when every sender is dropped and returns the keys
     /// whose save failed, with why.
+    ///
+    /// With `model`, the persister is sent ids and writes out each subsystem's picture from it
+    /// when it saves; without, it is sent the pictures.
     fn persister(
         self: &Arc<Inner>,
         provider: &str,
         provider_id: ObjectId,
+        model: Option<HwProvider>,
         health: impl Fn() -> CacheHealth + Send + 'static,
     ) -> Persister {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SubSystemSnapshot>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Committed>();
         let backlog = Arc::new(Backlog::default());
         let inner = self.clone();
         let provider = provider.to_string();
         let feed = Feed {
             tx,
             backlog: backlog.clone(),
+            by_id: model.is_some(),
         };
         let task = tokio::spawn(async move {
             let mut errors = Vec::new();
             while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < SAVE_BATCH {
+                let mut items = vec![first];
+                while items.len() < SAVE_BATCH {
                     match rx.try_recv() {
-                        Ok(s) => batch.push(s),
+                        Ok(s) => items.push(s),
                         Err(_) => break,
                     }
                 }
+                let sent = items.len();
+                let batch: Vec<SubSystemSnapshot> = items
+                    .into_iter()
+                    .filter_map(|item| match item {
+                        Committed::Picture(s) => Some(s),
+                        Committed::Of(id) => model.as_ref()?.export_subsystem(id),
+                    })
+                    .collect();
                 let keys: Vec<String> = batch.iter().map(|s| s.key.clone()).collect();
                 let saved = inner.save_as(provider_id, &provider, batch, health()).await;
                 backlog
                     .count
-                    .fetch_sub(keys.len(), std::sync::atomic::Ordering::AcqRel);
+                    .fetch_sub(sent, std::sync::atomic::Ordering::AcqRel);
                 backlog.saved.notify_waiters();
                 if let Err(e) = saved {
                     errors.extend(keys.into_iter().map(|k| (k, e.clone())));
@@ -344,7 +372,7 @@ impl Inner {
                 |key: &str| store.lock_subsystem(provider, key).map_err(Error::from),
                 |done| {
                     if let Ok(snapshot) = done.result {
-                        persister.send(snapshot.clone());
+                        persister.send(done.id, snapshot);
                     }
                     events
                         .lock()
@@ -377,8 +405,10 @@ impl Inner {
         };
         let model = &entry.model;
         let persister = {
-            let model = model.clone();
-            self.persister(provider, model.id(), move || model.cache_health())
+            let m = model.clone();
+            self.persister(provider, model.id(), Some(model.clone()), move || {
+                m.cache_health()
+            })
         };
         let (result, events) = self.refresh_model(provider, model, &persister.tx).await;
         let save_errors = persister.finish().await;
@@ -402,7 +432,7 @@ impl Inner {
         part.failures.extend(self.unusable_registrations(provider));
         part.health = Some(health);
         part.notifications = events;
-        part.subsystems = refreshed(provider, &model.export());
+        part.subsystems = refreshed_of(provider, model);
         part
     }
 
@@ -436,7 +466,7 @@ impl Inner {
             }
         };
         let provider_id = ObjectId::provider(&backend.info().name);
-        let persister = self.persister(provider, provider_id, move || start);
+        let persister = self.persister(provider, provider_id, None, move || start);
         type PageRun<'a> =
             std::pin::Pin<Box<dyn std::future::Future<Output = (Part, bool)> + Send + 'a>>;
         let pages: Vec<PageRun<'_>> = keys
@@ -448,7 +478,7 @@ impl Inner {
                     let mut out = Part::default();
                     tx.room(SAVE_BATCH).await;
                     let snapshots = match self.store.load(provider, Selection::Keys(page)) {
-                        Ok(c) => c.subsystems.into_iter().map(|(s, _)| s).collect(),
+                        Ok(c) => c.subsystems.into_iter().map(|(s, _)| s),
                         Err(e) => {
                             out.failures.push(failure(provider, "", &e.into()));
                             return (out, false);
@@ -471,7 +501,7 @@ impl Inner {
                         }
                     };
                     out.notifications = events;
-                    out.subsystems = refreshed(provider, &model.export());
+                    out.subsystems = refreshed_of(provider, &model);
                     (out, complete)
                 }) as PageRun<'_>
             })
@@ -552,7 +582,7 @@ impl Inner {
         }
         part.failures.extend(self.unusable_registrations(provider));
         part.health = Some(model.cache_health());
-        part.subsystems = refreshed(provider, &model.export());
+        part.subsystems = refreshed_of(provider, model);
         part
     }
 

@@ -25,6 +25,9 @@ use vds_store::{ProviderConfig, Selection, StoreError};
 
 use crate::Inner;
 
+/// How many subsystems one read of a picture being loaded takes.
+const LOAD_PAGE: usize = 256;
+
 /// What an entry's picture holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Scope {
@@ -118,6 +121,36 @@ impl Inner {
         })
     }
 
+    /// The one provider holding subsystem `name`, answered from the pictures held when they cover
+    /// every configured provider (a daemon, once it has answered about each): no cache read, so
+    /// queries do not queue on the store's connection. `None` when they do not cover them all, or
+    /// when no provider or more than one has the subsystem (the store then answers, as usual).
+    pub(crate) fn resolve_held(&self, name: &str) -> Option<String> {
+        let providers = {
+            let mut known = self.configured.lock().unwrap_or_else(|e| e.into_inner());
+            if known.is_none() {
+                let config = self.store.config().ok()?;
+                *known = Some(config.providers.iter().map(|p| p.name.clone()).collect());
+            }
+            known.clone()?
+        };
+        let entries = self.entries();
+        let mut found = None;
+        for p in &providers {
+            let entry = entries.get(p)?;
+            if entry.scope != Scope::All {
+                return None;
+            }
+            if entry.model.sub_system_by_key(name).is_ok() {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(p.clone());
+            }
+        }
+        found
+    }
+
     /// True when the service holds a live picture of `provider`.
     pub(crate) fn holds_live(&self, provider: &str) -> bool {
         self.entries().get(provider).is_some_and(|e| e.live)
@@ -126,37 +159,75 @@ impl Inner {
     /// Drops what the service holds of `provider`, so the next call builds it again from the store.
     pub(crate) fn forget(&self, provider: &str) {
         self.entries().remove(provider);
+        *self.configured.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
         self.providers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A model provider over `snapshots` with `health`; a picture that breaks a rule of the model
-    /// loads as corrupt (saying which rule).
-    fn model(
+    /// A model provider over `backend` holding the cached picture of `provider` for `selection`,
+    /// read from the store; a damaged cache (or a picture that breaks a rule of the model) gives a
+    /// provider flagged corrupt, with why. The picture of every subsystem is read a page of
+    /// [`LOAD_PAGE`] subsystems at a time and indexed as it comes, so loading a fleet never holds
+    /// its snapshots all at once (each subsystem is read whole in one transaction; pages are
+    /// separate ones).
+    fn load_model(
         &self,
         backend: Box<dyn ProviderBackend>,
-        snapshots: Vec<SubSystemSnapshot>,
-        health: CacheHealth,
-    ) -> HwProvider {
-        let (model, _problem) = HwProvider::from_cache_boxed(backend, snapshots, health);
-        model
-    }
-
-    /// The cached picture of `provider` for `selection` (see the module documentation); a damaged
-    /// cache gives a picture flagged corrupt, with why.
-    fn load_picture(
-        &self,
         provider: &str,
         selection: Selection<'_>,
-    ) -> Result<(Vec<SubSystemSnapshot>, CacheHealth, Option<String>), Error> {
-        match self.store.load(provider, selection) {
-            Ok(cache) => Ok((cache.snapshots(), cache.health, None)),
-            Err(e @ StoreError::CacheCorrupt { .. }) => {
-                Ok((Vec::new(), CacheHealth::Corrupt, Some(e.to_string())))
+    ) -> Result<HwProvider, Error> {
+        let corrupt = |backend, e: StoreError| {
+            let (model, _) =
+                HwProvider::from_cache_boxed(backend, Vec::new(), CacheHealth::Corrupt);
+            model.mark_cache_corrupt(e.to_string());
+            model
+        };
+        if !matches!(selection, Selection::All) {
+            return match self.store.load(provider, selection) {
+                Ok(cache) => Ok(HwProvider::from_cache_boxed(
+                    backend,
+                    cache.subsystems.into_iter().map(|(s, _)| s),
+                    cache.health,
+                )
+                .0),
+                Err(e @ StoreError::CacheCorrupt { .. }) => Ok(corrupt(backend, e)),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let first = self
+            .store
+            .load(provider, Selection::Keys(&[]))
+            .and_then(|c| Ok((c.health, self.store.subsystem_keys(provider)?)));
+        let (health, keys) = match first {
+            Ok(v) => v,
+            Err(e @ StoreError::CacheCorrupt { .. }) => return Ok(corrupt(backend, e)),
+            Err(e) => return Err(e.into()),
+        };
+        let failed: std::cell::RefCell<Option<StoreError>> = std::cell::RefCell::new(None);
+        let snapshots = keys
+            .chunks(LOAD_PAGE)
+            .map_while(
+                |page| match self.store.load(provider, Selection::Keys(page)) {
+                    Ok(cache) => Some(cache.subsystems.into_iter().map(|(s, _)| s)),
+                    Err(e) => {
+                        *failed.borrow_mut() = Some(e);
+                        None
+                    }
+                },
+            )
+            .flatten();
+        let (model, _problem) = HwProvider::from_cache_boxed(backend, snapshots, health);
+        match failed.into_inner() {
+            None => Ok(model),
+            Some(e @ StoreError::CacheCorrupt { .. }) => {
+                // What was indexed before the damaged page is dropped with the model.
+                let backend = Box::new(Detached(provider.to_string()));
+                let _ = model;
+                Ok(corrupt(backend, e))
             }
-            Err(e) => Err(e.into()),
+            Some(e) => Err(e.into()),
         }
     }
 
@@ -171,11 +242,11 @@ impl Inner {
                 return Ok(e.clone());
             }
         }
-        let (snapshots, health, corrupt) = self.load_picture(provider, selection)?;
-        let model = self.model(Box::new(Detached(provider.to_string())), snapshots, health);
-        if let Some(why) = corrupt {
-            model.mark_cache_corrupt(why);
-        }
+        let model = self.load_model(
+            Box::new(Detached(provider.to_string())),
+            provider,
+            selection,
+        )?;
         let entry = Arc::new(Entry {
             model,
             scope: match selection {
@@ -269,11 +340,7 @@ impl Inner {
         }
         let config = self.provider_config(provider)?;
         let (_, backend) = self.build_backend(&config, None)?;
-        let (snapshots, health, corrupt) = self.load_picture(provider, Selection::All)?;
-        let model = self.model(backend, snapshots, health);
-        if let Some(why) = corrupt {
-            model.mark_cache_corrupt(why);
-        }
+        let model = self.load_model(backend, provider, Selection::All)?;
         self.forward_notifications(provider, &model);
         let entry = Arc::new(Entry {
             model,

@@ -72,6 +72,16 @@ fn subsystem_row(provider: &str, index: usize, sub: &SubSystem) -> Result<Subsys
     })
 }
 
+/// The summary of every subsystem of `model`, for operation reports, read one subsystem at a time.
+pub(crate) fn refreshed_of(
+    provider: &str,
+    model: &vds_model::HwProvider,
+) -> Vec<RefreshedSubsystem> {
+    let mut out = Vec::new();
+    model.export_each(|s| out.extend(refreshed(provider, std::slice::from_ref(&s))));
+    out
+}
+
 /// The summary of every subsystem in a provider's export, for operation reports.
 pub(crate) fn refreshed(
     provider: &str,
@@ -155,6 +165,9 @@ impl Service {
     pub(crate) fn resolve(&self, sel: &SubsystemSel) -> Result<String, Error> {
         if let Some(p) = &sel.provider {
             return Ok(p.clone());
+        }
+        if let Some(p) = self.inner.resolve_held(&sel.name) {
+            return Ok(p);
         }
         let store = &self.inner.store;
         let mut candidates = match store.providers_with(&sel.name) {
