@@ -1,12 +1,16 @@
-//! The allocator of vdsadm and vdsd: mimalloc, for every allocation of a program that links this
-//! crate, tuned by [`tune`] to return freed memory to the system at once.
+//! The allocator of vdsd: mimalloc, for every allocation of a program that links this crate, tuned
+//! by [`tune`] to return freed memory to the system at once.
 //!
 //! Why: a refresh allocates and frees a string or a vector for nearly every target it reads, and
-//! glibc's malloc was about a quarter of its CPU time; with mimalloc the same refresh takes about a
-//! quarter less CPU (docs/PERFORMANCE.md, "CPU per subsystem"). mimalloc's defaults keep freed
-//! memory for a while and commit whole arenas ahead, which raised the peak RSS of a paged refresh
+//! glibc's malloc was about a quarter of its CPU time; with mimalloc the same refresh of 5,000
+//! subsystems takes a fifth less CPU (docs/PERFORMANCE.md, "Fleet scale"). mimalloc's defaults keep
+//! freed memory for a while and commit whole arenas ahead, which raised the peak RSS of a refresh
 //! of 5,000 subsystems from 42 to 68 MiB; purging at once and committing arenas on demand brings it
-//! back under the glibc figure, for a few percent of the CPU saved.
+//! back to the glibc figure, for a few percent of the CPU saved.
+//!
+//! vdsadm does not link it: mimalloc's start-up (it reserves its arena, reads `/proc/self/maps`,
+//! purges at exit) costs about 0.4 ms, a fifth of a `vdsadm list` or `discover`, which matter more
+//! at a terminal than the CPU of a large refresh.
 
 /// mimalloc serves every allocation of the program.
 #[global_allocator]

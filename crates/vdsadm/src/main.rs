@@ -83,7 +83,6 @@ fn fail(json: bool, e: &CliError) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    vds_alloc::tune();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
