@@ -451,11 +451,8 @@ impl Inner {
                 return Some(part);
             }
         };
-        let (keys, start) = match (
-            self.store.load(provider, Selection::Keys(&[])),
-            self.store.subsystem_keys(provider),
-        ) {
-            (Ok(c), Ok(keys)) if c.health != CacheHealth::Corrupt => (keys, c.health),
+        let (start, keys) = match self.store.subsystem_keys(provider) {
+            Ok((health, keys)) if health != CacheHealth::Corrupt => (health, keys),
             _ => return None,
         };
         let backend: Arc<dyn ProviderBackend> = match self.build_backend(&config, None) {

@@ -196,11 +196,7 @@ impl Inner {
                 Err(e) => Err(e.into()),
             };
         }
-        let first = self
-            .store
-            .load(provider, Selection::Keys(&[]))
-            .and_then(|c| Ok((c.health, self.store.subsystem_keys(provider)?)));
-        let (health, keys) = match first {
+        let (health, keys) = match self.store.subsystem_keys(provider) {
             Ok(v) => v,
             Err(e @ StoreError::CacheCorrupt { .. }) => return Ok(corrupt(backend, e)),
             Err(e) => return Err(e.into()),
@@ -222,10 +218,10 @@ impl Inner {
         match failed.into_inner() {
             None => Ok(model),
             Some(e @ StoreError::CacheCorrupt { .. }) => {
-                // What was indexed before the damaged page is dropped with the model.
-                let backend = Box::new(Detached(provider.to_string()));
-                let _ = model;
-                Ok(corrupt(backend, e))
+                // What was indexed before the damaged page came from the damaged file too: the
+                // provider answers as for any damaged cache, and keeps its backend.
+                model.mark_cache_corrupt(e.to_string());
+                Ok(model)
             }
             Some(e) => Err(e.into()),
         }

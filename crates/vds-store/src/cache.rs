@@ -1761,22 +1761,25 @@ pub(crate) fn providers_with(
     .map_err(|e| files.db_err(e))
 }
 
-/// The keys of `provider`'s cached subsystems, in enumeration order (none for a provider that never
-/// saved).
+/// Provider `provider`'s health and the keys of its cached subsystems, in enumeration order (none
+/// for a provider that never saved), read in one transaction.
 pub(crate) fn subsystem_keys(
     conn: &mut Connection,
     files: &Files,
     provider: &str,
-) -> Result<Vec<String>, StoreError> {
-    conn.prepare_cached(
-        "SELECT s.key FROM subsystems AS s JOIN providers AS p ON p.id = s.provider
-         WHERE p.name = ?1 ORDER BY s.id",
-    )
-    .and_then(|mut s| {
-        s.query_map([provider], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-    })
-    .map_err(|e| files.db_err(e))
+) -> Result<(CacheHealth, Vec<String>), StoreError> {
+    let e = |e| files.db_err(e);
+    let tx = conn.transaction().map_err(e)?;
+    let (pid, health) = provider_health(&tx, files, provider)?;
+    let keys = match pid {
+        None => Vec::new(),
+        Some(pid) => tx
+            .prepare_cached("SELECT key FROM subsystems WHERE provider = ?1 ORDER BY id")
+            .and_then(|mut s| s.query_map([pid], |r| r.get(0))?.collect())
+            .map_err(e)?,
+    };
+    tx.finish().map_err(e)?;
+    Ok((health, keys))
 }
 
 /// `PRAGMA integrity_check` (or `quick_check`), then a full load: every page and every row.

@@ -428,9 +428,10 @@ impl Store {
         })
     }
 
-    /// The keys of `provider`'s cached subsystems, in enumeration order: what a caller pages
+    /// Provider `provider`'s recorded health (as [`load`](Self::load) gives it) and the keys of its
+    /// cached subsystems, in enumeration order, read in one transaction: what a caller pages
     /// through with [`Selection::Keys`].
-    pub fn subsystem_keys(&self, provider: &str) -> Result<Vec<String>, StoreError> {
+    pub fn subsystem_keys(&self, provider: &str) -> Result<(CacheHealth, Vec<String>), StoreError> {
         self.with_cache(Access::Read, |conn, files| {
             cache::subsystem_keys(conn, files, provider)
         })
