@@ -2,7 +2,9 @@
 //!
 //! A backend answers three questions, and never touches the model's cache itself:
 //! - [`ProviderBackend::reenumerate`]: which subsystems exist now, with everything known about each;
-//! - [`ProviderBackend::refresh`]: the current picture of one subsystem the model already knows;
+//! - [`ProviderBackend::refresh`]: the current picture of one subsystem the model already knows
+//!   (and, for a backend that can answer without the previous picture,
+//!   [`ProviderBackend::refresh_without_previous`]);
 //! - [`ProviderBackend::apply`]: change the array (portal status, targets, portal groups) and say what
 //!   the subsystem looks like afterwards.
 //!
@@ -248,6 +250,35 @@ impl Applied {
     }
 }
 
+/// What [`ProviderBackend::refresh_without_previous`] found: the subsystem's current picture, or
+/// the array's answer still waiting for the previous picture to become one.
+pub enum Fresh {
+    /// The current picture; the previous one has no part in it.
+    Picture(SubSystemSnapshot),
+    /// The answer needs the previous picture (a subsystem whose array did not answer keeps its
+    /// previous objects, say): the step that makes the picture from it, with no I/O.
+    NeedsPrevious(Box<dyn FnOnce(&SubSystemSnapshot) -> SubSystemSnapshot + Send>),
+}
+
+impl Fresh {
+    /// The picture, made from `previous` when it needs it (`previous` is only called then).
+    pub fn finish(self, previous: impl FnOnce() -> SubSystemSnapshot) -> SubSystemSnapshot {
+        match self {
+            Fresh::Picture(p) => p,
+            Fresh::NeedsPrevious(make) => make(&previous()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Fresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fresh::Picture(p) => f.debug_tuple("Picture").field(p).finish(),
+            Fresh::NeedsPrevious(_) => f.write_str("NeedsPrevious"),
+        }
+    }
+}
+
 /// The refusal of `IVdsIscsiTarget::Delete` for a target `initiators` are logged in to:
 /// `VDS_E_DEVICE_IN_USE`, naming them. Every backend answers it from what the array says at the
 /// time of the delete; none deletes a target in use by force.
@@ -290,6 +321,17 @@ pub trait ProviderBackend: Send + Sync + 'static {
     /// Returning an error with `VDS_E_PROVIDER_CACHE_CORRUPT` tells the model its cache cannot be
     /// trusted; any other error leaves the subsystem's cached picture as it was.
     async fn refresh(&self, previous: &SubSystemSnapshot) -> Result<SubSystemSnapshot, Error>;
+
+    /// [`refresh`](Self::refresh) of subsystem `key` without its previous picture, for a backend
+    /// whose answer does not need it (most of the time): a caller that keeps pictures elsewhere
+    /// (a cache on disk) then reads the previous one only when the answer asks for it, or when
+    /// the picture changed. The contract is `refresh`'s: `fresh.finish(|| previous)` is what
+    /// `refresh(previous)` would have answered, errors included. `None` (the default): the
+    /// backend cannot; the caller calls `refresh`.
+    async fn refresh_without_previous(&self, key: &str) -> Option<Result<Fresh, Error>> {
+        let _ = key;
+        None
+    }
 
     /// Changes the array. The default answers `VDS_E_NOT_SUPPORTED`, for discovery-only providers.
     /// An error leaves the cached picture as it was; an [`Applied`] with a `failure` commits its

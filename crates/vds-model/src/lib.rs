@@ -56,8 +56,8 @@ mod state;
 
 pub use address::{ISCSI_DEFAULT_PORT, IpAddressType, MAX_TEXT_ADDRESS_UNITS, VdsIpAddress};
 pub use backend::{
-    Applied, Created, Mutation, PortalGroupSnapshot, PortalSnapshot, ProviderBackend, ProviderInfo,
-    SubSystemSnapshot, TargetSnapshot, target_in_use,
+    Applied, Created, Fresh, Mutation, PortalGroupSnapshot, PortalSnapshot, ProviderBackend,
+    ProviderInfo, SubSystemSnapshot, TargetSnapshot, target_in_use,
 };
 pub use enumerator::{EnumVdsObject, IntoIter};
 pub use error::{Error, ResultExt, Subject};
@@ -71,5 +71,7 @@ pub use props::{
     Health, HwProviderType, IscsiPortalGroupProp, IscsiPortalProp, IscsiPortalStatus,
     IscsiTargetProp, ProviderProp, ProviderType, SubSystemFlags, SubSystemProp, SubSystemStatus,
 };
-pub use provider::{CacheHealth, HwProvider, NotificationSink, RefreshReport, SubsystemRefreshed};
+pub use provider::{
+    CacheHealth, Committed, HwProvider, NotificationSink, RefreshReport, SubsystemRefreshed,
+};
 pub use state::{InvariantError, check_snapshots};

@@ -106,9 +106,27 @@ pub struct SubsystemRefreshed<'a> {
     pub key: &'a str,
     /// Its picture as committed, or why it was not refreshed (busy, a backend error); the cache
     /// keeps its previous picture then.
-    pub result: Result<&'a SubSystemSnapshot, &'a Error>,
+    pub result: Result<Committed<'a>, &'a Error>,
     /// The notifications its commit raised (already delivered to sinks).
     pub notifications: &'a [Notification],
+}
+
+/// A subsystem's picture as a refresh committed it, written out as a snapshot only when asked
+/// (a caller that persists by id never needs it).
+#[derive(Clone, Copy)]
+pub struct Committed<'a>(&'a SubState);
+
+impl Committed<'_> {
+    /// The committed picture.
+    pub fn snapshot(&self) -> SubSystemSnapshot {
+        self.0.snapshot()
+    }
+}
+
+impl std::fmt::Debug for Committed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Committed").field(&self.0.key()).finish()
+    }
 }
 
 /// What `refresh()` did.
@@ -350,8 +368,12 @@ impl Inner {
             .get(&id)
             .cloned()
             .ok_or_else(|| Error::new(Hresult::VDS_E_OBJECT_DELETED).about(subject.clone()))?;
-        let previous = old.snapshot();
-        let fresh = match self.backend.refresh(&previous).await {
+        // A backend that can answer without the previous picture saves writing it out.
+        let answer = match self.backend.refresh_without_previous(old.key()).await {
+            Some(answer) => answer.map(|fresh| fresh.finish(|| old.snapshot())),
+            None => self.backend.refresh(&old.snapshot()).await,
+        };
+        let fresh = match answer {
             Ok(fresh) => fresh,
             Err(e) => return Err(self.backend_failed(e.about_if_unset(subject))),
         };
@@ -658,7 +680,7 @@ impl HwProvider {
                     Ok((sub, batch)) => on_done(SubsystemRefreshed {
                         id,
                         key: &key,
-                        result: Ok(&sub.snapshot()),
+                        result: Ok(Committed(sub)),
                         notifications: batch,
                     }),
                     Err(e) => on_done(SubsystemRefreshed {

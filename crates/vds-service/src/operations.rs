@@ -11,15 +11,16 @@
 //!   keep the file aside and start an empty one (every provider then answers
 //!   `VDS_E_PROVIDER_CACHE_CORRUPT` until it reenumerates and refreshes: the documented recovery).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use vds_api::{ErrorBody, NotificationDoc, OperationReport, SubsystemFailure};
 use vds_model::{
-    CacheHealth, Error, HwProvider, Notification, ObjectId, ProviderBackend, SubSystemSnapshot,
-    Subject,
+    CacheHealth, Error, Fresh, HwProvider, Notification, ObjectId, ProviderBackend,
+    SubSystemSnapshot, Subject,
 };
-use vds_store::{Selection, StoreError};
+use vds_store::{Selection, StoreError, StoreLock};
 
 use crate::view::{refreshed, refreshed_of, worst};
 use crate::{Inner, Service, SubsystemSel};
@@ -85,13 +86,15 @@ struct Feed {
 }
 
 impl Feed {
-    fn send(&self, id: ObjectId, snapshot: &SubSystemSnapshot) {
+    /// Hands over subsystem `id`, committed; `picture` writes its picture out, when the persister
+    /// is sent pictures.
+    fn send(&self, id: ObjectId, picture: impl FnOnce() -> SubSystemSnapshot) {
         use std::sync::atomic::Ordering;
         self.backlog.count.fetch_add(1, Ordering::AcqRel);
         let item = if self.by_id {
             Committed::Of(id)
         } else {
-            Committed::Picture(snapshot.clone())
+            Committed::Picture(picture())
         };
         // The receiver lives until the persister ends, after the refresh.
         if self.tx.send(item).is_err() {
@@ -115,24 +118,42 @@ impl Feed {
     }
 }
 
-/// One backend shared by the models of a paged refresh's pages.
-struct Shared(Arc<dyn ProviderBackend>);
+/// The backend of the model of one page of a paged refresh: the provider's backend (shared by
+/// every page), with the answers it already gave for the page's subsystems
+/// ([`ProviderBackend::refresh_without_previous`]), each handed to the model once, so no array is
+/// asked twice.
+struct PageBackend {
+    backend: Arc<dyn ProviderBackend>,
+    answers: Mutex<HashMap<String, Result<Fresh, Error>>>,
+}
 
 #[async_trait::async_trait]
-impl ProviderBackend for Shared {
+impl ProviderBackend for PageBackend {
     fn info(&self) -> vds_model::ProviderInfo {
-        self.0.info()
+        self.backend.info()
     }
 
     async fn reenumerate(
         &self,
         previous: &[SubSystemSnapshot],
     ) -> Result<Vec<SubSystemSnapshot>, Error> {
-        self.0.reenumerate(previous).await
+        self.backend.reenumerate(previous).await
     }
 
     async fn refresh(&self, previous: &SubSystemSnapshot) -> Result<SubSystemSnapshot, Error> {
-        self.0.refresh(previous).await
+        self.backend.refresh(previous).await
+    }
+
+    async fn refresh_without_previous(&self, key: &str) -> Option<Result<Fresh, Error>> {
+        let given = self
+            .answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        match given {
+            Some(answer) => Some(answer),
+            None => self.backend.refresh_without_previous(key).await,
+        }
     }
 
     async fn apply(
@@ -140,7 +161,7 @@ impl ProviderBackend for Shared {
         subsystem: &SubSystemSnapshot,
         mutation: &vds_model::Mutation,
     ) -> Result<vds_model::Applied, Error> {
-        self.0.apply(subsystem, mutation).await
+        self.backend.apply(subsystem, mutation).await
     }
 }
 
@@ -155,6 +176,15 @@ fn failure(provider: &str, subsystem: &str, e: &Error) -> SubsystemFailure {
             subject: None,
         },
     }
+}
+
+/// What asking a subsystem of a page for its picture without the previous one gave.
+enum Asked {
+    /// The picture saved last: nothing to read, diff or notify.
+    Unchanged(SubSystemSnapshot),
+    /// The model must refresh it: its cross-process lock (or why it could not be taken), and the
+    /// backend's answer when it gave one.
+    Model(Result<StoreLock, Error>, Option<Result<Fresh, Error>>),
 }
 
 /// What one provider's part of an operation produced.
@@ -356,30 +386,28 @@ impl Inner {
 
     /// Refreshes the subsystems of `model` (provider `provider`), handing each committed picture to
     /// `persister` and collecting the notifications raised.
-    async fn refresh_model(
+    /// `gate` gives the cross-process lock of each subsystem (by key).
+    async fn refresh_model<G>(
         &self,
         provider: &str,
         model: &HwProvider,
         persister: &Feed,
+        gate: impl Fn(&str) -> Result<G, Error> + Send + Sync,
     ) -> (
         Result<vds_model::RefreshReport, Error>,
         Vec<NotificationDoc>,
     ) {
-        let store = &self.store;
         let events = Mutex::new(Vec::new());
         let result = model
-            .refresh_with(
-                |key: &str| store.lock_subsystem(provider, key).map_err(Error::from),
-                |done| {
-                    if let Ok(snapshot) = done.result {
-                        persister.send(done.id, snapshot);
-                    }
-                    events
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(docs(provider, done.notifications));
-                },
-            )
+            .refresh_with(gate, |done| {
+                if let Ok(committed) = done.result {
+                    persister.send(done.id, || committed.snapshot());
+                }
+                events
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(docs(provider, done.notifications));
+            })
             .await;
         (
             result,
@@ -410,7 +438,12 @@ impl Inner {
                 m.cache_health()
             })
         };
-        let (result, events) = self.refresh_model(provider, model, &persister.tx).await;
+        let store = &self.store;
+        let (result, events) = self
+            .refresh_model(provider, model, &persister.tx, |key: &str| {
+                store.lock_subsystem(provider, key).map_err(Error::from)
+            })
+            .await;
         let save_errors = persister.finish().await;
         self.deliver(provider, None);
         let health = model.cache_health();
@@ -437,8 +470,8 @@ impl Inner {
     }
 
     /// The refresh of a service that holds no pictures (a one-shot front end such as vdsadm): the
-    /// provider's subsystems go through the model [`PAGE`] at a time, [`PAGES_AT_ONCE`] pages
-    /// concurrently, each page loaded from the cache, refreshed, saved and dropped, so that the
+    /// provider's subsystems go [`PAGE`] at a time, [`PAGES_AT_ONCE`] pages concurrently, each
+    /// page refreshed ([`refresh_page`](Self::refresh_page)), saved and dropped, so that the
     /// memory it takes does not grow with the number of subsystems. `None` when the cache cannot
     /// be paged through (damaged, recorded corrupt): the caller refreshes over the whole picture,
     /// which answers as VDS prescribes for such a cache.
@@ -472,34 +505,9 @@ impl Inner {
                 let backend = backend.clone();
                 let tx = persister.tx.clone();
                 Box::pin(async move {
-                    let mut out = Part::default();
                     tx.room(SAVE_BATCH).await;
-                    let snapshots = match self.store.load(provider, Selection::Keys(page)) {
-                        Ok(c) => c.subsystems.into_iter().map(|(s, _)| s),
-                        Err(e) => {
-                            out.failures.push(failure(provider, "", &e.into()));
-                            return (out, false);
-                        }
-                    };
-                    let (model, _) =
-                        HwProvider::from_cache_boxed(Box::new(Shared(backend)), snapshots, start);
-                    self.forward_notifications(provider, &model);
-                    let (result, events) = self.refresh_model(provider, &model, &tx).await;
-                    let complete = match result {
-                        Ok(r) => {
-                            for (_, key, e) in &r.failures {
-                                out.failures.push(failure(provider, key, e));
-                            }
-                            r.failures.is_empty()
-                        }
-                        Err(e) => {
-                            out.failures.push(failure(provider, "", &e));
-                            false
-                        }
-                    };
-                    out.notifications = events;
-                    out.subsystems = refreshed_of(provider, &model);
-                    (out, complete)
+                    self.refresh_page(provider, provider_id, page, backend, start, &tx)
+                        .await
                 }) as PageRun<'_>
             })
             .collect();
@@ -533,6 +541,129 @@ impl Inner {
         // Any picture held for queries is older than what was just saved.
         self.forget(provider);
         Some(part)
+    }
+
+    /// One page of a paged refresh: the subsystems `page` of `provider` (cache health `start`),
+    /// refreshed over `backend` and handed to `persister`. What it reports (the subsystems in page
+    /// order, their failures, the notifications) and saves is what a refresh of the page through
+    /// the model answers; whether every subsystem was refreshed comes with it.
+    ///
+    /// Each subsystem is first asked for its picture without the previous one
+    /// ([`ProviderBackend::refresh_without_previous`]), under its cross-process lock. A picture
+    /// its [`Stamp`](vds_store::Stamp) holds is the one saved: the model would find nothing to
+    /// notify and the save records the time alone, so neither reads the saved picture. Every other
+    /// subsystem (a changed picture, an answer that needs the previous one, a backend that cannot
+    /// answer without it, a busy subsystem) is loaded from the cache and refreshed through the
+    /// model, which is handed the answer and the lock already taken.
+    ///
+    /// The pictures of unchanged subsystems are not read, so damaged rows of theirs are not
+    /// found here: they stay as they are (the save moves the time and records the checksum of the
+    /// picture the array gave, which the damaged rows do not hold either), and the next read of
+    /// that subsystem answers `VDS_E_PROVIDER_CACHE_CORRUPT` as before. See DESIGN.md.
+    async fn refresh_page(
+        self: &Arc<Inner>,
+        provider: &str,
+        provider_id: ObjectId,
+        page: &[String],
+        backend: Arc<dyn ProviderBackend>,
+        start: CacheHealth,
+        tx: &Feed,
+    ) -> (Part, bool) {
+        let mut out = Part::default();
+        let stamps = match self.store.stamps(provider, page) {
+            Ok(s) => s,
+            Err(e) => {
+                out.failures.push(failure(provider, "", &e.into()));
+                return (out, false);
+            }
+        };
+        let asked = page.iter().map(|key| {
+            let (backend, stamps) = (&backend, &stamps);
+            async move {
+                let lock = match self.store.lock_subsystem(provider, key) {
+                    Ok(lock) => lock,
+                    Err(e) => return Asked::Model(Err(e.into()), None),
+                };
+                match backend.refresh_without_previous(key).await {
+                    Some(Ok(Fresh::Picture(p)))
+                        if stamps.get(key).is_some_and(|stamp| stamp.holds(&p)) =>
+                    {
+                        drop(lock);
+                        Asked::Unchanged(p)
+                    }
+                    answer => Asked::Model(Ok(lock), answer),
+                }
+            }
+        });
+        let asked = futures_util::future::join_all(asked).await;
+
+        let mut rows: Vec<Option<vds_api::RefreshedSubsystem>> = vec![None; page.len()];
+        let mut locks = HashMap::new();
+        let mut answers = HashMap::new();
+        let mut load = Vec::new();
+        for ((key, asked), row) in page.iter().zip(asked).zip(&mut rows) {
+            match asked {
+                Asked::Unchanged(picture) => {
+                    *row = refreshed(provider, std::slice::from_ref(&picture)).pop();
+                    tx.send(provider_id.child("subsystem", key), || picture);
+                }
+                Asked::Model(lock, answer) => {
+                    locks.insert(key.as_str(), lock);
+                    if let Some(answer) = answer {
+                        answers.insert(key.clone(), answer);
+                    }
+                    load.push(key.clone());
+                }
+            }
+        }
+        let mut complete = true;
+        if !load.is_empty() {
+            let snapshots = match self.store.load(provider, Selection::Keys(&load)) {
+                Ok(c) => c.subsystems.into_iter().map(|(s, _)| s),
+                Err(e) => {
+                    out.failures.push(failure(provider, "", &e.into()));
+                    out.subsystems = rows.into_iter().flatten().collect();
+                    return (out, false);
+                }
+            };
+            let page_backend = PageBackend {
+                backend,
+                answers: Mutex::new(answers),
+            };
+            let (model, _) = HwProvider::from_cache_boxed(Box::new(page_backend), snapshots, start);
+            self.forward_notifications(provider, &model);
+            let locks = Mutex::new(locks);
+            let store = &self.store;
+            let (result, events) = self
+                .refresh_model(provider, &model, tx, |key: &str| {
+                    let held = locks.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+                    match held {
+                        Some(lock) => lock,
+                        None => store.lock_subsystem(provider, key).map_err(Error::from),
+                    }
+                })
+                .await;
+            match result {
+                Ok(r) => {
+                    for (_, key, e) in &r.failures {
+                        out.failures.push(failure(provider, key, e));
+                    }
+                    complete = r.failures.is_empty();
+                }
+                Err(e) => {
+                    out.failures.push(failure(provider, "", &e));
+                    complete = false;
+                }
+            }
+            out.notifications = events;
+            for s in refreshed_of(provider, &model) {
+                if let Some(i) = page.iter().position(|k| *k == s.name) {
+                    rows[i] = Some(s);
+                }
+            }
+        }
+        out.subsystems = rows.into_iter().flatten().collect();
+        (out, complete)
     }
 
     /// Reenumerates `provider`, on a cache file known to be readable.

@@ -198,6 +198,24 @@ pub enum Selection<'a> {
 /// How many keys of a [`Selection::Keys`] one statement reads (SQLite bounds its parameters).
 pub const MAX_KEYS_PER_LOAD: usize = 1024;
 
+/// What the cache recorded with a subsystem's last save: when, and the checksum of its picture
+/// then. Enough to tell whether a picture is the one saved without reading it
+/// ([`Stamp::holds`]); says nothing about whether the rows still hold it (only a load checks that).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    refreshed_ms: i64,
+    checksum: i64,
+}
+
+impl Stamp {
+    /// True when `snapshot` is the picture this stamp was recorded for (the checksum of
+    /// `snapshot` at the recorded time is the recorded one): what [`crate::Store::save`] then
+    /// records is the time alone.
+    pub fn holds(&self, snapshot: &SubSystemSnapshot) -> bool {
+        checksum(snapshot, self.refreshed_ms) == self.checksum
+    }
+}
+
 /// One provider's cache as loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProviderCache {
@@ -1780,6 +1798,42 @@ pub(crate) fn subsystem_keys(
     };
     tx.finish().map_err(e)?;
     Ok((health, keys))
+}
+
+/// The stamps of provider `provider`'s cached subsystems among `keys`, by key (a key not cached
+/// has none), read in one transaction without their pictures.
+pub(crate) fn stamps(
+    conn: &mut Connection,
+    files: &Files,
+    provider: &str,
+    keys: &[String],
+) -> Result<HashMap<String, Stamp>, StoreError> {
+    let e = |e| files.db_err(e);
+    let tx = conn.transaction().map_err(e)?;
+    let mut out = HashMap::with_capacity(keys.len());
+    if let (Some(pid), _) = provider_health(&tx, files, provider)? {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT refreshed_at, checksum FROM subsystems WHERE provider = ?1 AND key = ?2",
+            )
+            .map_err(e)?;
+        for key in keys {
+            let stamp = stmt
+                .query_row(params![pid, key], |r| {
+                    Ok(Stamp {
+                        refreshed_ms: r.get(0)?,
+                        checksum: r.get(1)?,
+                    })
+                })
+                .optional()
+                .map_err(e)?;
+            if let Some(stamp) = stamp {
+                out.insert(key.clone(), stamp);
+            }
+        }
+    }
+    tx.finish().map_err(e)?;
+    Ok(out)
 }
 
 /// `PRAGMA integrity_check` (or `quick_check`), then a full load: every page and every row.

@@ -63,7 +63,8 @@ use vds_model::{CacheHealth, SubSystemSnapshot};
 
 use cache::Access;
 pub use cache::{
-    APPLICATION_ID, BUSY_TIMEOUT, CACHE_SCHEMA_VERSION, MAX_KEYS_PER_LOAD, ProviderCache, Selection,
+    APPLICATION_ID, BUSY_TIMEOUT, CACHE_SCHEMA_VERSION, MAX_KEYS_PER_LOAD, ProviderCache,
+    Selection, Stamp,
 };
 pub use config::{
     CONFIG_VERSION, Config, MAX_NAME_CHARS, ProviderConfig, SubsystemConfig, V1_PROVIDER_KIND,
@@ -434,6 +435,19 @@ impl Store {
     pub fn subsystem_keys(&self, provider: &str) -> Result<(CacheHealth, Vec<String>), StoreError> {
         self.with_cache(Access::Read, |conn, files| {
             cache::subsystem_keys(conn, files, provider)
+        })
+    }
+
+    /// The [`Stamp`]s of provider `provider`'s subsystems among `keys` (by key; a key not cached
+    /// has none), read in one transaction and without the pictures: what tells a refresh which
+    /// pictures it must read to compare (see [`Stamp::holds`]).
+    pub fn stamps(
+        &self,
+        provider: &str,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, Stamp>, StoreError> {
+        self.with_cache(Access::Read, |conn, files| {
+            cache::stamps(conn, files, provider, keys)
         })
     }
 

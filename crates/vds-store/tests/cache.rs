@@ -1102,3 +1102,27 @@ fn a_version_2_cache_is_upgraded_in_place_with_nothing_lost() {
     assert_eq!(version, 3);
     assert!(!dir.path().join("cache.sqlite.v2").exists());
 }
+
+#[test]
+fn a_stamp_holds_the_picture_saved_and_no_other() {
+    let (dir, _, saved) = filled_cache();
+    let store = Store::open(dir.path()).unwrap();
+    let mut keys: Vec<String> = saved.iter().map(|s| s.key.clone()).collect();
+    keys.push("not-cached".into());
+    let stamps = store.stamps(P, &keys).unwrap();
+    assert_eq!(stamps.len(), saved.len(), "no stamp for a key not cached");
+    for s in &saved {
+        assert!(stamps[&s.key].holds(s), "{}", s.key);
+        let mut changed = s.clone();
+        changed.friendly_name.push('x');
+        assert!(!stamps[&s.key].holds(&changed), "{}", s.key);
+    }
+    assert!(!stamps[&saved[0].key].holds(&saved[1]));
+    // The save that follows records the time alone, and the stamp moves with it.
+    std::thread::sleep(Duration::from_millis(2));
+    store.save(P, &saved, CacheHealth::Good).unwrap();
+    let after = store.stamps(P, &keys).unwrap();
+    assert_ne!(after[&saved[0].key], stamps[&saved[0].key]);
+    assert!(after[&saved[0].key].holds(&saved[0]));
+    assert_eq!(store.stamps("no-such-provider", &keys).unwrap().len(), 0);
+}

@@ -101,12 +101,40 @@ fn classify_kind(e: &iscsi_client::Error) -> Failure {
     Failure { class, cause }
 }
 
+/// What one subsystem's discoveries and probes made: its picture, or, when no discovery portal
+/// answered, the answers waiting for the previous picture (the merge keeps its objects then).
+pub(crate) enum Answer {
+    Picture(SubSystemSnapshot),
+    Unanswered {
+        configured: Arc<Configured>,
+        outcomes: Vec<Outcome>,
+    },
+}
+
+impl Answer {
+    /// The picture, from `previous` when no discovery portal answered.
+    pub(crate) fn finish(self, previous: Option<&SubSystemSnapshot>) -> SubSystemSnapshot {
+        match self {
+            Answer::Picture(p) => p,
+            Answer::Unanswered {
+                configured,
+                outcomes,
+            } => merge::collect(&configured.config, &outcomes).merge(&Probes::new(), previous),
+        }
+    }
+}
+
 /// One subsystem: every discovery portal at once, then the probes, then the merge.
 pub(crate) async fn subsystem(
     configured: &Arc<Configured>,
     previous: Option<&SubSystemSnapshot>,
     permits: &Arc<Semaphore>,
 ) -> SubSystemSnapshot {
+    answer(configured, permits).await.finish(previous)
+}
+
+/// [`subsystem`] up to where the previous picture would be needed.
+pub(crate) async fn answer(configured: &Arc<Configured>, permits: &Arc<Semaphore>) -> Answer {
     let config = &configured.config;
     let mut discoveries = JoinSet::new();
     for (i, dp) in config.portals.iter().enumerate() {
@@ -134,6 +162,13 @@ pub(crate) async fn subsystem(
         }
     }
     let collected = merge::collect(config, &outcomes);
+    if !collected.answered() {
+        drop(collected);
+        return Answer::Unanswered {
+            configured: configured.clone(),
+            outcomes,
+        };
+    }
     let probes: Probes = probe_portals(
         &config.name,
         collected.to_probe(),
@@ -143,7 +178,7 @@ pub(crate) async fn subsystem(
     .await
     .into_iter()
     .collect();
-    collected.merge(&probes, previous)
+    Answer::Picture(collected.merge(&probes, None))
 }
 
 async fn discover_one(

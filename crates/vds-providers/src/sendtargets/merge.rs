@@ -336,6 +336,12 @@ impl Collected<'_> {
             .collect()
     }
 
+    /// True when some discovery portal answered: the picture is then made without the previous
+    /// one (and [`merge`](Self::merge) ignores it).
+    pub(crate) fn answered(&self) -> bool {
+        self.answered > 0
+    }
+
     /// The subsystem's picture from the discovery outcomes, the probe answers, and the previous
     /// picture (used when no discovery portal answered).
     pub(crate) fn merge(

@@ -92,7 +92,7 @@ use std::sync::Arc;
 use iscsi_client::{ChapCredentials, DiscoveryOptions};
 use tokio::sync::Semaphore;
 use vds_model::{
-    Error, Hresult, HwProviderType, MAX_FRIENDLY_NAME_BYTES, ProviderBackend, ProviderInfo,
+    Error, Fresh, Hresult, HwProviderType, MAX_FRIENDLY_NAME_BYTES, ProviderBackend, ProviderInfo,
     SubSystemSnapshot,
 };
 
@@ -438,5 +438,25 @@ impl ProviderBackend for SendTargetsBackend {
             Some(entry) => self.picture(entry, Some(previous)).await,
             None => merge::retired(previous),
         })
+    }
+
+    /// [`refresh`](Self::refresh) up to the previous picture: a subsystem one of whose discovery
+    /// portals answered is a [`Fresh::Picture`]; one none answered, one whose registration cannot
+    /// be used and one no longer configured keep their previous objects, and wait for them.
+    async fn refresh_without_previous(&self, key: &str) -> Option<Result<Fresh, Error>> {
+        let fresh = match self.entry(key) {
+            Some(Entry::Ready(c)) => match discover::answer(c, &self.permits).await {
+                discover::Answer::Picture(p) => Fresh::Picture(p),
+                unanswered => Fresh::NeedsPrevious(Box::new(move |previous| {
+                    unanswered.finish(Some(previous))
+                })),
+            },
+            Some(Entry::Broken(b)) => {
+                let b = b.clone();
+                Fresh::NeedsPrevious(Box::new(move |previous| merge::broken(&b, Some(previous))))
+            }
+            None => Fresh::NeedsPrevious(Box::new(merge::retired)),
+        };
+        Some(Ok(fresh))
     }
 }
