@@ -54,7 +54,9 @@ pub mod provider;
 pub mod sim;
 mod state;
 
-pub use address::{ISCSI_DEFAULT_PORT, IpAddressType, MAX_TEXT_ADDRESS_UNITS, VdsIpAddress};
+pub use address::{
+    ISCSI_DEFAULT_PORT, IpAddressType, MAX_TEXT_ADDRESS_UNITS, VdsIpAddress, dotted_quad,
+};
 pub use backend::{
     Applied, Created, Fresh, Mutation, PortalGroupSnapshot, PortalSnapshot, ProviderBackend,
     ProviderInfo, SubSystemSnapshot, TargetSnapshot, target_in_use,

@@ -537,7 +537,7 @@ pub async fn discover(
                 .iter()
                 .map(|a| DiscoveredAddress {
                     address: match &a.host {
-                        iscsi_client::Host::Ipv4(a) => a.to_string(),
+                        iscsi_client::Host::Ipv4(a) => vds_model::dotted_quad(*a),
                         iscsi_client::Host::Ipv6 { addr, zone: None } => addr.to_string(),
                         iscsi_client::Host::Ipv6 {
                             addr,

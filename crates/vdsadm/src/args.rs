@@ -15,7 +15,7 @@ use vds_service::Change;
 
 use crate::cli::{
     AddArgs, ChapArgs, ChapTargetArgs, Cli, CommandArgs, CreateArgs, CredentialArgs, DeleteArgs,
-    DetailArgs, DiscoverArgs, ListArgs, MemberVerb, NameArgs, PortalVerb, ProviderArgs,
+    DetailArgs, DiscoverArgs, Lazy, ListArgs, MemberVerb, NameArgs, PortalVerb, ProviderArgs,
     SubsystemArgs,
 };
 use crate::error::{CliError, CliResult};
@@ -350,12 +350,12 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
     };
     let p = &provider;
     let command = match cli.command {
-        CommandArgs::Subsystem(SubsystemArgs::Add(AddArgs {
+        CommandArgs::Subsystem(Lazy(SubsystemArgs::Add(AddArgs {
             name: n,
             portals,
             credentials: c,
             no_refresh,
-        })) => {
+        }))) => {
             let n = name("subsystem", n)?;
             Command::SubsystemAdd {
                 name: n,
@@ -364,7 +364,7 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 no_refresh,
             }
         }
-        CommandArgs::Subsystem(SubsystemArgs::Set(a)) => {
+        CommandArgs::Subsystem(Lazy(SubsystemArgs::Set(a))) => {
             let c = credentials(a.credentials, w)?;
             let portals = if a.portals.is_empty() {
                 None
@@ -402,10 +402,10 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 no_refresh: a.no_refresh,
             }
         }
-        CommandArgs::Subsystem(SubsystemArgs::Remove { name: n }) => {
+        CommandArgs::Subsystem(Lazy(SubsystemArgs::Remove { name: n })) => {
             Command::SubsystemRemove(sel(p, n)?)
         }
-        CommandArgs::Provider(ProviderArgs::Add(a)) => {
+        CommandArgs::Provider(Lazy(ProviderArgs::Add(a))) => {
             let mut settings = toml::Table::new();
             let mut set = |key: &str, v: Option<u32>| {
                 if let Some(v) = v {
@@ -440,60 +440,60 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 no_refresh: a.no_refresh,
             }
         }
-        CommandArgs::Provider(ProviderArgs::Remove { name: n }) => {
+        CommandArgs::Provider(Lazy(ProviderArgs::Remove { name: n })) => {
             Command::ProviderRemove(name("provider", n)?)
         }
-        CommandArgs::List(ListArgs::Providers) => Command::ListProviders,
-        CommandArgs::List(ListArgs::Subsystems) => Command::ListSubsystems,
-        CommandArgs::List(ListArgs::Tportals { subsystem }) => {
+        CommandArgs::List(Lazy(ListArgs::Providers)) => Command::ListProviders,
+        CommandArgs::List(Lazy(ListArgs::Subsystems)) => Command::ListSubsystems,
+        CommandArgs::List(Lazy(ListArgs::Tportals { subsystem })) => {
             Command::ListTportals(sel(p, subsystem)?)
         }
-        CommandArgs::List(ListArgs::Targets { subsystem }) => {
+        CommandArgs::List(Lazy(ListArgs::Targets { subsystem })) => {
             Command::ListTargets(sel(p, subsystem)?)
         }
-        CommandArgs::List(ListArgs::Tpgroups { subsystem, target }) => {
+        CommandArgs::List(Lazy(ListArgs::Tpgroups { subsystem, target })) => {
             Command::ListTpgroups(sel(p, subsystem)?, target)
         }
-        CommandArgs::Detail(DetailArgs::Subsystem { name: n }) => {
+        CommandArgs::Detail(Lazy(DetailArgs::Subsystem { name: n })) => {
             Command::DetailSubsystem(sel(p, n)?)
         }
-        CommandArgs::Detail(DetailArgs::Tportal {
+        CommandArgs::Detail(Lazy(DetailArgs::Tportal {
             subsystem,
             portal: pa,
-        }) => Command::DetailTportal(sel(p, subsystem)?, portal(&pa, true)?),
-        CommandArgs::Detail(DetailArgs::Target { subsystem, target }) => {
+        })) => Command::DetailTportal(sel(p, subsystem)?, portal(&pa, true)?),
+        CommandArgs::Detail(Lazy(DetailArgs::Target { subsystem, target })) => {
             Command::DetailTarget(sel(p, subsystem)?, target)
         }
-        CommandArgs::Refresh(r) => Command::Refresh(match r.subsystem {
+        CommandArgs::Refresh(Lazy(r)) => Command::Refresh(match r.subsystem {
             Some(s) => Some(sel(p, s)?),
             None => None,
         }),
         CommandArgs::Reenumerate => Command::Reenumerate,
-        CommandArgs::Online(PortalVerb::Tportal {
+        CommandArgs::Online(Lazy(PortalVerb::Tportal {
             subsystem,
             portal: pa,
-        }) => Command::Change(
+        })) => Command::Change(
             sel(p, subsystem)?,
             Change::SetPortalStatus {
                 portal: portal(&pa, true)?.to_vds_address(),
                 status: IscsiPortalStatus::Online,
             },
         ),
-        CommandArgs::Offline(PortalVerb::Tportal {
+        CommandArgs::Offline(Lazy(PortalVerb::Tportal {
             subsystem,
             portal: pa,
-        }) => Command::Change(
+        })) => Command::Change(
             sel(p, subsystem)?,
             Change::SetPortalStatus {
                 portal: portal(&pa, true)?.to_vds_address(),
                 status: IscsiPortalStatus::Offline,
             },
         ),
-        CommandArgs::Create(CreateArgs::Target {
+        CommandArgs::Create(Lazy(CreateArgs::Target {
             subsystem,
             iscsi_name,
             alias,
-        }) => Command::Change(
+        })) => Command::Change(
             sel(p, subsystem)?,
             Change::CreateTarget {
                 iscsi_name: match iscsi_name {
@@ -503,42 +503,42 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 alias: friendly(alias)?,
             },
         ),
-        CommandArgs::Create(CreateArgs::Tpgroup { subsystem, target }) => Command::Change(
+        CommandArgs::Create(Lazy(CreateArgs::Tpgroup { subsystem, target })) => Command::Change(
             sel(p, subsystem)?,
             Change::CreatePortalGroup { iscsi_name: target },
         ),
-        CommandArgs::Delete(DeleteArgs::Target { subsystem, target }) => Command::Change(
+        CommandArgs::Delete(Lazy(DeleteArgs::Target { subsystem, target })) => Command::Change(
             sel(p, subsystem)?,
             Change::DeleteTarget { iscsi_name: target },
         ),
-        CommandArgs::Delete(DeleteArgs::Tpgroup {
+        CommandArgs::Delete(Lazy(DeleteArgs::Tpgroup {
             subsystem,
             target,
             tag,
-        }) => Command::Change(
+        })) => Command::Change(
             sel(p, subsystem)?,
             Change::DeletePortalGroup {
                 iscsi_name: target,
                 tag,
             },
         ),
-        CommandArgs::Name(NameArgs::Target {
+        CommandArgs::Name(Lazy(NameArgs::Target {
             subsystem,
             target,
             alias,
-        }) => Command::Change(
+        })) => Command::Change(
             sel(p, subsystem)?,
             Change::SetTargetAlias {
                 iscsi_name: target,
                 alias: friendly(alias.unwrap_or_default())?,
             },
         ),
-        CommandArgs::Add(MemberVerb::Tportal {
+        CommandArgs::Add(Lazy(MemberVerb::Tportal {
             subsystem,
             target,
             tpgroup,
             portal: pa,
-        }) => Command::Change(
+        })) => Command::Change(
             sel(p, subsystem)?,
             Change::AddPortal {
                 iscsi_name: target,
@@ -546,12 +546,12 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 portal: portal(&pa, true)?.to_vds_address(),
             },
         ),
-        CommandArgs::Remove(MemberVerb::Tportal {
+        CommandArgs::Remove(Lazy(MemberVerb::Tportal {
             subsystem,
             target,
             tpgroup,
             portal: pa,
-        }) => Command::Change(
+        })) => Command::Change(
             sel(p, subsystem)?,
             Change::RemovePortal {
                 iscsi_name: target,
@@ -559,7 +559,7 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 portal: portal(&pa, true)?.to_vds_address(),
             },
         ),
-        CommandArgs::Chap(ChapArgs::Target(ChapTargetArgs::Set(a))) => Command::Change(
+        CommandArgs::Chap(Lazy(ChapArgs::Target(ChapTargetArgs::Set(a)))) => Command::Change(
             sel(p, a.subsystem)?,
             Change::SetTargetSharedSecret {
                 iscsi_name: a.target,
@@ -570,7 +570,7 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 },
             },
         ),
-        CommandArgs::Chap(ChapArgs::Target(ChapTargetArgs::Remember(a))) => Command::Change(
+        CommandArgs::Chap(Lazy(ChapArgs::Target(ChapTargetArgs::Remember(a)))) => Command::Change(
             sel(p, a.subsystem)?,
             Change::RememberInitiatorSharedSecret {
                 iscsi_name: a.target,
@@ -578,14 +578,14 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
                 secret: target_secret(a.secret_file.as_deref(), "initiator CHAP secret", w)?,
             },
         ),
-        CommandArgs::Discover(DiscoverArgs {
+        CommandArgs::Discover(Lazy(DiscoverArgs {
             portal: pa,
             credentials: c,
-        }) => Command::Discover {
+        })) => Command::Discover {
             portal: portal(&pa, false)?,
             credentials: credentials(c, w)?,
         },
-        CommandArgs::Watch(w) => Command::Watch {
+        CommandArgs::Watch(Lazy(w)) => Command::Watch {
             refresh_every: match w.refresh_every {
                 Some(t) => Some(refresh_period(&t)?),
                 None => None,

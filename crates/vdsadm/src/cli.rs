@@ -5,8 +5,9 @@
 //! the shell completions and the manual pages are all generated from these definitions.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 const ABOUT: &str = "Administer the vds iSCSI hardware providers (the VDS IVdsSubSystemIscsi object \
 model) against real iSCSI arrays, in the spirit of DiskRAID.";
@@ -74,51 +75,51 @@ pub struct Cli {
 pub enum CommandArgs {
     /// Register or remove a subsystem (an array reached through SendTargets discovery portals).
     #[command(subcommand)]
-    Subsystem(SubsystemArgs),
+    Subsystem(Lazy<SubsystemArgs>),
     /// Add or remove a provider (an instance of a provider kind: sendtargets, sim, tgt, isns).
     #[command(subcommand)]
-    Provider(ProviderArgs),
+    Provider(Lazy<ProviderArgs>),
     /// List objects from the provider cache (no network).
     #[command(subcommand)]
-    List(ListArgs),
+    List(Lazy<ListArgs>),
     /// Show one object in detail from the provider cache (no network).
     #[command(subcommand)]
-    Detail(DetailArgs),
+    Detail(Lazy<DetailArgs>),
     /// IVdsHwProvider::Refresh: contact the arrays and update the cache (every subsystem, those of
     /// --provider, or one).
-    Refresh(RefreshArgs),
+    Refresh(Lazy<RefreshArgs>),
     /// IVdsHwProvider::Reenumerate: rebuild the set of subsystems (and a corrupt cache).
     Reenumerate,
     /// One-shot SendTargets discovery against HOST[:PORT]; touches no store.
-    Discover(DiscoverArgs),
+    Discover(Lazy<DiscoverArgs>),
     /// Watch the arrays for changes (iSNS state change notifications, and a periodic refresh
     /// with --refresh-every) and print each notification as it arrives, until interrupted.
-    Watch(WatchArgs),
+    Watch(Lazy<WatchArgs>),
     /// IVdsIscsiPortal::SetStatus(ONLINE).
     #[command(subcommand)]
-    Online(PortalVerb),
+    Online(Lazy<PortalVerb>),
     /// IVdsIscsiPortal::SetStatus(OFFLINE).
     #[command(subcommand)]
-    Offline(PortalVerb),
+    Offline(Lazy<PortalVerb>),
     /// Create a target (CreateTarget) or a portal group (CreatePortalGroup).
     #[command(subcommand)]
-    Create(CreateArgs),
+    Create(Lazy<CreateArgs>),
     /// Delete a target (IVdsIscsiTarget::Delete) or a portal group (IVdsIscsiPortalGroup::Delete).
     #[command(subcommand)]
-    Delete(DeleteArgs),
+    Delete(Lazy<DeleteArgs>),
     /// Set or clear a target's alias (IVdsIscsiTarget::SetFriendlyName).
     #[command(subcommand)]
-    Name(NameArgs),
+    Name(Lazy<NameArgs>),
     /// Add a portal to a portal group (IVdsIscsiPortalGroup::AddPortal).
     #[command(subcommand)]
-    Add(MemberVerb),
+    Add(Lazy<MemberVerb>),
     /// Remove a portal from a portal group (IVdsIscsiPortalGroup::RemovePortal).
     #[command(subcommand)]
-    Remove(MemberVerb),
+    Remove(Lazy<MemberVerb>),
     /// Target CHAP: the secret initiators prove (SetSharedSecret) and the one the target proves
     /// itself with (RememberInitiatorSharedSecret).
     #[command(subcommand)]
-    Chap(ChapArgs),
+    Chap(Lazy<ChapArgs>),
     /// Print a shell completion script on stdout.
     Completions {
         /// The shell.
@@ -131,6 +132,93 @@ pub enum CommandArgs {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+/// A command's arguments, or its own subcommands, defined only when the parser enters it
+/// ([`Command::defer`]): a run builds the parser of the one command it was given, not of every
+/// command (about 0.4 M instructions of each short `vdsadm` run otherwise). Completions and the
+/// manual pages, which walk the whole tree, get it from [`full_command`].
+#[derive(Debug)]
+pub struct Lazy<T>(pub T);
+
+/// Set by [`full_command`]: [`Lazy`] then defines everything at once.
+static EAGER: AtomicBool = AtomicBool::new(false);
+
+/// The whole definition, nothing deferred: what completions and manual pages are generated from
+/// (clap's `help` subcommand mirrors only the commands defined when it is made).
+pub fn full_command() -> Command {
+    EAGER.store(true, Ordering::Relaxed);
+    Cli::command()
+}
+
+/// Defers `augment` unless [`EAGER`]; the command's help text, set from the variant's doc comment
+/// before the deferred definition runs, stays (the type's own doc comment would replace it).
+fn lazily(cmd: Command, augment: fn(Command) -> Command) -> Command {
+    if EAGER.load(Ordering::Relaxed) {
+        return augment(cmd);
+    }
+    cmd.defer(augment)
+}
+
+/// Runs `augment`, keeping the help text the command had.
+fn keeping_about(cmd: Command, augment: impl FnOnce(Command) -> Command) -> Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let cmd = augment(cmd);
+    let cmd = match about {
+        Some(text) => cmd.about(text),
+        None => cmd.about(None::<&str>),
+    };
+    match long_about {
+        Some(text) => cmd.long_about(text),
+        None => cmd.long_about(None::<&str>),
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Lazy)
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Lazy)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
+}
+
+impl<T: Subcommand> Subcommand for Lazy<T> {
+    fn augment_subcommands(cmd: Command) -> Command {
+        lazily(cmd, |c| keeping_about(c, T::augment_subcommands))
+    }
+
+    fn augment_subcommands_for_update(cmd: Command) -> Command {
+        lazily(cmd, |c| keeping_about(c, T::augment_subcommands_for_update))
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+
+    fn augment_args(cmd: Command) -> Command {
+        lazily(cmd, |c| keeping_about(c, T::augment_args))
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        lazily(cmd, |c| keeping_about(c, T::augment_args_for_update))
+    }
 }
 
 /// `vdsadm subsystem …`.

@@ -21,7 +21,7 @@ mod terminal;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::Cli;
 use crate::commands::Body;
@@ -82,8 +82,21 @@ fn fail(json: bool, e: &CliError) -> ExitCode {
     code
 }
 
+/// The command line, parsed. The parser is not dropped: the process ends soon after, and freeing
+/// its definitions one by one would cost a short command more than building them did.
+fn parse() -> Result<Cli, clap::Error> {
+    let mut cmd = Cli::command();
+    let parsed = cmd
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|mut matches| {
+            Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+        });
+    std::mem::forget(cmd);
+    parsed
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind as K;

@@ -14,12 +14,10 @@ pub use vds_api::{
 
 /// An aligned table in DiskRAID's style: two-space indent, a dashed underline under each header.
 /// Every cell is escaped for the terminal ([`crate::terminal::escape`]) before it is measured.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let rows: Vec<Vec<Cow<'_, str>>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| escape(c)).collect())
-        .collect();
+pub fn table<R: AsRef<[C]>, C: AsRef<str>>(headers: &[&str], rows: &[R]) -> String {
     // Columns are as wide as their widest cell, in characters (a byte count for ASCII cells).
+    // Cells are escaped once to be measured and once to be written: escaping printable ASCII
+    // borrows (no copy), which is cheaper than keeping every escaped cell.
     let chars = |s: &str| {
         if s.is_ascii() {
             s.len()
@@ -28,9 +26,9 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         }
     };
     let mut widths: Vec<usize> = headers.iter().map(|h| chars(h)).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(chars(cell));
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row.as_ref()) {
+            *w = (*w).max(chars(&escape(cell.as_ref())));
         }
     }
     let line_len = widths.iter().map(|w| w + 2).sum::<usize>() + 2;
@@ -40,10 +38,10 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         let start = out.len();
         out.push(' ');
         for (cell, w) in cells.zip(&widths) {
+            let cell = escape(cell);
             out.push(' ');
-            out.push_str(cell);
-            out.extend(std::iter::repeat_n(' ', w - chars(cell)));
-            out.push(' ');
+            out.push_str(&cell);
+            pad(&mut out, w - chars(&cell) + 1);
         }
         let kept = out[start..].trim_end().len();
         out.truncate(start + kept);
@@ -52,10 +50,20 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     line(&mut headers.iter().copied());
     let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     line(&mut dashes.iter().map(String::as_str));
-    for row in &rows {
-        line(&mut row.iter().map(|c| c.as_ref()));
+    for row in rows {
+        line(&mut row.as_ref().iter().map(|c| c.as_ref()));
     }
     out
+}
+
+/// Appends `n` blanks.
+fn pad(out: &mut String, mut n: usize) {
+    const BLANKS: &str = "                                ";
+    while n > 0 {
+        let k = n.min(BLANKS.len());
+        out.push_str(&BLANKS[..k]);
+        n -= k;
+    }
 }
 
 /// `Key : value` lines, aligned, for `detail` commands; title and values escaped for the terminal.
@@ -409,26 +417,27 @@ pub fn discovered_text(portal: &str, targets: &[DiscoveredTarget]) -> String {
     if targets.is_empty() {
         return format!("{portal} reported no targets.\n");
     }
-    let mut cells = Vec::new();
+    let mut cells: Vec<[Cow<'_, str>; 3]> = Vec::with_capacity(targets.len());
     for t in targets {
         for (i, a) in t.addresses.iter().enumerate() {
-            let addr = if a.address.contains(':') {
-                format!("[{}]:{}", a.address, a.port)
+            let mut addr = String::with_capacity(a.address.len() + 8);
+            if a.address.contains(':') {
+                addr.push('[');
+                addr.push_str(&a.address);
+                addr.push(']');
             } else {
-                format!("{}:{}", a.address, a.port)
-            };
-            cells.push(vec![
-                if i == 0 {
-                    t.name.clone()
-                } else {
-                    String::new()
-                },
-                addr,
-                a.tag.map_or_else(|| "-".into(), |t| t.to_string()),
-            ]);
+                addr.push_str(&a.address);
+            }
+            addr.push(':');
+            addr.push_str(&a.port.to_string());
+            let name = if i == 0 { t.name.as_str() } else { "" };
+            let tag = a
+                .tag
+                .map_or(Cow::Borrowed("-"), |t| Cow::Owned(t.to_string()));
+            cells.push([Cow::Borrowed(name), Cow::Owned(addr), tag]);
         }
         if t.addresses.is_empty() {
-            cells.push(vec![t.name.clone(), "(none)".into(), "-".into()]);
+            cells.push([t.name.as_str().into(), "(none)".into(), "-".into()]);
         }
     }
     table(&["Target", "Address", "Tag"], &cells)
@@ -443,18 +452,8 @@ mod tests {
         let t = table(
             &["TPortal ###", "Address", "Port", "Status"],
             &[
-                vec![
-                    "TPortal 0".into(),
-                    "127.0.0.1".into(),
-                    "3260".into(),
-                    "ONLINE".into(),
-                ],
-                vec![
-                    "TPortal 1".into(),
-                    "::1".into(),
-                    "13260".into(),
-                    "OFFLINE".into(),
-                ],
+                ["TPortal 0", "127.0.0.1", "3260", "ONLINE"],
+                ["TPortal 1", "::1", "13260", "OFFLINE"],
             ],
         );
         let lines: Vec<&str> = t.lines().collect();
@@ -462,5 +461,17 @@ mod tests {
         assert_eq!(lines[1], "  -----------  ---------  -----  -------");
         assert_eq!(lines[2], "  TPortal 0    127.0.0.1  3260   ONLINE");
         assert_eq!(lines[3], "  TPortal 1    ::1        13260  OFFLINE");
+    }
+
+    #[test]
+    fn cells_are_measured_as_escaped() {
+        let t = table(
+            &["Name", "Status"],
+            &[["a\u{1b}[2Jb", "ONLINE"], ["ok", "OFFLINE"]],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "  Name       Status");
+        assert_eq!(lines[2], "  a\\x1b[2Jb  ONLINE");
+        assert_eq!(lines[3], "  ok         OFFLINE");
     }
 }

@@ -44,10 +44,14 @@ pub fn is_hazard(c: char) -> bool {
 /// `\n` as it is (for whole multi-line outputs whose layout is ours).
 pub fn escape_with(s: &str, keep_newlines: bool) -> Cow<'_, str> {
     let hazard = |c: char| is_hazard(c) && !(keep_newlines && c == '\n');
-    // Printable ASCII (what nearly every output is) holds no hazard: checked a byte at a time,
-    // which the compiler vectorizes, before any character is decoded.
-    let plain = |b: u8| (0x20..0x7f).contains(&b) || (keep_newlines && b == b'\n');
-    if s.bytes().all(plain) || !s.chars().any(hazard) {
+    // Printable ASCII (what nearly every output is) holds no hazard: checked 64 bytes at a time
+    // without a branch per byte (which the compiler vectorizes), before any character is decoded.
+    let plain = |b: u8| (0x20..0x7f).contains(&b) | (keep_newlines & (b == b'\n'));
+    let all_plain = s
+        .as_bytes()
+        .chunks(64)
+        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & plain(b)));
+    if all_plain || !s.chars().any(hazard) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);

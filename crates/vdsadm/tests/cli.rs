@@ -82,3 +82,61 @@ fn completions_and_man() {
     assert!(man.stdout.contains("EXIT STATUS") && man.stdout.contains("another call in progress"));
     assert!(!adm.store().exists());
 }
+
+/// Each command's parser is defined only when the command is run (`cli::Lazy`); its help must
+/// still be what the full definition says. The manual pages come from the full definition: every
+/// command's `-h` starts with its page's description, and the `help` subcommand's pages reach
+/// down to the leaves (they mirror only what is defined when `help` is made).
+#[test]
+fn a_command_defined_on_entry_says_what_the_full_definition_says() {
+    let adm = Adm::new();
+    let dir = adm.dir.path().join("man");
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    run_bare(&adm.store(), &["man", "--out-dir", dir_arg]).ok();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("pages") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let Some(path) = name
+            .strip_suffix(".8")
+            .and_then(|n| n.strip_prefix("vdsadm-"))
+        else {
+            continue;
+        };
+        // `help` (at every level) takes command names, not options.
+        if path.split('-').any(|word| word == "help") {
+            continue;
+        }
+        let page = std::fs::read_to_string(dir.join(&name)).expect("page");
+        let described = page
+            .lines()
+            .skip_while(|l| !l.starts_with(".SH NAME"))
+            .nth(1)
+            .and_then(|l| l.split_once(" \\- "))
+            .map(|(_, d)| d.replace("\\-", "-").replace("\\*(Aq", "'"))
+            .unwrap_or_else(|| panic!("{name}: no NAME line"));
+        let words: Vec<&str> = path.split('-').chain(["-h"]).collect();
+        let help = run_bare(&adm.store(), &words).ok();
+        let first = help.stdout.lines().next().unwrap_or_default();
+        assert_eq!(first, described, "`vdsadm {}`", words.join(" "));
+        checked += 1;
+    }
+    assert!(checked >= 30, "only {checked} commands checked");
+    assert!(dir.join("vdsadm-help-list-tportals.8").exists());
+    assert!(dir.join("vdsadm-help-chap-target-set.8").exists());
+    let bash = run_bare(&adm.store(), &["completions", "bash"]).ok();
+    assert!(
+        bash.stdout
+            .contains("vdsadm__subcmd__help__subcmd__list__subcmd__tportals"),
+        "the help subcommand's completions stop short of the leaves"
+    );
+    // The deferred definitions still take the global options anywhere, and still suggest.
+    let out = run_bare(&adm.store(), &["list", "tportals", "--json"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.json()["error"]["name"], "E_INVALIDARG");
+    let out = run_bare(&adm.store(), &["list", "tportal"]);
+    assert!(out.stderr.contains("'tportals'"), "{out:?}");
+}

@@ -1,16 +1,15 @@
 //! `vdsadm completions SHELL` and `vdsadm man`: generated from the command line's definition.
 
-use clap::CommandFactory;
 use vds_model::Hresult;
 
 use super::{Body, Printed};
-use crate::cli::Cli;
+use crate::cli::full_command;
 use crate::error::{self, CliError, CliResult};
 
 /// `completions SHELL`.
 pub fn completions(shell: clap_complete::Shell) -> CliResult<Printed> {
     let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "vdsadm", &mut buf);
+    clap_complete::generate(shell, &mut full_command(), "vdsadm", &mut buf);
     Ok(Printed::ok(Body::Raw(buf)))
 }
 
@@ -44,7 +43,7 @@ fn pages() -> CliResult<Vec<(String, Vec<u8>)>> {
         }
         Ok(())
     }
-    let mut cmd = Cli::command();
+    let mut cmd = full_command();
     cmd.build();
     let mut out = Vec::new();
     walk(&cmd, "vdsadm", &mut out)?;
