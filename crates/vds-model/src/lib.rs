@@ -76,4 +76,4 @@ pub use props::{
 pub use provider::{
     CacheHealth, Committed, HwProvider, NotificationSink, RefreshReport, SubsystemRefreshed,
 };
-pub use state::{InvariantError, check_snapshots};
+pub use state::{InvariantError, PictureStamp, check_snapshots};

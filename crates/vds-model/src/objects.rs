@@ -12,7 +12,7 @@ use vds_secret::Secret;
 
 use crate::backend::{Created, Mutation};
 use crate::provider::Inner;
-use crate::state::SubState;
+use crate::state::{PictureStamp, SubState};
 use crate::{
     EnumVdsObject, Error, Hresult, IscsiPortalGroupProp, IscsiPortalProp, IscsiPortalStatus,
     IscsiTargetProp, ObjectId, SubSystemFlags, SubSystemProp, SubSystemStatus, Subject,
@@ -179,6 +179,24 @@ impl SubSystem {
                 at,
             },
         ))
+    }
+
+    /// The stamp of the picture [`query_portals`](Self::query_portals) and
+    /// [`query_targets`](Self::query_targets) read now, with their errors: while it stays the
+    /// same, so do their answers and every property of the objects they enumerate.
+    pub fn picture_stamp(&self) -> Result<PictureStamp, Error> {
+        Ok(self.state_for_query()?.stamp())
+    }
+
+    /// `QueryPortals`, then `GetProperties` of each portal, all read from one picture (whose stamp
+    /// comes with them): the same errors as [`query_portals`](Self::query_portals), and never a
+    /// portal of a later picture beside one of an earlier.
+    pub fn portal_properties(&self) -> Result<(PictureStamp, Vec<IscsiPortalProp>), Error> {
+        let sub = self.state_for_query()?;
+        let props = (0..sub.portal_order.len())
+            .map(|p| sub.portal_prop(p))
+            .collect();
+        Ok((sub.stamp(), props))
     }
 
     /// `IVdsSubSystemIscsi::QueryTargets`: like [`query_portals`](Self::query_portals), for targets.

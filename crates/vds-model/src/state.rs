@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{
     IscsiPortalGroupProp, IscsiPortalProp, IscsiTargetProp, Notification, NotificationEvent as Ev,
@@ -141,6 +142,30 @@ pub(crate) struct SubState {
     /// say another case of a host name), by position in `members`, sorted; usually empty. Kept so
     /// that the snapshot comes back as it was given.
     respelled: Box<[(u32, VdsIpAddress)]>,
+    /// This picture's number: unique in the process (see [`PictureStamp`]).
+    generation: u64,
+}
+
+/// The number of the next picture of a subsystem to be built.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Names one picture of one subsystem, as committed: every picture built (by a load from a
+/// cache, a refresh or a mutation that changed the subsystem, a reenumerate) gets a stamp no
+/// other picture in the process had or will have, and a picture never changes once built. Two
+/// equal stamps therefore mean the same answers to every query about the subsystem's objects,
+/// which is what lets a front end keep an answer's bytes and serve them again while the stamp
+/// holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PictureStamp {
+    subsystem: ObjectId,
+    generation: u64,
+}
+
+impl PictureStamp {
+    /// The subsystem the picture is of.
+    pub fn subsystem(self) -> ObjectId {
+        self.subsystem
+    }
 }
 
 /// `n` as an index of the compact arrays. A subsystem of 2^32 objects would not fit in memory
@@ -303,7 +328,16 @@ impl SubState {
             group_ids: group_ids.into_boxed_slice(),
             members: members.into_boxed_slice(),
             respelled: respelled.into_boxed_slice(),
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// The stamp of this picture.
+    pub(crate) fn stamp(&self) -> PictureStamp {
+        PictureStamp {
+            subsystem: self.id(),
+            generation: self.generation,
+        }
     }
 
     pub(crate) fn id(&self) -> ObjectId {

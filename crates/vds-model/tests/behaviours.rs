@@ -116,6 +116,63 @@ fn query_portals_cache_corrupt_until_reenumerate_then_refresh() {
 }
 
 #[test]
+fn a_picture_stamp_holds_while_the_subsystem_is_unchanged_and_never_returns() {
+    let (provider, control) = demo();
+    let ss = array(&provider, ARRAY1);
+    let other = array(&provider, ARRAY2);
+    let first = ss.picture_stamp().expect("stamp");
+    assert_eq!(first.subsystem(), ss.id());
+    assert_ne!(other.picture_stamp().expect("stamp"), first);
+    // The portals and their properties come from one picture, as QueryPortals and GetProperties
+    // answer them.
+    let (stamp, props) = ss.portal_properties().expect("portals");
+    assert_eq!(stamp, first);
+    let one_by_one: Vec<_> = ss
+        .query_portals()
+        .expect("portals")
+        .into_iter()
+        .map(|p| p.get_properties().expect("props"))
+        .collect();
+    assert_eq!(props, one_by_one);
+    // A refresh that finds nothing new keeps the picture, and its stamp.
+    block(provider.refresh()).expect("refresh");
+    assert_eq!(ss.picture_stamp().expect("stamp"), first);
+    // Every change is a new stamp, and none comes back, even when the subsystem does.
+    let mut seen = vec![first];
+    let portal = ss.query_portals().expect("portals").next(1).0.remove(0);
+    for status in [IscsiPortalStatus::Offline, IscsiPortalStatus::Online] {
+        block(portal.set_status(status)).expect("set status");
+        let now = ss.picture_stamp().expect("stamp");
+        assert!(!seen.contains(&now), "{now:?} in {seen:?}");
+        seen.push(now);
+    }
+    assert_eq!(ss.portal_properties().expect("portals").1, props);
+    let address = props[1].address.clone();
+    control.remove_portal(ARRAY1, &address);
+    block(provider.refresh()).expect("refresh");
+    let now = ss.picture_stamp().expect("stamp");
+    assert!(!seen.contains(&now));
+    seen.push(now);
+    // A stamp is asked with the errors of QueryPortals.
+    control.set_subsystem_status(ARRAY1, SubSystemStatus::Failed);
+    block(provider.refresh()).expect("refresh");
+    assert_eq!(
+        ss.picture_stamp().map(|_| ()),
+        Err(Hresult::VDS_E_OBJECT_STATUS_FAILED.into())
+    );
+    assert_eq!(
+        ss.portal_properties().map(|_| ()),
+        Err(Hresult::VDS_E_OBJECT_STATUS_FAILED.into())
+    );
+    control.remove_subsystem(ARRAY1);
+    block(provider.reenumerate()).expect("reenumerate");
+    assert_eq!(
+        ss.picture_stamp().map(|_| ()),
+        Err(Hresult::VDS_E_OBJECT_DELETED.into())
+    );
+}
+
+#[test]
 fn query_portals_object_deleted_when_the_subsystem_departed() {
     let (provider, control) = demo();
     let ss = array(&provider, ARRAY1);
