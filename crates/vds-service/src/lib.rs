@@ -112,7 +112,7 @@ pub(crate) struct Inner {
     /// The configured providers' names, as last read, for [`Inner::resolve_held`]; dropped with
     /// every change of the configuration the service makes (each forgets a provider) and by
     /// [`Service::reload`].
-    pub(crate) configured: Mutex<Option<Vec<String>>>,
+    pub(crate) configured: Mutex<Option<Arc<[String]>>>,
     sinks: Mutex<Vec<(u32, Arc<Sink>)>>,
     next_cookie: AtomicU32,
     pub(crate) progress: Option<Arc<ProgressFn>>,

@@ -132,11 +132,12 @@ impl Inner {
                 let config = self.store.config().ok()?;
                 *known = Some(config.providers.iter().map(|p| p.name.clone()).collect());
             }
+            // Shared, not copied: this runs on every query that names a subsystem alone.
             known.clone()?
         };
         let entries = self.entries();
         let mut found = None;
-        for p in &providers {
+        for p in providers.iter() {
             let entry = entries.get(p)?;
             if entry.scope != Scope::All {
                 return None;

@@ -13,8 +13,8 @@ use vds_api::{
     TargetDetail, TargetRow,
 };
 use vds_model::{
-    Error, Hresult, IscsiPortalProp, PortalGroup, SubSystem, SubSystemSnapshot, Subject, Target,
-    VdsIpAddress,
+    Error, Hresult, IscsiPortalProp, PictureStamp, PortalGroup, SubSystem, SubSystemSnapshot,
+    Subject, Target, VdsIpAddress,
 };
 use vds_store::{Config, Selection, StoreError};
 
@@ -395,12 +395,32 @@ impl Service {
 
     /// `list tportals`: QueryPortals, then GetProperties of each, numbered in QueryPortals order.
     pub fn list_portals(&self, sel: &SubsystemSel) -> Result<Vec<PortalRow>, Error> {
+        Ok(self.list_portals_stamped(sel)?.1)
+    }
+
+    /// [`list_portals`](Self::list_portals), read from one picture of the subsystem, with that
+    /// picture's stamp: the rows are the same for as long as
+    /// [`portals_stamp`](Self::portals_stamp) answers this stamp.
+    pub fn list_portals_stamped(
+        &self,
+        sel: &SubsystemSel,
+    ) -> Result<(PictureStamp, Vec<PortalRow>), Error> {
         let (_, sub) = self.query_subsystem(sel)?;
-        let mut rows = Vec::new();
-        for (index, portal) in sub.query_portals()?.into_iter().enumerate() {
-            rows.push(portal_row(index, &portal.get_properties()?));
-        }
-        Ok(rows)
+        let (stamp, props) = sub.portal_properties()?;
+        let rows = props
+            .iter()
+            .enumerate()
+            .map(|(index, p)| portal_row(index, p))
+            .collect();
+        Ok((stamp, rows))
+    }
+
+    /// The stamp of the picture [`list_portals`](Self::list_portals) would answer from now, or
+    /// the error it would answer (the same one). Costs the resolution of `sel` and no more: a
+    /// front end that kept an answer under this stamp may serve it again.
+    pub fn portals_stamp(&self, sel: &SubsystemSel) -> Result<PictureStamp, Error> {
+        let (_, sub) = self.query_subsystem(sel)?;
+        sub.picture_stamp()
     }
 
     /// `list targets`: QueryTargets, then GetProperties of each.
