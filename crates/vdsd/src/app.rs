@@ -1,5 +1,8 @@
 //! The daemon's shared state: the service, and what the daemon adds around it (operations, the
-//! event bus, metrics, settings, who may call). Cheap to share (`Arc<App>`).
+//! event bus, metrics, settings, who may call, answers kept). Cheap to share (`Arc<App>`).
+//!
+//! What SIGHUP replaces (settings, the local policy, the tokens) is held as one shared value each:
+//! a request reads it without copying it.
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -8,6 +11,7 @@ use tokio::sync::{Notify, watch};
 use vds_service::Service;
 
 use crate::access::{LocalPolicy, Tokens};
+use crate::answers::KeptAnswers;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::operations::Operations;
@@ -23,9 +27,11 @@ pub struct App {
     pub events: EventBus,
     /// Metrics.
     pub metrics: Metrics,
-    settings: RwLock<Reloadable>,
-    policy: RwLock<LocalPolicy>,
-    tokens: RwLock<Tokens>,
+    /// The serialized answers of `GET …/portals`, by subsystem picture.
+    pub answers: KeptAnswers,
+    settings: RwLock<Arc<Reloadable>>,
+    policy: RwLock<Arc<LocalPolicy>>,
+    tokens: RwLock<Arc<Tokens>>,
     /// When the daemon started.
     pub started: Instant,
     /// True once the daemon is shutting down.
@@ -34,12 +40,12 @@ pub struct App {
     pub reloaded: Notify,
 }
 
-fn read<T: Clone>(lock: &RwLock<T>) -> T {
+fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
     lock.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-fn write<T>(lock: &RwLock<T>, value: T) {
-    *lock.write().unwrap_or_else(|e| e.into_inner()) = value;
+fn write<T>(lock: &RwLock<Arc<T>>, value: T) {
+    *lock.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(value);
 }
 
 impl App {
@@ -57,9 +63,10 @@ impl App {
             service,
             ops: Operations::default(),
             metrics: Metrics::new(),
-            settings: RwLock::new(settings),
-            policy: RwLock::new(policy),
-            tokens: RwLock::new(tokens),
+            answers: KeptAnswers::default(),
+            settings: RwLock::new(Arc::new(settings)),
+            policy: RwLock::new(Arc::new(policy)),
+            tokens: RwLock::new(Arc::new(tokens)),
             started: Instant::now(),
             shutdown,
             reloaded: Notify::new(),
@@ -81,17 +88,17 @@ impl App {
     }
 
     /// The current settings.
-    pub fn settings(&self) -> Reloadable {
+    pub fn settings(&self) -> Arc<Reloadable> {
         read(&self.settings)
     }
 
     /// Who may do what on the Unix socket.
-    pub fn policy(&self) -> LocalPolicy {
+    pub fn policy(&self) -> Arc<LocalPolicy> {
         read(&self.policy)
     }
 
     /// The bearer tokens.
-    pub fn tokens(&self) -> Tokens {
+    pub fn tokens(&self) -> Arc<Tokens> {
         read(&self.tokens)
     }
 

@@ -13,6 +13,7 @@
 //! ```
 
 mod access;
+mod answers;
 mod api;
 mod app;
 mod error;

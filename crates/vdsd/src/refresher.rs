@@ -10,7 +10,7 @@
 //! read again every few seconds and on SIGHUP. Every change a refresh commits reaches clients as
 //! notifications through the service's sink.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,7 +99,8 @@ fn sync(app: &App, slots: &mut HashMap<Key, Slot>, policy: &RefreshPolicy) {
         return;
     };
     let now = Instant::now();
-    let mut seen = Vec::with_capacity(rows.len());
+    // A set: a fleet of thousands is read every few seconds.
+    let mut seen = HashSet::with_capacity(rows.len());
     for r in rows.into_iter().filter(|r| r.id.is_some()) {
         let key = (r.provider, r.name);
         let interval = policy.interval_of(&key.0);
@@ -111,7 +112,7 @@ fn sync(app: &App, slots: &mut HashMap<Key, Slot>, policy: &RefreshPolicy) {
                 running: false,
             }
         });
-        seen.push(key);
+        seen.insert(key);
     }
     slots.retain(|k, s| s.running || seen.contains(k));
 }
@@ -127,10 +128,11 @@ pub async fn run(app: Arc<App>, grace: Duration) {
         if *shutdown.borrow() {
             break;
         }
-        let policy = app.settings().refresh;
+        let settings = app.settings();
+        let policy = &settings.refresh;
         let now = Instant::now();
         if now >= next_sync {
-            sync(&app, &mut slots, &policy);
+            sync(&app, &mut slots, policy);
             next_sync = now + RESYNC;
         }
         let mut running = slots.values().filter(|s| s.running).count();
@@ -175,7 +177,7 @@ pub async fn run(app: Arc<App>, grace: Duration) {
                         }
                     }
                     let interval = policy.interval_of(&key.0);
-                    slot.due = Instant::now() + next_wait(&policy, interval, slot.failures);
+                    slot.due = Instant::now() + next_wait(policy, interval, slot.failures);
                 }
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}

@@ -35,7 +35,7 @@ use serde::Deserialize;
 use vds_model::{Error, Hresult, Subject};
 
 /// The limits of the listeners.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
     /// Connections open at once, over every listener; more are answered 503 and closed.
     pub max_connections: usize,
