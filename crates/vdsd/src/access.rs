@@ -268,18 +268,16 @@ impl Tokens {
 
     /// The role of a presented token (`Role::None` when it matches none). Every digest is compared,
     /// in constant time, whatever matched.
-    pub fn role_of(&self, token: &str) -> (Role, Option<String>) {
+    pub fn role(&self, token: &str) -> Role {
         let presented = digest(token);
         let mut role = Role::None;
-        let mut name = None;
         for e in &self.entries {
             let equal: bool = e.digest.0.ct_eq(&presented.0).into();
             if equal {
                 role = role.max(e.role);
-                name = Some(e.name.clone());
             }
         }
-        (role, name)
+        role
     }
 
     /// How many tokens there are.
@@ -350,10 +348,10 @@ mod tests {
             0o600
         );
         let t = Tokens::load(&path).unwrap();
-        assert_eq!(t.role_of(&admin).0, Role::Admin);
-        assert_eq!(t.role_of(&reader).0, Role::ReadOnly);
-        assert_eq!(t.role_of("nope").0, Role::None);
-        assert_eq!(t.role_of("").0, Role::None);
+        assert_eq!(t.role(&admin), Role::Admin);
+        assert_eq!(t.role(&reader), Role::ReadOnly);
+        assert_eq!(t.role("nope"), Role::None);
+        assert_eq!(t.role(""), Role::None);
         assert!(add_token(&path, "ops", Role::Admin).is_err());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let e = Tokens::load(&path).unwrap_err();

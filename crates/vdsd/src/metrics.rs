@@ -8,7 +8,7 @@
 
 use std::sync::Mutex;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -75,15 +75,66 @@ pub struct EventLabels {
     pub event: String,
 }
 
-/// Labels of an API request.
+/// Labels of an API request. Each is the value the request already carries (the router's route
+/// template, the method, the status), shared or copied as is: counting a request builds no text.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The route template (`/v1/subsystems/{subsystem}/portals`), never the raw path.
-    pub route: String,
+    pub route: RouteLabel,
     /// The method.
-    pub method: String,
+    pub method: MethodLabel,
     /// The status code.
-    pub status: String,
+    pub status: StatusLabel,
+}
+
+/// A route template as the router matched it (shared with the router), or `unmatched`.
+#[derive(Clone, Debug)]
+pub struct RouteLabel(pub Option<axum::extract::MatchedPath>);
+
+impl RouteLabel {
+    fn as_str(&self) -> &str {
+        self.0.as_ref().map_or("unmatched", |m| m.as_str())
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl std::hash::Hash for RouteLabel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+/// A request's method (`GET`, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct MethodLabel(pub axum::http::Method);
+
+impl EncodeLabelValue for MethodLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.0.as_str(), encoder)
+    }
+}
+
+/// An answer's status code (`200`, …).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct StatusLabel(pub axum::http::StatusCode);
+
+impl EncodeLabelValue for StatusLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.0.as_str(), encoder)
+    }
 }
 
 /// Every metric.
@@ -288,3 +339,45 @@ impl Metrics {
 
 /// The `Content-Type` of a scrape.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{Method, StatusCode};
+
+    #[test]
+    fn request_labels_print_as_the_text_they_carry() {
+        let m = Metrics::new();
+        let count = |route, method, status| {
+            m.requests
+                .get_or_create(&RequestLabels {
+                    route: RouteLabel(route),
+                    method: MethodLabel(method),
+                    status: StatusLabel(status),
+                })
+                .inc();
+        };
+        count(None, Method::GET, StatusCode::NOT_FOUND);
+        count(None, Method::GET, StatusCode::NOT_FOUND);
+        count(
+            None,
+            Method::from_bytes(b"BREW").expect("method"),
+            StatusCode::METHOD_NOT_ALLOWED,
+        );
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &m.registry)
+            .expect("encode");
+        assert!(
+            text.contains(
+                "vds_api_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "vds_api_requests_total{route=\"unmatched\",method=\"BREW\",status=\"405\"} 1\n"
+            ),
+            "{text}"
+        );
+    }
+}

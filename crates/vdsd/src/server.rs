@@ -75,6 +75,10 @@ impl<S: AsyncWrite + Unpin> Watched<S> {
 /// The daemon's answer in place of hyper's bodiless refusal of a head (`buf`, as hyper writes
 /// it), or `None` when `buf` is not one.
 fn head_refusal(buf: &[u8], max_header_bytes: usize) -> Option<Vec<u8>> {
+    // Every write goes through here: the answers that cannot be one are passed at a glance.
+    if !buf.starts_with(b"HTTP/1.1 4") || !buf.ends_with(b"\r\n\r\n") {
+        return None;
+    }
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&buf[..head_end]).ok()?;
     if buf.len() != head_end + 4 {

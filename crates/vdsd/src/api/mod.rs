@@ -35,7 +35,8 @@ use vds_service::SubsystemSel;
 use crate::access::{Caller, Role};
 use crate::app::App;
 use crate::error::{ApiError, ApiResult, Refusal};
-use crate::metrics::RequestLabels;
+use crate::metrics::{MethodLabel, RequestLabels, RouteLabel, StatusLabel};
+use crate::settings::Limits;
 
 /// The shared state of handlers.
 pub type AppState = State<Arc<App>>;
@@ -45,6 +46,7 @@ pub fn router(app: Arc<App>) -> Router {
     let s = "/v1/subsystems/{subsystem}";
     let t = "/v1/subsystems/{subsystem}/targets/{target}";
     let g = "/v1/subsystems/{subsystem}/targets/{target}/portal-groups/{group}";
+    let max_body_bytes = app.settings().limits.max_body_bytes;
     Router::new()
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/v1/service", get(query::service))
@@ -121,43 +123,12 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(
             vds_redfish::Redfish::with_shutdown(app.service.clone(), app.shutdown.clone()).router(),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(
-            app.settings().limits.max_body_bytes,
-        ))
-        .layer(axum::Extension(BodyLimit(
-            app.settings().limits.max_body_bytes,
-        )))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::Extension(BodyLimit(max_body_bytes)))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
-        .layer(middleware::from_fn_with_state(
-            app.clone(),
-            refuse_large_bodies,
-        ))
-        .layer(middleware::from_fn_with_state(app.clone(), authorize))
-        .layer(middleware::from_fn_with_state(app.clone(), limit_and_count))
-        .layer(middleware::from_fn(redfish_errors))
+        .layer(middleware::from_fn_with_state(app.clone(), front_door))
         .with_state(app)
-}
-
-/// Answers the daemon's own refusals of requests under `/redfish` (no token, not allowed, too
-/// slow, busy) in Redfish's error format, as the view answers its own errors.
-async fn redfish_errors(req: Request, next: Next) -> Response {
-    let redfish = req.uri().path() == "/redfish" || req.uri().path().starts_with("/redfish/");
-    let response = next.run(req).await;
-    if !redfish {
-        return response;
-    }
-    match response.extensions().get::<ApiError>() {
-        Some(e) => {
-            let mut r = vds_redfish::refusal(e.status, e.error.code(), e.error.message());
-            if let Some(v) = response.headers().get(axum::http::header::WWW_AUTHENTICATE) {
-                r.headers_mut()
-                    .insert(axum::http::header::WWW_AUTHENTICATE, v.clone());
-            }
-            r
-        }
-        None => response,
-    }
 }
 
 async fn no_route(req: Request) -> ApiError {
@@ -185,11 +156,76 @@ pub fn printable(s: &str) -> String {
     cut.escape_debug().to_string()
 }
 
-/// Applies the caller's role: queries need read-only access, everything else admin. On TLS the
-/// role comes from the bearer token.
-async fn authorize(State(app): AppState, mut req: Request, next: Next) -> Response {
-    let caller = req.extensions().get::<Caller>().cloned();
-    let role = match &caller {
+/// What every request goes through, in one layer (outermost first): the count of requests by
+/// route, method and status; the request time limit; the caller's role (queries need read-only
+/// access, everything else admin; on TLS the role comes from the bearer token); a body declared
+/// over the limit refused before a byte of it is read; and, for a request under `/redfish`, the
+/// daemon's own refusals answered in Redfish's error format.
+async fn front_door(State(app): AppState, req: Request, next: Next) -> Response {
+    let redfish = req.uri().path() == "/redfish" || req.uri().path().starts_with("/redfish/");
+    let route = RouteLabel(req.extensions().get::<MatchedPath>().cloned());
+    let method = MethodLabel(req.method().clone());
+    let limits = app.settings().limits;
+    let response =
+        match tokio::time::timeout(limits.request_timeout, admit(&app, limits, req, next)).await {
+            Ok(r) => r,
+            Err(_) => ApiError::refuse(
+                Refusal::TimedOut,
+                "request",
+                format!(
+                    "it was not answered within {}",
+                    humantime::format_duration(limits.request_timeout)
+                ),
+            )
+            .into_response(),
+        };
+    app.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            method,
+            status: StatusLabel(response.status()),
+        })
+        .inc();
+    if redfish {
+        redfish_refusal(response)
+    } else {
+        response
+    }
+}
+
+/// The request, answered, unless the caller may not make it or its declared body is over the
+/// limit.
+async fn admit(app: &App, limits: Limits, mut req: Request, next: Next) -> Response {
+    let role = match authorize(app, &req) {
+        Ok(role) => role,
+        Err(refused) => return refused.into_response(),
+    };
+    req.extensions_mut().insert(role);
+    // A body declared over the limit (`Content-Length`) is refused on every route before a byte
+    // of it is read; a body without a declared length (chunked) is cut at the limit by [`Json`],
+    // which reads no further and answers 413 too.
+    let limit = limits.max_body_bytes as u64;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return ApiError::refuse(
+            Refusal::TooLarge,
+            "request body",
+            format!("it is over the body limit ({limit} bytes)"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// The caller's role, when it is enough for the request; else the refusal.
+fn authorize(app: &App, req: &Request) -> Result<Role, ApiError> {
+    let caller = req.extensions().get::<Caller>();
+    let role = match caller {
         Some(Caller::Local { role, .. }) => *role,
         Some(Caller::Remote { .. }) => {
             // `Authorization: Bearer TOKEN`, or Redfish's session header `X-Auth-Token: TOKEN`,
@@ -200,21 +236,19 @@ async fn authorize(State(app): AppState, mut req: Request, next: Next) -> Respon
                 .or_else(|| header("x-auth-token"))
                 .map(str::trim);
             let Some(token) = token else {
-                return ApiError::refuse(
+                return Err(ApiError::refuse(
                     Refusal::Unauthenticated,
                     "request",
                     "a bearer token is required (Authorization: Bearer TOKEN)",
-                )
-                .into_response();
+                ));
             };
-            let (role, _) = app.tokens().role_of(token);
+            let role = app.tokens().role(token);
             if role == Role::None {
-                return ApiError::refuse(
+                return Err(ApiError::refuse(
                     Refusal::Unauthenticated,
                     "request",
                     "the token is not valid",
-                )
-                .into_response();
+                ));
             }
             role
         }
@@ -235,65 +269,28 @@ async fn authorize(State(app): AppState, mut req: Request, next: Next) -> Respon
                 req.method()
             )
         };
-        if let Some(c) = &caller {
+        if let Some(c) = caller {
             tracing::info!(caller = %c, method = %req.method(), path = %printable(req.uri().path()), "refused");
         }
-        return ApiError::refuse(Refusal::Forbidden, "request", why).into_response();
+        return Err(ApiError::refuse(Refusal::Forbidden, "request", why));
     }
-    req.extensions_mut().insert(role);
-    next.run(req).await
+    Ok(role)
 }
 
-/// A body declared over the limit (`Content-Length`) is refused on every route before a byte of it
-/// is read; a body without a declared length (chunked) is cut at the limit by [`Json`], which reads
-/// no further and answers 413 too.
-async fn refuse_large_bodies(State(app): AppState, req: Request, next: Next) -> Response {
-    let limit = app.settings().limits.max_body_bytes as u64;
-    let declared = req
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return ApiError::refuse(
-            Refusal::TooLarge,
-            "request body",
-            format!("it is over the body limit ({limit} bytes)"),
-        )
-        .into_response();
+/// The daemon's own refusal of a request under `/redfish` (no token, not allowed, too slow,
+/// busy) in Redfish's error format, as the view answers its own errors; any other answer as is.
+fn redfish_refusal(response: Response) -> Response {
+    match response.extensions().get::<ApiError>() {
+        Some(e) => {
+            let mut r = vds_redfish::refusal(e.status, e.error.code(), e.error.message());
+            if let Some(v) = response.headers().get(axum::http::header::WWW_AUTHENTICATE) {
+                r.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v.clone());
+            }
+            r
+        }
+        None => response,
     }
-    next.run(req).await
-}
-
-/// The request time limit, and the count of requests by route and status.
-async fn limit_and_count(State(app): AppState, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = req.method().to_string();
-    let limit = app.settings().limits.request_timeout;
-    let response = match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::refuse(
-            Refusal::TimedOut,
-            "request",
-            format!(
-                "it was not answered within {}",
-                humantime::format_duration(limit)
-            ),
-        )
-        .into_response(),
-    };
-    app.metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            route,
-            method,
-            status: response.status().as_u16().to_string(),
-        })
-        .inc();
-    response
 }
 
 /// The body limit, as the request's extension.
