@@ -185,7 +185,8 @@ impl fmt::Debug for SendTargetsOptions {
 /// A configured subsystem with the options its connections use.
 pub(crate) struct Configured {
     pub(crate) config: SendTargetsSubsystem,
-    pub(crate) options: DiscoveryOptions,
+    /// Shared by every subsystem that changes none of the defaults: a fleet is mostly those.
+    pub(crate) options: Arc<DiscoveryOptions>,
 }
 
 /// A subsystem whose registration cannot be used: what it is called, what identifies it, and why.
@@ -265,7 +266,7 @@ fn invalid(msg: String) -> Error {
 /// Checks one subsystem's configuration and resolves its connection options.
 fn configure(
     config: SendTargetsSubsystem,
-    defaults: &DiscoveryOptions,
+    defaults: &Arc<DiscoveryOptions>,
 ) -> Result<Configured, Error> {
     let name = &config.name;
     if name.trim().is_empty() {
@@ -290,14 +291,17 @@ fn configure(
         }
     }
     let mut opts = defaults.clone();
-    if let Some(n) = &config.initiator_name {
-        opts.initiator_name = n.clone();
-    }
-    if let Some(c) = &config.chap {
-        opts.chap = Some(c.clone());
-    }
-    if let Some(m) = &config.mutual {
-        opts.mutual = Some(m.clone());
+    if config.initiator_name.is_some() || config.chap.is_some() || config.mutual.is_some() {
+        let own = Arc::make_mut(&mut opts);
+        if let Some(n) = &config.initiator_name {
+            own.initiator_name = n.clone();
+        }
+        if let Some(c) = &config.chap {
+            own.chap = Some(c.clone());
+        }
+        if let Some(m) = &config.mutual {
+            own.mutual = Some(m.clone());
+        }
     }
     if opts.initiator_name.trim().is_empty() {
         return Err(invalid("the initiator name is empty".into()));
@@ -337,8 +341,9 @@ impl SendTargetsBackend {
             permits: Arc::new(Semaphore::new(options.concurrency)),
             progress: options.progress,
         };
+        let defaults = Arc::new(options.discovery);
         for config in subsystems {
-            let entry = match configure(config.clone(), &options.discovery) {
+            let entry = match configure(config.clone(), &defaults) {
                 Ok(c) => Entry::Ready(Arc::new(c)),
                 Err(problem) => Entry::Broken(BrokenSubsystem {
                     identification: config
