@@ -78,9 +78,6 @@ impl SubsystemSel {
 /// A sink of notifications: the provider that raised them and the batch (`IVdsAdviseSink::OnNotify`).
 pub type Sink = dyn Fn(&str, &[Notification]) + Send + Sync;
 
-/// What [`ServiceOptions::release_memory`] calls.
-pub type ReleaseFn = dyn Fn() + Send + Sync;
-
 /// How to open the service.
 #[derive(Clone)]
 pub struct ServiceOptions {
@@ -95,10 +92,6 @@ pub struct ServiceOptions {
     /// front end that runs one operation and exits (vdsadm); a daemon, which answers queries from
     /// the pictures it holds, leaves it off.
     pub paged: bool,
-    /// Called by a paged refresh each time a batch of pages is done and dropped: where a front end
-    /// hands the memory they freed back to the system (vdsadm: glibc's `malloc_trim`), so that
-    /// what the allocator keeps does not add up over the pages. The service knows no allocator.
-    pub release_memory: Option<Arc<ReleaseFn>>,
 }
 
 impl ServiceOptions {
@@ -109,7 +102,6 @@ impl ServiceOptions {
             create: false,
             progress: None,
             paged: false,
-            release_memory: None,
         }
     }
 }
@@ -126,8 +118,6 @@ pub(crate) struct Inner {
     pub(crate) progress: Option<Arc<ProgressFn>>,
     /// See [`ServiceOptions::paged`].
     pub(crate) paged: bool,
-    /// See [`ServiceOptions::release_memory`].
-    pub(crate) release_memory: Option<Arc<ReleaseFn>>,
     /// Notifications being collected for the subsystem a mutation runs on (by subsystem id).
     captures: Mutex<HashMap<vds_model::ObjectId, Vec<Notification>>>,
     /// Notifications the models raised about subsystems not saved yet, with their provider, in
@@ -164,10 +154,15 @@ impl Service {
         } else {
             Store::open_existing(&options.root)?
         };
-        Ok(Service::over(store, options, None))
+        Ok(Service::over(store, options.progress, options.paged, None))
     }
 
-    fn over(store: Store, options: ServiceOptions, scratch: Option<tempfile::TempDir>) -> Service {
+    fn over(
+        store: Store,
+        progress: Option<Arc<ProgressFn>>,
+        paged: bool,
+        scratch: Option<tempfile::TempDir>,
+    ) -> Service {
         Service {
             inner: Arc::new(Inner {
                 store,
@@ -175,9 +170,8 @@ impl Service {
                 configured: Mutex::new(None),
                 sinks: Mutex::new(Vec::new()),
                 next_cookie: AtomicU32::new(1),
-                progress: options.progress,
-                paged: options.paged,
-                release_memory: options.release_memory,
+                progress,
+                paged,
                 captures: Mutex::new(HashMap::new()),
                 pending: Mutex::new(Vec::new()),
                 _scratch: scratch,
@@ -194,7 +188,7 @@ impl Service {
             .tempdir()
             .map_err(|e| Error::from(e).about(Subject::Other("temporary store".into())))?;
         let store = Store::open(dir.path())?;
-        let service = Service::over(store, ServiceOptions::new(dir.path()), Some(dir));
+        let service = Service::over(store, None, false, Some(dir));
         service
             .add_provider(SIMULATOR_PROVIDER, "sim", toml::Table::new(), true)
             .await?;

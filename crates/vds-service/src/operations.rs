@@ -573,27 +573,14 @@ impl Inner {
                 }) as PageRun<'_>
             })
             .collect();
-        // What reading the configuration and building the backend freed, then what each batch of
-        // pages freed, goes back to the system (see `ServiceOptions::release_memory`).
-        let release = || {
-            if let Some(release) = &self.release_memory {
-                release();
-            }
-        };
-        release();
         let mut pages = futures_util::stream::iter(pages).buffered(PAGES_AT_ONCE);
         let mut rows = PackedRows::default();
         let mut complete = true;
-        let mut finished = 0;
         while let Some((p, ok)) = pages.next().await {
             complete &= ok;
             part.failures.extend(p.failures);
             part.notifications.extend(p.notifications);
             rows.extend(p.subsystems);
-            finished += 1;
-            if finished % PAGES_AT_ONCE == 0 {
-                release();
-            }
         }
         drop(pages);
         let save_errors = persister.finish().await;

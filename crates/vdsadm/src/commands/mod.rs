@@ -138,7 +138,6 @@ impl Ctx<'_> {
         options.create = create;
         // One operation, then exit: hold no provider's whole picture.
         options.paged = true;
-        options.release_memory = release_memory();
         if let Some(bar) = bar {
             let bar = bar.clone();
             options.progress = Some(Arc::new(move |done, total| bar.set(done, total)));
@@ -233,25 +232,4 @@ pub(crate) fn with_failures(
             .collect();
     }
     printed
-}
-
-/// Hands the memory glibc's malloc keeps of what was freed back to the system, between the pages
-/// of a refresh: vdsadm keeps glibc's allocator (mimalloc's start-up costs every short command),
-/// whose arenas otherwise hold the high-water mark of every page, so that a refresh's peak grew
-/// with the fleet (docs/PERFORMANCE.md, "Fleet scale").
-fn release_memory() -> Option<Arc<vds_service::ReleaseFn>> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        Some(Arc::new(|| {
-            // SAFETY: malloc_trim only returns free memory of glibc's arenas to the system; it
-            // takes each arena's lock, so it is safe while other threads allocate.
-            unsafe {
-                libc::malloc_trim(0);
-            }
-        }))
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        None
-    }
 }
