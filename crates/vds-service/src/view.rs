@@ -16,7 +16,7 @@ use vds_model::{
     Error, Hresult, IscsiPortalProp, PictureStamp, PortalGroup, SubSystem, SubSystemSnapshot,
     Subject, Target, VdsIpAddress,
 };
-use vds_store::{Config, Selection, StoreError};
+use vds_store::{Selection, StoreError};
 
 use crate::{Service, SubsystemSel, providers::Entry};
 
@@ -494,7 +494,7 @@ impl Service {
     /// `detail subsystem`: its row, flags, registration (secrets only as "set") and cache.
     pub fn detail_subsystem(&self, sel: &SubsystemSel) -> Result<SubsystemDetail, Error> {
         let provider = self.resolve(sel)?;
-        let config: Config = self.inner.store.config()?;
+        let config = self.inner.store.config()?;
         let secrets = self.inner.store.secret_names()?;
         let chap = |user: &Option<String>, secret: &Option<String>| {
             user.as_ref().map(|u| ChapView {

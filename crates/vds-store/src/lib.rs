@@ -56,7 +56,7 @@ pub mod secrets;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use vds_model::{CacheHealth, SubSystemSnapshot};
@@ -91,10 +91,11 @@ pub struct Store {
     root: PathBuf,
     cache_files: cache::Files,
     cache: Mutex<cache::Slot>,
-    /// The last configuration parsed, with the text it was parsed from: a text read again that is
-    /// the same is not parsed again (an operation reads the configuration several times, and
-    /// parsing a configuration of thousands of subsystems costs milliseconds each time).
-    parsed: Mutex<Option<(String, Config)>>,
+    /// The last configuration parsed, with the SHA-256 of the text it was parsed from: a text read
+    /// again that is the same is not parsed again (an operation reads the configuration several
+    /// times, and parsing a configuration of thousands of subsystems costs milliseconds each
+    /// time). The digest, not the text: a fleet's `vds.toml` is megabytes.
+    parsed: Mutex<Option<([u8; 32], Arc<Config>)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -192,21 +193,23 @@ impl Store {
     /// it does not parse or breaks a rule (a bad name, a name twice, an unknown field, a subsystem
     /// of a provider that is not defined, a secret named twice, a newer version). A version 1 file
     /// is read as version 2 (see [`config`]).
-    pub fn config(&self) -> Result<Config, StoreError> {
+    pub fn config(&self) -> Result<Arc<Config>, StoreError> {
         let path = self.config_path();
         match std::fs::read_to_string(&path) {
             Ok(text) => {
+                use sha2::Digest;
+                let digest: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
                 let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some((seen, config)) = parsed.as_ref() {
-                    if *seen == text {
+                    if *seen == digest {
                         return Ok(config.clone());
                     }
                 }
-                let config = config::parse(&path, &text)?;
-                *parsed = Some((text, config.clone()));
+                let config = Arc::new(config::parse(&path, &text)?);
+                *parsed = Some((digest, config.clone()));
                 Ok(config)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Arc::new(Config::default())),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(StoreError::Config {
                 path,
                 line: 1,
@@ -226,7 +229,7 @@ impl Store {
         edit: impl FnOnce(&mut Config) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let _lock = self.lock_config()?;
-        let mut config = self.config()?;
+        let mut config = Arc::unwrap_or_clone(self.config()?);
         let orphans_before: Vec<(String, String)> = config
             .orphans()
             .map(|s| (s.provider.clone(), s.name.clone()))

@@ -49,7 +49,7 @@ fn add(store: &Store, subsystem: SubsystemConfig) -> Result<(), StoreError> {
 fn config_round_trip_and_readable_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.config().unwrap(), Config::default());
+    assert_eq!(*store.config().unwrap(), Config::default());
     let mut tgt = ProviderConfig::new("tgt1", "tgt");
     tgt.settings.insert(
         "socket".into(),
@@ -71,7 +71,7 @@ fn config_round_trip_and_readable_file() {
 
     let config = Store::open(dir.path()).unwrap().config().unwrap();
     assert_eq!(
-        config,
+        *config,
         Config {
             providers: vec![provider(), tgt.clone()],
             subsystems: vec![
@@ -281,7 +281,7 @@ fn changes_breaking_a_rule_are_refused_and_nothing_is_written() {
     unchanged("nothing removed");
     assert_eq!(store.remove_subsystem(P, "a").unwrap(), full("a"));
     assert_eq!(
-        store.config().unwrap(),
+        *store.config().unwrap(),
         Config {
             providers: vec![provider()],
             subsystems: Vec::new(),
