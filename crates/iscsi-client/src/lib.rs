@@ -389,7 +389,9 @@ async fn converse(
     let fail = |kind, phase| Error::new(kind, portal.to_owned(), Some(addr), phase);
     let mut session = DiscoverySession::new(opts.session_config(purpose), SessionSeed::random())
         .map_err(|e| fail(ErrorKind::from_proto(e), Phase::Login))?;
-    let mut buf = vec![0u8; READ_CHUNK];
+    // Read into spare capacity (`read_buf`): a zeroed buffer per connection cost more than the
+    // discovery answer it receives.
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut targets: Option<Vec<DiscoveredTarget>> = None;
     let mut tag = None;
     let mut redirect = None;
@@ -458,7 +460,8 @@ async fn converse(
         let phase = Phase::from(session.phase());
         let in_logout = phase == Phase::Logout;
         let (until, which) = deadline(opts.pdu_timeout, Deadline::Pdu, overall);
-        let n = match tokio::time::timeout_at(until.into(), stream.read(&mut buf)).await {
+        buf.clear();
+        let n = match tokio::time::timeout_at(until.into(), stream.read_buf(&mut buf)).await {
             Ok(Ok(n)) => n,
             _ if in_logout => return Ok(finish(targets, tag, &session, false)),
             Ok(Err(e)) => return Err(fail(ErrorKind::Io(e.into()), phase)),
@@ -481,7 +484,7 @@ async fn converse(
                 Ok(()) => fail(ErrorKind::Closed { phase }, phase),
             });
         }
-        if let Err(e) = session.handle_bytes(&buf[..n]) {
+        if let Err(e) = session.handle_bytes(&buf) {
             if in_logout {
                 return Ok(finish(targets, tag, &session, false));
             }

@@ -463,6 +463,8 @@ fn group<'a>(
             "TargetAddress" => {
                 let addr = TargetAddress::parse(value)?;
                 match out.last_mut() {
+                    // Most targets have one address: an exact allocation, not a growth to four.
+                    Some(t) if t.addresses.is_empty() => t.addresses = vec![addr],
                     Some(t) => t.addresses.push(addr),
                     None => {
                         return Err(PeerMisbehaved::AddressWithoutTarget(truncate(value)).into());

@@ -74,6 +74,7 @@ pub use props::{
     IscsiTargetProp, ProviderProp, ProviderType, SubSystemFlags, SubSystemProp, SubSystemStatus,
 };
 pub use provider::{
-    CacheHealth, Committed, HwProvider, NotificationSink, RefreshReport, SubsystemRefreshed,
+    CacheHealth, Committed, HwProvider, NotificationSink, RefreshReport, SubSystemSummary,
+    SubsystemRefreshed,
 };
 pub use state::{InvariantError, PictureStamp, check_snapshots};

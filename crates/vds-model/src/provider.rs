@@ -56,7 +56,7 @@ use crate::objects::SubSystem;
 use crate::state::{State, SubState, diff};
 use crate::{
     EnumVdsObject, Error, Hresult, Notification, ObjectId, ProviderProp, ProviderType,
-    SubSystemSnapshot, Subject,
+    SubSystemSnapshot, SubSystemStatus, Subject,
 };
 
 /// A callback that receives batches of notifications (`IVdsAdviseSink::OnNotify`).
@@ -127,6 +127,21 @@ impl std::fmt::Debug for Committed<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Committed").field(&self.0.key()).finish()
     }
+}
+
+/// What an operation report says of one subsystem ([`HwProvider::summarize_each`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubSystemSummary<'a> {
+    /// Its natural key.
+    pub key: &'a str,
+    /// Its status.
+    pub status: SubSystemStatus,
+    /// How many portals it has.
+    pub portals: usize,
+    /// How many targets it has.
+    pub targets: usize,
+    /// Why its status is what it is, as the backend recorded it.
+    pub detail: Option<&'a str>,
 }
 
 /// What `refresh()` did.
@@ -779,6 +794,22 @@ impl HwProvider {
         let state = self.inner.state.load_full();
         for sub in state.order.iter().filter_map(|id| state.subsystems.get(id)) {
             f(sub.snapshot());
+        }
+    }
+
+    /// What a report says of each subsystem, in enumeration order, read from the picture
+    /// without writing out a snapshot (which copies every target and group).
+    pub fn summarize_each(&self, mut f: impl FnMut(SubSystemSummary<'_>)) {
+        let state = self.inner.state.load_full();
+        for sub in state.order.iter().filter_map(|id| state.subsystems.get(id)) {
+            let (portals, targets) = sub.counts();
+            f(SubSystemSummary {
+                key: sub.key(),
+                status: sub.prop().status,
+                portals,
+                targets,
+                detail: sub.detail().map(String::as_str),
+            });
         }
     }
 

@@ -1143,3 +1143,30 @@ fn a_failed_change_commits_what_the_array_looks_like_and_answers_the_failure() {
     let events: Vec<_> = seen.lock().unwrap().iter().map(|n| n.event).collect();
     assert_eq!(events, [NotificationEvent::PORTAL_MODIFY]);
 }
+
+// ---- Reports ----------------------------------------------------------------------------------
+
+/// What `summarize_each` says of each subsystem is what its exported snapshot says, in the same
+/// order.
+#[test]
+fn summaries_agree_with_the_exported_snapshots() {
+    let (provider, _) = demo();
+    let mut summaries = Vec::new();
+    provider.summarize_each(|s| {
+        summaries.push((
+            s.key.to_owned(),
+            s.status,
+            s.portals,
+            s.targets,
+            s.detail.map(str::to_owned),
+        ))
+    });
+    let exported: Vec<_> = provider
+        .export()
+        .into_iter()
+        .map(|s| (s.key, s.status, s.portals.len(), s.targets.len(), s.detail))
+        .collect();
+    assert_eq!(summaries.len(), 2);
+    assert!(summaries.iter().any(|s| s.2 > 0 && s.3 > 0));
+    assert_eq!(summaries, exported);
+}

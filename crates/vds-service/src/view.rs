@@ -14,6 +14,7 @@ use vds_api::{
 };
 use vds_model::{
     Error, Hresult, IscsiPortalProp, PictureStamp, PortalGroup, SubSystem, SubSystemSnapshot,
+    SubSystemSummary,
     Subject, Target, VdsIpAddress,
 };
 use vds_store::{Selection, StoreError};
@@ -78,7 +79,7 @@ pub(crate) fn refreshed_of(
     model: &vds_model::HwProvider,
 ) -> Vec<RefreshedSubsystem> {
     let mut out = Vec::new();
-    model.export_each(|s| out.extend(refreshed(provider, std::slice::from_ref(&s))));
+    model.summarize_each(|s| out.push(refreshed_row(provider, s)));
     out
 }
 
@@ -89,15 +90,28 @@ pub(crate) fn refreshed(
 ) -> Vec<RefreshedSubsystem> {
     snapshots
         .iter()
-        .map(|s| RefreshedSubsystem {
-            name: s.key.clone(),
-            provider: provider.to_string(),
-            status: s.status.label().into_owned(),
-            portals: s.portals.len(),
-            targets: s.targets.len(),
-            detail: s.detail.clone(),
+        .map(|s| {
+            let summary = SubSystemSummary {
+                key: &s.key,
+                status: s.status,
+                portals: s.portals.len(),
+                targets: s.targets.len(),
+                detail: s.detail.as_deref(),
+            };
+            refreshed_row(provider, summary)
         })
         .collect()
+}
+
+fn refreshed_row(provider: &str, s: SubSystemSummary<'_>) -> RefreshedSubsystem {
+    RefreshedSubsystem {
+        name: s.key.to_owned(),
+        provider: provider.to_owned(),
+        status: s.status.label().into_owned(),
+        portals: s.portals,
+        targets: s.targets,
+        detail: s.detail.map(str::to_owned),
+    }
 }
 
 fn target_row(index: usize, t: &Target) -> Result<TargetRow, Error> {

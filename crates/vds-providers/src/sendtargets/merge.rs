@@ -15,7 +15,7 @@
 //!   that was not contacted is marked `OFFLINE`.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use iscsi_proto::{DiscoveredTarget, Host};
 use vds_model::{
@@ -104,40 +104,16 @@ struct CollectedPortal<'a> {
 /// list thousands of addresses for one target, and a scan per address would be quadratic.
 const CLAIMS_SCANNED: usize = 16;
 
-/// The portals the answers gave one target, each with the tag that claimed it first.
-#[derive(Default)]
-struct Claims {
-    /// `(portal index, tag)` in the order claimed; a portal at most once.
-    claimed: Vec<(usize, u16)>,
-    /// The same, by portal, once there are more than [`CLAIMS_SCANNED`].
-    by_portal: Option<HashMap<usize, u16>>,
-}
-
-impl Claims {
-    /// Claims `portal` for `tag`, unless it was claimed before: then the tag it keeps.
-    fn claim(&mut self, portal: usize, tag: u16) -> Option<u16> {
-        let first = match &self.by_portal {
-            Some(map) => map.get(&portal).copied(),
-            None => self
-                .claimed
-                .iter()
-                .find(|(p, _)| *p == portal)
-                .map(|(_, t)| *t),
-        };
-        if first.is_none() {
-            self.claimed.push((portal, tag));
-            match &mut self.by_portal {
-                Some(map) => {
-                    map.insert(portal, tag);
-                }
-                None if self.claimed.len() > CLAIMS_SCANNED => {
-                    self.by_portal = Some(self.claimed.iter().copied().collect());
-                }
-                None => {}
-            }
-        }
-        first
-    }
+/// One address an answer gave a target, in the order the answers gave them.
+struct Claim<'a> {
+    target: &'a str,
+    /// Index in the portals as first seen; `None` for a target none of whose addresses can be a
+    /// VDS address (listed without portals).
+    portal: Option<usize>,
+    tag: u16,
+    /// The address as this answer wrote it (for the warning about a second group).
+    host: &'a Host,
+    port: u16,
 }
 
 /// Everything the discovery answers of one subsystem say, gathered once: the portals to probe and
@@ -150,9 +126,11 @@ pub(crate) struct Collected<'a> {
     /// Discovery portals first (configured order), then the others sorted. Empty when no
     /// discovery portal answered.
     portals: Vec<CollectedPortal<'a>>,
-    /// Every target by name (sorted), with its portals as `(tag, index in portals)`, sorted: the
-    /// portal groups in tag order, each group's portals in subsystem order.
-    targets: Vec<(&'a str, Vec<(u16, usize)>)>,
+    /// Every target by name (sorted), with the range of `claims` that holds its portals.
+    targets: Vec<(&'a str, std::ops::Range<usize>)>,
+    /// Every target's portals as `(tag, index in portals)`, a target's sorted: its portal groups
+    /// in tag order, each group's portals in subsystem order.
+    claims: Vec<(u16, usize)>,
 }
 
 /// Sorts addresses by type (IPv4, IPv6, names, others), then address, then port.
@@ -191,6 +169,7 @@ pub(crate) fn collect<'a>(
         answered,
         portals: Vec::new(),
         targets: Vec::new(),
+        claims: Vec::new(),
     };
     if answered == 0 {
         // The picture is then made from the previous one (`unanswered`), and nothing is probed.
@@ -218,7 +197,18 @@ pub(crate) fn collect<'a>(
         }
     }
     let discovery = portals.len();
-    let mut targets: BTreeMap<&'a str, Claims> = BTreeMap::new();
+    // Every address of every target in the order the answers gave them; grouped by target below
+    // (answers list targets in the same order, so a sort finds them already in runs).
+    let listed = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Answered { targets, .. } => {
+                targets.iter().map(|t| t.addresses.len().max(1)).sum()
+            }
+            Outcome::Failed(_) => 0,
+        })
+        .sum();
+    let mut seen: Vec<Claim<'a>> = Vec::with_capacity(listed);
     // The host and port of the address before, and its portal: answers mostly give every target
     // the same address, so the key (an allocation) is made once per run of it, not per target.
     let mut last: Option<(&'a Host, u16, usize)> = None;
@@ -232,7 +222,7 @@ pub(crate) fn collect<'a>(
         };
         let default_tag = portal_group_tag.unwrap_or(DEFAULT_PORTAL_GROUP_TAG);
         for target in answer {
-            let claims = targets.entry(target.name.as_str()).or_default();
+            let before = seen.len();
             // A target without TargetAddress is reached at the discovery portal that listed it.
             let reached_at = target
                 .addresses
@@ -274,19 +264,22 @@ pub(crate) fn collect<'a>(
                         portal
                     }
                 };
-                if let Some(first) = claims.claim(portal, tag) {
-                    if first != tag {
-                        // Rare: the address is made again, to name it as this answer wrote it.
-                        let shown = vds_address(host, port)
-                            .map_or_else(|| format!("{host}:{port}"), |a| a.to_string());
-                        tracing::warn!(
-                            subsystem = %config.name, target = %target.name, portal = %shown,
-                            kept_tag = first, ignored_tag = tag,
-                            "the array puts a portal in two portal groups of one target; \
-                             keeping the first"
-                        );
-                    }
-                }
+                seen.push(Claim {
+                    target: target.name.as_str(),
+                    portal: Some(portal),
+                    tag,
+                    host,
+                    port,
+                });
+            }
+            if seen.len() == before {
+                seen.push(Claim {
+                    target: target.name.as_str(),
+                    portal: None,
+                    tag: default_tag,
+                    host: &dp.host,
+                    port: dp.port,
+                });
             }
         }
     }
@@ -305,19 +298,59 @@ pub(crate) fn collect<'a>(
         }
         portals.extend(others.into_iter().map(|(_, p)| p));
     }
-    collected.targets = targets
-        .into_iter()
-        .map(|(name, claims)| {
-            let mut groups: Vec<(u16, usize)> = claims
-                .claimed
-                .into_iter()
-                .map(|(portal, tag)| (tag, rank[portal]))
-                .collect();
-            // A portal is claimed once per target, so no two entries are equal.
-            groups.sort_unstable();
-            (name, groups)
-        })
-        .collect();
+    // Stable: a target's addresses stay in the order the answers gave them, and the first claim
+    // of a portal is the one kept.
+    seen.sort_by(|a, b| a.target.cmp(b.target));
+    let claims = &mut collected.claims;
+    claims.reserve_exact(seen.len());
+    for run in seen.chunk_by(|a, b| a.target == b.target) {
+        let start = claims.len();
+        // The target's claims by portal, once there are more than a scan should cover.
+        let mut by_portal: Option<HashMap<usize, u16>> = None;
+        for claim in run {
+            let Some(portal) = claim.portal.map(|p| rank[p]) else {
+                continue;
+            };
+            let first = match &by_portal {
+                Some(map) => map.get(&portal).copied(),
+                None => claims[start..]
+                    .iter()
+                    .find(|(_, p)| *p == portal)
+                    .map(|(t, _)| *t),
+            };
+            match first {
+                None => {
+                    claims.push((claim.tag, portal));
+                    match &mut by_portal {
+                        Some(map) => {
+                            map.insert(portal, claim.tag);
+                        }
+                        None if claims.len() - start > CLAIMS_SCANNED => {
+                            by_portal =
+                                Some(claims[start..].iter().map(|&(t, p)| (p, t)).collect());
+                        }
+                        None => {}
+                    }
+                }
+                Some(first) if first != claim.tag => {
+                    // Rare: the address is made again, to name it as this answer wrote it.
+                    let (host, port) = (claim.host, claim.port);
+                    let shown = vds_address(host, port)
+                        .map_or_else(|| format!("{host}:{port}"), |a| a.to_string());
+                    tracing::warn!(
+                        subsystem = %config.name, target = %claim.target, portal = %shown,
+                        kept_tag = first, ignored_tag = claim.tag,
+                        "the array puts a portal in two portal groups of one target; \
+                         keeping the first"
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        // A portal is claimed once per target, so no two entries are equal.
+        claims[start..].sort_unstable();
+        collected.targets.push((run[0].target, start..claims.len()));
+    }
     collected
 }
 
@@ -385,18 +418,19 @@ impl Collected<'_> {
         snap.targets = self
             .targets
             .iter()
-            .map(|(name, claims)| {
-                let mut portal_groups: Vec<PortalGroupSnapshot> = Vec::new();
-                for &(tag, portal) in claims {
-                    let address = self.portals[portal].address.clone();
-                    match portal_groups.last_mut() {
-                        Some(group) if group.tag == tag => group.portals.push(address),
-                        _ => portal_groups.push(PortalGroupSnapshot {
-                            tag,
-                            portals: vec![address],
-                        }),
-                    }
-                }
+            .map(|(name, range)| {
+                let claims = &self.claims[range.clone()];
+                // `claims` is sorted by tag: a run of one tag is a group, each allocated once.
+                let portal_groups: Vec<PortalGroupSnapshot> = claims
+                    .chunk_by(|a, b| a.0 == b.0)
+                    .map(|run| PortalGroupSnapshot {
+                        tag: run[0].0,
+                        portals: run
+                            .iter()
+                            .map(|&(_, portal)| self.portals[portal].address.clone())
+                            .collect(),
+                    })
+                    .collect();
                 TargetSnapshot {
                     iscsi_name: (*name).to_owned(),
                     friendly_name: String::new(),
@@ -816,6 +850,35 @@ mod tests {
                 portals: vec![addr("127.0.0.1:3260")]
             }]
         );
+    }
+
+    /// A target whose every address is ignored (no VDS address can hold it) is still a target,
+    /// without portal groups, in name order among the others.
+    #[test]
+    fn a_target_with_only_unusable_addresses_stays_a_target() {
+        let cfg = config(&["127.0.0.1:3260"]);
+        let unusable = TargetAddress {
+            host: Host::Name("n".repeat(vds_model::MAX_TEXT_ADDRESS_UNITS + 1)),
+            port: 3260,
+            tag: None,
+        };
+        let outcomes = vec![answered(
+            vec![
+                target("iqn.c", &["127.0.0.1:3260,1"]),
+                DiscoveredTarget {
+                    name: "iqn.b".into(),
+                    addresses: vec![unusable],
+                },
+                target("iqn.a", &["127.0.0.1:3260,1"]),
+            ],
+            None,
+        )];
+        let s = merge(&cfg, &outcomes, &Probes::new(), None);
+        let names: Vec<&str> = s.targets.iter().map(|t| t.iscsi_name.as_str()).collect();
+        assert_eq!(names, ["iqn.a", "iqn.b", "iqn.c"]);
+        assert!(s.targets[1].portal_groups.is_empty());
+        assert_eq!(s.targets[0].portal_groups, s.targets[2].portal_groups);
+        assert_eq!(s.targets[0].portal_groups.len(), 1);
     }
 
     #[test]
