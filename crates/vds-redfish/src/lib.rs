@@ -38,7 +38,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::BroadcastStream;
 use vds_api::{NotificationDoc, SubsystemInventory};
 use vds_model::{Error, Hresult};
-use vds_service::Service;
+use vds_service::{Depth, Service};
 
 use documents::{ROOT, collection, endpoint_uri, storage_uri};
 use events::{Journal, Streamed};
@@ -161,7 +161,7 @@ async fn read_fleet(
     service: &Service,
 ) -> Result<Result<Vec<SubsystemInventory>, Error>, tokio::task::JoinError> {
     let service = service.clone();
-    tokio::task::spawn_blocking(move || service.inventory(None)).await
+    tokio::task::spawn_blocking(move || service.inventory_with(None, None, Depth::Portals)).await
 }
 
 /// A failed request: the HTTP status and the Redfish error body.
@@ -466,11 +466,14 @@ fn resolve(
     path: &str,
 ) -> Result<Answer, Box<Failure>> {
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let fleet = || {
+    // Each document reads only what it shows: the subsystems and their portals, or one
+    // subsystem's targets, or (the Connections collection and the Connections) every target.
+    let read = |only: Option<&str>, depth: Depth| {
         service
-            .inventory(None)
+            .inventory_with(None, only, depth)
             .map_err(|e| Box::new(Failure::from_error(&e)))
     };
+    let fleet = || read(None, Depth::Portals);
     let missing = || Box::new(Failure::not_found(path));
     let fabric = documents::FABRIC_ID;
     let json = match s.as_slice() {
@@ -494,7 +497,7 @@ fn resolve(
             )
         }
         ["redfish", "v1", "Storage", id, rest @ ..] => {
-            let fleet = fleet()?;
+            let fleet = read(Some(id), Depth::Targets)?;
             let sub = fleet
                 .iter()
                 .find(|s| s.row.id.as_deref() == Some(id))
@@ -533,7 +536,10 @@ fn resolve(
             &[format!("{ROOT}/Fabrics/{fabric}")],
         ),
         ["redfish", "v1", "Fabrics", f, rest @ ..] if *f == fabric => {
-            let fleet = fleet()?;
+            let fleet = match rest {
+                ["Connections", ..] => read(None, Depth::Targets)?,
+                _ => fleet()?,
+            };
             let base = format!("{ROOT}/Fabrics/{fabric}");
             match rest {
                 [] => documents::fabric(&fleet),
@@ -551,7 +557,15 @@ fn resolve(
                     )
                 }
                 ["Endpoints", pid] => {
-                    let (sub, p) = fleet
+                    // An Endpoint links the targets whose groups hold it: its subsystem is read
+                    // again with its targets.
+                    let holder = fleet
+                        .iter()
+                        .find(|s| s.portals.iter().any(|p| p.id == *pid))
+                        .and_then(|s| s.row.id.clone())
+                        .ok_or_else(missing)?;
+                    let subs = read(Some(&holder), Depth::Targets)?;
+                    let (sub, p) = subs
                         .iter()
                         .find_map(|s| s.portals.iter().find(|p| p.id == *pid).map(|p| (s, p)))
                         .ok_or_else(missing)?;

@@ -52,6 +52,7 @@ pub use locate::{Located, portal_address};
 pub use mutate::Change;
 pub use operations::Scope;
 pub use vds_providers::ProgressFn;
+pub use view::Depth;
 pub use watch::{
     BUSY_RETRY_FOR, EVENT_QUEUE, STOP_DEADLINE, Watch, WatchAction, WatchEvent, WatchOptions,
 };

@@ -14,12 +14,20 @@ use vds_api::{
 };
 use vds_model::{
     Error, Hresult, IscsiPortalProp, PictureStamp, PortalGroup, SubSystem, SubSystemSnapshot,
-    SubSystemSummary,
-    Subject, Target, VdsIpAddress,
+    SubSystemSummary, Subject, Target, VdsIpAddress,
 };
 use vds_store::{Selection, StoreError};
 
 use crate::{Service, SubsystemSel, providers::Entry};
+
+/// How deep [`Service::inventory_with`] reads each subsystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// The subsystem's row and its portals (`targets` left empty).
+    Portals,
+    /// Its targets too, each with its groups and connected initiators.
+    Targets,
+}
 
 fn address_parts(a: &VdsIpAddress) -> (String, u32, String) {
     (a.host(), a.port(), a.address_type().name())
@@ -304,6 +312,7 @@ impl Service {
             .filter(|p| provider.is_none_or(|only| only == p.name))
         {
             let entry = self.inner.query_entry(&p.name, Selection::All)?;
+            let first = rows.len();
             for sub in entry
                 .model
                 .query_sub_systems()
@@ -311,11 +320,12 @@ impl Service {
             {
                 rows.push(subsystem_row(&p.name, rows.len(), &sub)?);
             }
+            // The provider's enumerated subsystems, by name: a fleet's thousands of registrations
+            // are each looked up once, not compared with every row.
+            let enumerated: std::collections::HashSet<String> =
+                rows[first..].iter().map(|r| r.name.clone()).collect();
             for s in config.subsystems_of(&p.name) {
-                if rows
-                    .iter()
-                    .any(|r| r.provider == p.name && r.name == s.name)
-                {
+                if enumerated.contains(&s.name) {
                     continue;
                 }
                 rows.push(SubsystemRow {
@@ -360,6 +370,19 @@ impl Service {
     /// not enumerated have no objects yet and are left out. `VDS_E_OBJECT_NOT_FOUND` for a provider
     /// that is not configured; a corrupt cache is `VDS_E_PROVIDER_CACHE_CORRUPT`, as for any query.
     pub fn inventory(&self, provider: Option<&str>) -> Result<Vec<SubsystemInventory>, Error> {
+        self.inventory_with(provider, None, Depth::Targets)
+    }
+
+    /// [`inventory`](Self::inventory) of the subsystem whose id is `only` (every subsystem when
+    /// `None`; its row is still numbered among its provider's), read to `depth`: a reader that
+    /// needs the subsystems and their portals alone (the health of a fleet) does not make a
+    /// document for each of a fleet's hundreds of thousands of targets.
+    pub fn inventory_with(
+        &self,
+        provider: Option<&str>,
+        only: Option<&str>,
+        depth: Depth,
+    ) -> Result<Vec<SubsystemInventory>, Error> {
         let config = self.inner.store.config()?;
         if let Some(p) = provider.filter(|p| config.provider(p).is_none()) {
             return Err(
@@ -378,6 +401,9 @@ impl Service {
                 .query_sub_systems()
                 .map_err(|e| e.about_if_unset(Subject::Provider(p.name.clone())))?;
             for (index, sub) in subs.into_iter().enumerate() {
+                if only.is_some_and(|id| id != sub.id().to_string()) {
+                    continue;
+                }
                 let row = subsystem_row(&p.name, index, &sub)?;
                 let mut portals = Vec::new();
                 let mut targets = Vec::new();
@@ -387,14 +413,16 @@ impl Service {
                         portals.push(portal_row(i, &portal.get_properties()?));
                     }
                 }
-                if let Ok(found) = sub.query_targets() {
-                    for (i, t) in found.into_iter().enumerate() {
-                        targets.push(TargetDetail {
-                            subsystem: row.name.clone(),
-                            target: target_row(i, &t)?,
-                            groups: groups_of(&t)?,
-                            connected_initiators: t.get_connected_initiators()?,
-                        });
+                if depth == Depth::Targets {
+                    if let Ok(found) = sub.query_targets() {
+                        for (i, t) in found.into_iter().enumerate() {
+                            targets.push(TargetDetail {
+                                subsystem: row.name.clone(),
+                                target: target_row(i, &t)?,
+                                groups: groups_of(&t)?,
+                                connected_initiators: t.get_connected_initiators()?,
+                            });
+                        }
                     }
                 }
                 out.push(SubsystemInventory {

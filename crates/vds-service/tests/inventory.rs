@@ -53,3 +53,39 @@ async fn the_inventory_equals_the_queries_it_replaces() {
     let e = service.inventory(Some("nobody")).unwrap_err();
     assert_eq!(e, vds_model::Hresult::VDS_E_OBJECT_NOT_FOUND, "{e}");
 }
+
+/// `inventory_with` reads less, never something else: to the portals it is the inventory without
+/// the targets; of one subsystem it is that subsystem's entry, numbered as among its provider's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shallower_or_narrower_inventory_is_part_of_the_whole() {
+    use vds_service::Depth;
+    let service = Service::simulator().await.expect("simulator");
+    let whole = service.inventory(None).expect("inventory");
+    let shallow = service
+        .inventory_with(None, None, Depth::Portals)
+        .expect("portals only");
+    assert_eq!(shallow.len(), whole.len());
+    for (s, w) in shallow.iter().zip(&whole) {
+        assert_eq!(s.row, w.row);
+        assert_eq!(s.portals, w.portals);
+        assert!(s.targets.is_empty(), "{:?} has targets", s.row.name);
+    }
+    assert!(whole.iter().any(|s| !s.targets.is_empty()));
+    for w in &whole {
+        let id = w
+            .row
+            .id
+            .as_deref()
+            .expect("an enumerated subsystem has an id");
+        let one = service
+            .inventory_with(None, Some(id), Depth::Targets)
+            .expect("one subsystem");
+        assert_eq!(one, vec![w.clone()]);
+    }
+    assert!(
+        service
+            .inventory_with(None, Some("no-such-id"), Depth::Targets)
+            .expect("none")
+            .is_empty()
+    );
+}

@@ -178,7 +178,7 @@ for f in client.get("/redfish/v1/Fabrics").dict["Members"]:
             address += "%" + scope
         storage = client.get(e["ConnectedEntities"][0]["EntityLink"]["@odata.id"]).dict
         out.append([storage["Oem"]["Vds"]["SubsystemName"], e["Id"], address, t["Port"],
-                    e["Oem"]["Vds"]["VdsStatus"]])
+                    e["Oem"]["Vds"]["VdsStatus"], len(e["Links"]["Connections"])])
 print(json.dumps(out))
 "#;
     let out = std::process::Command::new(python)
@@ -190,8 +190,18 @@ print(json.dumps(out))
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut seen: Vec<(String, String, String, u64, String)> =
+    let seen: Vec<(String, String, String, u64, String, usize)> =
         serde_json::from_slice(&out.stdout).expect("client output");
+    // An Endpoint links the targets whose portal groups hold it (tgtd's targets are reached
+    // through its portals).
+    assert!(
+        seen.iter().any(|e| e.0 == "tgt" && e.5 > 0),
+        "no Endpoint of tgtd links a Connection: {seen:?}"
+    );
+    let mut seen: Vec<(String, String, String, u64, String)> = seen
+        .into_iter()
+        .map(|(s, id, a, port, status, _)| (s, id, a, port, status))
+        .collect();
     // What `vdsadm --json list tportals --subsystem S` prints, from the daemon's /v1.
     let mut want = Vec::new();
     for row in d.get_json("/v1/subsystems").as_array().expect("rows") {
