@@ -275,6 +275,72 @@ fn fast_v4(s: &[u8]) -> Option<Ipv4Addr> {
     (i == s.len()).then_some(Ipv4Addr::from(octets))
 }
 
+/// The forms SendTargets answers are made of, in one pass over the bytes: a dotted-quad IPv4
+/// address or a bracketed IPv6 address without zone (the forms [`fast_v4`] and [`fast_v6`]
+/// take), then an optional `:port` and an optional `,tag`, each of 1..=5 digits. `None` means
+/// "not this form" (it may still be valid, or wrong in a way the general parser names); when it
+/// returns an address, [`TargetAddress::parse_general`] returns the same one.
+#[inline]
+fn fast_target_address(s: &[u8]) -> Option<TargetAddress> {
+    let (host, rest) = if let Some(bracketed) = s.strip_prefix(b"[") {
+        let close = bracketed.iter().position(|&b| b == b']')?;
+        let addr = fast_v6(&bracketed[..close])?;
+        (Host::Ipv6 { addr, zone: None }, &bracketed[close + 1..])
+    } else {
+        // The octets as `fast_v4` takes them, read in place: the first byte after the fourth
+        // octet must be ':', ',' or the end, checked below with the port and tag.
+        let mut octets = [0u8; 4];
+        let mut i = 0;
+        for (n, slot) in octets.iter_mut().enumerate() {
+            if n > 0 {
+                if s.get(i) != Some(&b'.') {
+                    return None;
+                }
+                i += 1;
+            }
+            let (v, len) = leading_digits(&s[i..], 3);
+            if len == 0 || (len > 1 && s[i] == b'0') {
+                return None;
+            }
+            *slot = u8::try_from(v).ok()?;
+            i += len;
+        }
+        (Host::Ipv4(Ipv4Addr::from(octets)), &s[i..])
+    };
+    let (port, rest) = match rest.strip_prefix(b":") {
+        Some(p) => match leading_digits(p, 5) {
+            (v @ 1..=0xffff, len) => (v as u16, &p[len..]),
+            _ => return None,
+        },
+        None => (DEFAULT_PORT, rest),
+    };
+    let tag = match rest.strip_prefix(b",") {
+        // A sixth digit, or anything else after the tag, leaves `rest` non-empty.
+        Some(t) => match leading_digits(t, 5) {
+            (v @ 0..=0xffff, len) if len > 0 && len == t.len() => Some(v as u16),
+            _ => return None,
+        },
+        None if rest.is_empty() => None,
+        None => return None,
+    };
+    Some(TargetAddress { host, port, tag })
+}
+
+/// The value and number of the (at most `max`) ASCII digits that start `s`.
+#[inline(always)]
+fn leading_digits(s: &[u8], max: usize) -> (u32, usize) {
+    let mut v = 0u32;
+    let mut n = 0;
+    while n < max {
+        match s.get(n) {
+            Some(&c) if c.is_ascii_digit() => v = v * 10 + u32::from(c - b'0'),
+            _ => break,
+        }
+        n += 1;
+    }
+    (v, n)
+}
+
 /// Index of the first `b` in `s`: a plain byte loop, cheaper than `str::find` on values this
 /// short.
 #[inline]
@@ -331,6 +397,18 @@ fn parse_port(s: &str) -> Result<u16, AddressErrorReason> {
 impl TargetAddress {
     /// Parses `domainname[:port][,portal-group-tag]`.
     pub fn parse(s: &str) -> Result<TargetAddress, AddressError> {
+        match fast_target_address(s.as_bytes()) {
+            Some(a) => Ok(a),
+            None => TargetAddress::parse_general(s),
+        }
+    }
+
+    /// Every form, and every error: several passes over the value (find the tag, the bracket or
+    /// colon, then the host). [`TargetAddress::parse`] goes here for whatever its one-pass fast
+    /// path does not take, and the tests compare the two. Kept out of line so that the fast
+    /// path's caller stays small.
+    #[inline(never)]
+    fn parse_general(s: &str) -> Result<TargetAddress, AddressError> {
         let err = |reason| AddressError {
             input: truncate(s),
             reason,
@@ -754,5 +832,192 @@ mod tests {
         ));
         let kv = crate::text::decode(b"SendTargets=Reject\0").unwrap();
         assert!(parse_send_targets(&kv).is_err());
+    }
+
+    /// The grouping with the general address parser, as it was before the one-pass fast path:
+    /// the oracle for [`parse_send_targets_text`].
+    fn group_oracle<'a>(
+        pairs: impl Iterator<Item = Result<(&'a str, &'a str), TextError>>,
+    ) -> Result<Vec<DiscoveredTarget>, SendTargetsError> {
+        let mut out: Vec<DiscoveredTarget> = Vec::new();
+        for pair in pairs {
+            let (key, value) = pair?;
+            match key {
+                "TargetName" => out.push(DiscoveredTarget {
+                    name: value.to_owned(),
+                    addresses: Vec::new(),
+                }),
+                "TargetAddress" => {
+                    let addr = TargetAddress::parse_general(value)?;
+                    match out.last_mut() {
+                        Some(t) => t.addresses.push(addr),
+                        None => {
+                            return Err(
+                                PeerMisbehaved::AddressWithoutTarget(truncate(value)).into()
+                            );
+                        }
+                    }
+                }
+                "SendTargets" => {
+                    return Err(PeerMisbehaved::KeyRefused {
+                        key: "SendTargets".into(),
+                        value: truncate(value),
+                    }
+                    .into());
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Address-like text: digits, dots, colons, commas, brackets, hex, zones and a few strays.
+    fn address_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let octet = prop_oneof![
+            (0u16..=300).prop_map(|o| o.to_string()),
+            (0u16..=300).prop_map(|o| format!("0{o}")),
+            "[0-9]{0,4}",
+        ];
+        let v4 = proptest::collection::vec(octet, 1..=5).prop_map(|o| o.join("."));
+        let v6 = prop_oneof![
+            proptest::array::uniform8(0u16..=0xffff).prop_map(|g| Ipv6Addr::from(g).to_string()),
+            "[0-9a-fA-F:]{0,20}",
+            "fe80::[0-9]{1,2}%[a-z0-9]{0,3}",
+        ]
+        .prop_map(|a| format!("[{a}]"));
+        let host = prop_oneof![v4, v6, "[a-z0-9.-]{0,12}", "[0-9a-f:]{0,12}"];
+        let number = prop_oneof![
+            "[0-9]{0,7}",
+            (0u32..=70_000).prop_map(|n| n.to_string()),
+            "[0-9]{1,3}[ x:,\\]]",
+        ];
+        let port = proptest::option::of(number.clone()).prop_map(|p| match p {
+            Some(p) => format!(":{p}"),
+            None => String::new(),
+        });
+        let tag = proptest::option::of(number).prop_map(|t| match t {
+            Some(t) => format!(",{t}"),
+            None => String::new(),
+        });
+        (host, port, tag).prop_map(|(h, p, t)| format!("{h}{p}{t}"))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_parse_matches_the_general_parser_on_any_text(s in "\\PC{0,40}") {
+            proptest::prop_assert_eq!(TargetAddress::parse(&s), TargetAddress::parse_general(&s));
+        }
+
+        #[test]
+        fn one_pass_parse_matches_the_general_parser_on_address_like_text(
+            s in "[0-9a-fA-F.:,\\[\\]%]{0,30}",
+        ) {
+            proptest::prop_assert_eq!(TargetAddress::parse(&s), TargetAddress::parse_general(&s));
+        }
+
+        #[test]
+        fn one_pass_parse_matches_the_general_parser_on_structured_addresses(
+            s in address_like(),
+        ) {
+            proptest::prop_assert_eq!(TargetAddress::parse(&s), TargetAddress::parse_general(&s));
+        }
+
+        #[test]
+        fn grouping_matches_the_oracle_on_any_bytes(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            proptest::prop_assert_eq!(
+                parse_send_targets_text(&data),
+                group_oracle(crate::text::pairs(&data)),
+            );
+        }
+
+        #[test]
+        fn grouping_matches_the_oracle_on_structured_answers(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "TargetName", "TargetAddress", "TargetAddress", "TargetAlias",
+                        "SendTargets",
+                    ]),
+                    address_like(),
+                ),
+                0..12,
+            ),
+        ) {
+            let mut data = Vec::new();
+            for (k, v) in &pairs {
+                data.extend_from_slice(format!("{k}={v}\0").as_bytes());
+            }
+            let new = parse_send_targets_text(&data);
+            proptest::prop_assert_eq!(&new, &group_oracle(crate::text::pairs(&data)));
+            if let Ok(kv) = crate::text::decode(&data) {
+                proptest::prop_assert_eq!(&parse_send_targets(&kv), &new);
+            }
+        }
+    }
+
+    #[test]
+    fn one_pass_parse_edges_match_the_general_parser() {
+        for s in [
+            "1.2.3.4",
+            "1.2.3.4:3260",
+            "1.2.3.4:03260,00001",
+            "1.2.3.4:65535,65535",
+            "1.2.3.4:65536",
+            "1.2.3.4:0",
+            "1.2.3.4:00000",
+            "1.2.3.4:123456",
+            "1.2.3.4,123456",
+            "1.2.3.4,65536",
+            "1.2.3.4,",
+            "1.2.3.4:",
+            "1.2.3.4:,1",
+            "1.2.3.4:1,2,3",
+            "1.2.3.4:1:2",
+            "1.2.3.4x",
+            "1.2.3.4567",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "[::1]",
+            "[::1]:3260,1",
+            "[::1]:0",
+            "[::1]x",
+            "[::1],5]",
+            "[fe80::1%eth0]:3260,2",
+            "[1.2.3.4]",
+            "::1,1",
+            "host.example:3260,1",
+            "",
+            ",1",
+        ] {
+            assert_eq!(
+                TargetAddress::parse(s),
+                TargetAddress::parse_general(s),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            fast_target_address(b"1.2.3.4:3260,1"),
+            Some(ta("1.2.3.4:3260,1"))
+        );
+        assert_eq!(fast_target_address(b"[fe80::1%eth0]"), None);
+    }
+
+    #[test]
+    fn addresses_attach_to_their_target_in_order() {
+        let t = parse_send_targets_text(
+            b"TargetName=a\0TargetAddress=10.0.0.1,1\0TargetAlias=x\0TargetAddress=[::1]:3261,2\0\
+              TargetName=b\0TargetName=c\0TargetAddress=h.example\0",
+        )
+        .unwrap();
+        let names: Vec<&str> = t.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(t[0].addresses, vec![ta("10.0.0.1,1"), ta("[::1]:3261,2")]);
+        assert!(t[1].addresses.is_empty());
+        assert_eq!(t[2].addresses, vec![ta("h.example")]);
     }
 }
