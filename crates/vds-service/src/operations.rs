@@ -47,68 +47,6 @@ const PAGE: usize = 16;
 /// opens at once by default), few enough that memory stays small.
 const PAGES_AT_ONCE: usize = 8;
 
-/// The rows of a paged refresh's report, as its pages hand them in. Kept as they come, each row's
-/// strings would be small allocations spread over the memory all the pages used, each pinning its
-/// page of it (an allocator hands back only whole free pages): their text is packed into one buffer
-/// instead, and the rows are made again at the end.
-#[derive(Default)]
-struct PackedRows {
-    text: String,
-    rows: Vec<PackedRow>,
-}
-
-/// A row of [`PackedRows`]: where each string ends in the text (each starts where the one before
-/// it ends), and the counts.
-struct PackedRow {
-    name: usize,
-    provider: usize,
-    status: usize,
-    detail: Option<usize>,
-    portals: usize,
-    targets: usize,
-}
-
-impl PackedRows {
-    fn extend(&mut self, rows: Vec<vds_api::RefreshedSubsystem>) {
-        for row in rows {
-            let mut push = |s: &str| {
-                self.text.push_str(s);
-                self.text.len()
-            };
-            let packed = PackedRow {
-                name: push(&row.name),
-                provider: push(&row.provider),
-                status: push(&row.status),
-                detail: row.detail.as_deref().map(&mut push),
-                portals: row.portals,
-                targets: row.targets,
-            };
-            self.rows.push(packed);
-        }
-    }
-
-    /// The rows, in the order they came.
-    fn unpack(self) -> Vec<vds_api::RefreshedSubsystem> {
-        let mut start = 0;
-        let mut take = |end: usize| {
-            let s = self.text[start..end].to_string();
-            start = end;
-            s
-        };
-        self.rows
-            .iter()
-            .map(|r| vds_api::RefreshedSubsystem {
-                name: take(r.name),
-                provider: take(r.provider),
-                status: take(r.status),
-                detail: r.detail.map(&mut take),
-                portals: r.portals,
-                targets: r.targets,
-            })
-            .collect()
-    }
-}
-
 /// A running [`Inner::persister`].
 struct Persister {
     tx: Feed,
@@ -574,18 +512,16 @@ impl Inner {
             })
             .collect();
         let mut pages = futures_util::stream::iter(pages).buffered(PAGES_AT_ONCE);
-        let mut rows = PackedRows::default();
         let mut complete = true;
         while let Some((p, ok)) = pages.next().await {
             complete &= ok;
             part.failures.extend(p.failures);
             part.notifications.extend(p.notifications);
-            rows.extend(p.subsystems);
+            part.subsystems.extend(p.subsystems);
         }
         drop(pages);
         let save_errors = persister.finish().await;
         self.deliver(provider, None);
-        part.subsystems = rows.unpack();
         // As over the whole picture: a refresh of every subsystem completes a recovery.
         let health = if start == CacheHealth::Rebuilt && complete {
             CacheHealth::Good
@@ -894,47 +830,5 @@ impl Service {
             });
         }
         Ok(report("reenumerate", parts))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::PackedRows;
-    use vds_api::RefreshedSubsystem;
-
-    fn row(name: &str, status: &str, detail: Option<&str>, n: usize) -> RefreshedSubsystem {
-        RefreshedSubsystem {
-            name: name.into(),
-            provider: "lab".into(),
-            status: status.into(),
-            portals: n,
-            targets: 2 * n,
-            detail: detail.map(Into::into),
-        }
-    }
-
-    /// Packed rows come back as they went in, in order, details (absent, empty, multi-byte)
-    /// included, over several pages.
-    #[test]
-    fn packed_rows_unpack_to_the_rows_given() {
-        let pages = vec![
-            vec![
-                row("array-1", "ONLINE", None, 1),
-                row("", "OFFLINE", Some(""), 0),
-            ],
-            vec![],
-            vec![row(
-                "массив-2",
-                "FAILED",
-                Some("127.0.0.1:3260: connection refused"),
-                7,
-            )],
-        ];
-        let mut packed = PackedRows::default();
-        for page in pages.clone() {
-            packed.extend(page);
-        }
-        assert_eq!(packed.unpack(), pages.concat());
-        assert!(PackedRows::default().unpack().is_empty());
     }
 }
