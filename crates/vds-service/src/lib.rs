@@ -36,6 +36,7 @@ mod locate;
 mod mutate;
 mod operations;
 mod providers;
+mod renewing;
 mod view;
 mod watch;
 

@@ -20,9 +20,10 @@ use vds_model::{
     CacheHealth, Error, Fresh, HwProvider, Notification, ObjectId, ProviderBackend,
     SubSystemSnapshot, Subject,
 };
-use vds_store::{Selection, StoreError, StoreLock};
+use vds_store::{Renewal, Selection, StoreError, StoreLock};
 
-use crate::view::{refreshed, refreshed_of, worst};
+use crate::renewing::Renewals;
+use crate::view::{refreshed, refreshed_of, refreshed_one, worst};
 use crate::{Inner, Service, SubsystemSel};
 
 /// What a refresh covers.
@@ -74,6 +75,8 @@ struct Backlog {
 enum Committed {
     Picture(SubSystemSnapshot),
     Of(ObjectId),
+    /// A subsystem whose picture is the one cached: only its time moves.
+    Renewed(Renewal),
 }
 
 /// The sending side of a persister.
@@ -96,9 +99,23 @@ impl Feed {
         } else {
             Committed::Picture(picture())
         };
+        self.queue(item);
+    }
+
+    /// Hands over a subsystem whose picture is the one cached ([`Stamp::renew`]).
+    fn renew(&self, renewal: Renewal) {
+        self.backlog
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.queue(Committed::Renewed(renewal));
+    }
+
+    fn queue(&self, item: Committed) {
         // The receiver lives until the persister ends, after the refresh.
         if self.tx.send(item).is_err() {
-            self.backlog.count.fetch_sub(1, Ordering::AcqRel);
+            self.backlog
+                .count
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
 
@@ -180,8 +197,9 @@ fn failure(provider: &str, subsystem: &str, e: &Error) -> SubsystemFailure {
 
 /// What asking a subsystem of a page for its picture without the previous one gave.
 enum Asked {
-    /// The picture saved last: nothing to read, diff or notify.
-    Unchanged(SubSystemSnapshot),
+    /// The picture saved last: nothing to read, diff or notify; its report row, and what saving
+    /// it records.
+    Unchanged(vds_api::RefreshedSubsystem, Renewal),
     /// The model must refresh it: its cross-process lock (or why it could not be taken), and the
     /// backend's answer when it gave one.
     Model(Result<StoreLock, Error>, Option<Result<Fresh, Error>>),
@@ -300,15 +318,18 @@ impl Inner {
         subsystems: Vec<SubSystemSnapshot>,
         health: CacheHealth,
     ) -> Result<(), Error> {
-        self.save_as(model.id(), provider, subsystems, health).await
+        self.save_as(model.id(), provider, subsystems, Vec::new(), health)
+            .await
     }
 
-    /// [`save`](Self::save) for the provider whose model id is `provider_id`.
+    /// [`save`](Self::save) for the provider whose model id is `provider_id`, with `renewals`
+    /// (subsystems whose picture is the one cached) in the same transaction.
     async fn save_as(
         self: &Arc<Inner>,
         provider_id: ObjectId,
         provider: &str,
         subsystems: Vec<SubSystemSnapshot>,
+        renewals: Vec<Renewal>,
         health: CacheHealth,
     ) -> Result<(), Error> {
         let ids: Vec<ObjectId> = subsystems
@@ -317,8 +338,12 @@ impl Inner {
             .collect();
         let inner = self.clone();
         let name = provider.to_string();
-        let saved =
-            tokio::task::spawn_blocking(move || inner.store.save(&name, &subsystems, health)).await;
+        let saved = tokio::task::spawn_blocking(move || {
+            inner
+                .store
+                .save_batch(&name, &subsystems, &renewals, health)
+        })
+        .await;
         self.deliver(provider, Some(&ids));
         saved
             .map_err(|e| {
@@ -362,15 +387,25 @@ impl Inner {
                     }
                 }
                 let sent = items.len();
-                let batch: Vec<SubSystemSnapshot> = items
-                    .into_iter()
-                    .filter_map(|item| match item {
-                        Committed::Picture(s) => Some(s),
-                        Committed::Of(id) => model.as_ref()?.export_subsystem(id),
-                    })
+                let mut batch: Vec<SubSystemSnapshot> = Vec::with_capacity(sent);
+                let mut renewals: Vec<Renewal> = Vec::new();
+                for item in items {
+                    match item {
+                        Committed::Picture(s) => batch.push(s),
+                        Committed::Of(id) => {
+                            batch.extend(model.as_ref().and_then(|m| m.export_subsystem(id)))
+                        }
+                        Committed::Renewed(r) => renewals.push(r),
+                    }
+                }
+                let keys: Vec<String> = batch
+                    .iter()
+                    .map(|s| s.key.clone())
+                    .chain(renewals.iter().map(|r| r.key().to_owned()))
                     .collect();
-                let keys: Vec<String> = batch.iter().map(|s| s.key.clone()).collect();
-                let saved = inner.save_as(provider_id, &provider, batch, health()).await;
+                let saved = inner
+                    .save_as(provider_id, &provider, batch, renewals, health())
+                    .await;
                 backlog
                     .count
                     .fetch_sub(sent, std::sync::atomic::Ordering::AcqRel);
@@ -392,6 +427,7 @@ impl Inner {
         provider: &str,
         model: &HwProvider,
         persister: &Feed,
+        renewals: Option<&Renewals>,
         gate: impl Fn(&str) -> Result<G, Error> + Send + Sync,
     ) -> (
         Result<vds_model::RefreshReport, Error>,
@@ -401,7 +437,10 @@ impl Inner {
         let result = model
             .refresh_with(gate, |done| {
                 if let Ok(committed) = done.result {
-                    persister.send(done.id, || committed.snapshot());
+                    match renewals.and_then(|r| r.take(done.key)) {
+                        Some(renewal) => persister.renew(renewal),
+                        None => persister.send(done.id, || committed.snapshot()),
+                    }
                 }
                 events
                     .lock()
@@ -440,9 +479,13 @@ impl Inner {
         };
         let store = &self.store;
         let (result, events) = self
-            .refresh_model(provider, model, &persister.tx, |key: &str| {
-                store.lock_subsystem(provider, key).map_err(Error::from)
-            })
+            .refresh_model(
+                provider,
+                model,
+                &persister.tx,
+                entry.renewals.as_deref(),
+                |key: &str| store.lock_subsystem(provider, key).map_err(Error::from),
+            )
             .await;
         let save_errors = persister.finish().await;
         self.deliver(provider, None);
@@ -506,8 +549,7 @@ impl Inner {
                 let tx = persister.tx.clone();
                 Box::pin(async move {
                     tx.room(SAVE_BATCH).await;
-                    self.refresh_page(provider, provider_id, page, backend, start, &tx)
-                        .await
+                    self.refresh_page(provider, page, backend, start, &tx).await
                 }) as PageRun<'_>
             })
             .collect();
@@ -547,9 +589,12 @@ impl Inner {
     /// the model answers; whether every subsystem was refreshed comes with it.
     ///
     /// Each subsystem is first asked for its picture without the previous one
-    /// ([`ProviderBackend::refresh_without_previous`]), under its cross-process lock. A picture
+    /// ([`ProviderBackend::refresh_without_previous`]), under its cross-process lock, taken before
+    /// the page's stamps are read. A picture
     /// its [`Stamp`](vds_store::Stamp) holds is the one saved: the model would find nothing to
-    /// notify and the save records the time alone, so neither reads the saved picture. Every other
+    /// notify and the save records the time alone, so neither reads the saved picture; the page
+    /// keeps its report row and its [`Renewal`] (the new time and checksum, taken in the same pass
+    /// as the check), and drops the picture at once. Every other
     /// subsystem (a changed picture, an answer that needs the previous one, a backend that cannot
     /// answer without it, a busy subsystem) is loaded from the cache and refreshed through the
     /// model, which is handed the answer and the lock already taken.
@@ -561,13 +606,18 @@ impl Inner {
     async fn refresh_page(
         self: &Arc<Inner>,
         provider: &str,
-        provider_id: ObjectId,
         page: &[String],
         backend: Arc<dyn ProviderBackend>,
         start: CacheHealth,
         tx: &Feed,
     ) -> (Part, bool) {
         let mut out = Part::default();
+        // The stamps are read under the subsystems' locks, so each is the row as it is until the
+        // answer is checked against it.
+        let locks: Vec<Result<StoreLock, StoreError>> = page
+            .iter()
+            .map(|key| self.store.lock_subsystem(provider, key))
+            .collect();
         let stamps = match self.store.stamps(provider, page) {
             Ok(s) => s,
             Err(e) => {
@@ -575,19 +625,22 @@ impl Inner {
                 return (out, false);
             }
         };
-        let asked = page.iter().map(|key| {
+        let asked = page.iter().zip(locks).map(|(key, lock)| {
             let (backend, stamps) = (&backend, &stamps);
             async move {
-                let lock = match self.store.lock_subsystem(provider, key) {
+                let lock = match lock {
                     Ok(lock) => lock,
                     Err(e) => return Asked::Model(Err(e.into()), None),
                 };
                 match backend.refresh_without_previous(key).await {
-                    Some(Ok(Fresh::Picture(p)))
-                        if stamps.get(key).is_some_and(|stamp| stamp.holds(&p)) =>
-                    {
-                        drop(lock);
-                        Asked::Unchanged(p)
+                    Some(Ok(Fresh::Picture(p))) => {
+                        match stamps.get(key).and_then(|stamp| stamp.renew(&p)) {
+                            Some(renewal) => {
+                                drop(lock);
+                                Asked::Unchanged(refreshed_one(provider, &p), renewal)
+                            }
+                            None => Asked::Model(Ok(lock), Some(Ok(Fresh::Picture(p)))),
+                        }
                     }
                     answer => Asked::Model(Ok(lock), answer),
                 }
@@ -601,9 +654,9 @@ impl Inner {
         let mut load = Vec::new();
         for ((key, asked), row) in page.iter().zip(asked).zip(&mut rows) {
             match asked {
-                Asked::Unchanged(picture) => {
-                    *row = refreshed(provider, std::slice::from_ref(&picture)).pop();
-                    tx.send(provider_id.child("subsystem", key), || picture);
+                Asked::Unchanged(summary, renewal) => {
+                    *row = Some(summary);
+                    tx.renew(renewal);
                 }
                 Asked::Model(lock, answer) => {
                     locks.insert(key.as_str(), lock);
@@ -633,7 +686,7 @@ impl Inner {
             let locks = Mutex::new(locks);
             let store = &self.store;
             let (result, events) = self
-                .refresh_model(provider, &model, tx, |key: &str| {
+                .refresh_model(provider, &model, tx, None, |key: &str| {
                     let held = locks.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
                     match held {
                         Some(lock) => lock,

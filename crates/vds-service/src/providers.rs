@@ -24,6 +24,7 @@ use vds_providers::{BuildContext, Credential, KindState, ProviderKind, Registrat
 use vds_store::{ProviderConfig, Selection, StoreError};
 
 use crate::Inner;
+use crate::renewing::{Renewals, Renewing};
 
 /// How many subsystems one read of a picture being loaded takes.
 const LOAD_PAGE: usize = 256;
@@ -43,6 +44,8 @@ pub(crate) struct Entry {
     pub(crate) scope: Scope,
     /// True when the backend is the kind's (it can reach arrays).
     pub(crate) live: bool,
+    /// What the live backend notes of subsystems whose fresh picture is the one cached.
+    pub(crate) renewals: Option<Arc<Renewals>>,
 }
 
 impl Entry {
@@ -252,6 +255,7 @@ impl Inner {
                 Selection::All | Selection::Keys(_) => Scope::All,
             },
             live: false,
+            renewals: None,
         });
         let mut entries = self.entries();
         // A live entry made meanwhile wins: it covers more.
@@ -337,12 +341,15 @@ impl Inner {
         }
         let config = self.provider_config(provider)?;
         let (_, backend) = self.build_backend(&config, None)?;
+        let renewals = Arc::new(Renewals::default());
+        let backend = Box::new(Renewing::new(backend, self, provider, renewals.clone()));
         let model = self.load_model(backend, provider, Selection::All)?;
         self.forward_notifications(provider, &model);
         let entry = Arc::new(Entry {
             model,
             scope: Scope::All,
             live: true,
+            renewals: Some(renewals),
         });
         let mut entries = self.entries();
         match entries.get(provider) {

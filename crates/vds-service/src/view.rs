@@ -98,17 +98,20 @@ pub(crate) fn refreshed(
 ) -> Vec<RefreshedSubsystem> {
     snapshots
         .iter()
-        .map(|s| {
-            let summary = SubSystemSummary {
-                key: &s.key,
-                status: s.status,
-                portals: s.portals.len(),
-                targets: s.targets.len(),
-                detail: s.detail.as_deref(),
-            };
-            refreshed_row(provider, summary)
-        })
+        .map(|s| refreshed_one(provider, s))
         .collect()
+}
+
+/// [`refreshed`] of one subsystem.
+pub(crate) fn refreshed_one(provider: &str, s: &SubSystemSnapshot) -> RefreshedSubsystem {
+    let summary = SubSystemSummary {
+        key: &s.key,
+        status: s.status,
+        portals: s.portals.len(),
+        targets: s.targets.len(),
+        detail: s.detail.as_deref(),
+    };
+    refreshed_row(provider, summary)
 }
 
 fn refreshed_row(provider: &str, s: SubSystemSummary<'_>) -> RefreshedSubsystem {

@@ -214,6 +214,38 @@ impl Stamp {
     pub fn holds(&self, snapshot: &SubSystemSnapshot) -> bool {
         checksum(snapshot, self.refreshed_ms) == self.checksum
     }
+
+    /// When this stamp [`holds`](Self::holds) `snapshot`, what saving it now records: its time and
+    /// checksum move, its rows stay ([`crate::Store::save_batch`]). Both checksums are taken in
+    /// one pass over the picture, which is then no longer needed.
+    pub fn renew(&self, snapshot: &SubSystemSnapshot) -> Option<Renewal> {
+        let now = now_ms();
+        let (then, renewed) = checksums(snapshot, self.refreshed_ms, now);
+        (then == self.checksum).then(|| Renewal {
+            key: snapshot.key.clone(),
+            was: *self,
+            now: Stamp {
+                refreshed_ms: now,
+                checksum: renewed,
+            },
+        })
+    }
+}
+
+/// A subsystem whose fresh picture is the one its cache holds ([`Stamp::renew`]): saving it
+/// records the new time (and the checksum at that time), and nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Renewal {
+    key: String,
+    was: Stamp,
+    now: Stamp,
+}
+
+impl Renewal {
+    /// The subsystem's key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
 }
 
 /// One provider's cache as loaded.
@@ -922,9 +954,17 @@ impl Fnv {
     fn new() -> Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
-    fn u64(&mut self, v: u64) {
+    fn step(&mut self, v: u64) {
         self.0 = (self.0 ^ v).wrapping_mul(0x0000_0100_0000_01b3);
     }
+}
+
+/// What a subsystem's encoding is fed to: one checksum, or two that differ only in the time
+/// ([`checksums`]).
+trait Sink {
+    fn u64(&mut self, v: u64);
+    /// The time the checksum is taken at, where the encoding has it.
+    fn time(&mut self);
     fn bytes(&mut self, b: &[u8]) {
         let mut chunks = b.chunks_exact(8);
         for c in &mut chunks {
@@ -945,11 +985,50 @@ impl Fnv {
     }
 }
 
+/// One checksum, at time `.1`.
+struct One(Fnv, i64);
+
+impl Sink for One {
+    fn u64(&mut self, v: u64) {
+        self.0.step(v);
+    }
+    fn time(&mut self) {
+        self.0.step(self.1 as u64);
+    }
+}
+
+/// Two checksums of one subsystem at two times, in one pass: the two chains of multiplications
+/// are independent, so they cost about what one does.
+struct Two(Fnv, i64, Fnv, i64);
+
+impl Sink for Two {
+    fn u64(&mut self, v: u64) {
+        self.0.step(v);
+        self.2.step(v);
+    }
+    fn time(&mut self) {
+        self.0.step(self.1 as u64);
+        self.2.step(self.3 as u64);
+    }
+}
+
 /// Opens the connected-initiators part of a checksum.
 const INITIATORS_MARK: u64 = 0x5644_5349_4e49_5431;
 
 fn checksum(s: &SubSystemSnapshot, refreshed_ms: i64) -> i64 {
-    let mut h = Fnv::new();
+    let mut h = One(Fnv::new(), refreshed_ms);
+    encode(s, &mut h);
+    h.0.0 as i64
+}
+
+/// [`checksum`] at `a_ms` and at `b_ms`.
+fn checksums(s: &SubSystemSnapshot, a_ms: i64, b_ms: i64) -> (i64, i64) {
+    let mut h = Two(Fnv::new(), a_ms, Fnv::new(), b_ms);
+    encode(s, &mut h);
+    (h.0.0 as i64, h.2.0 as i64)
+}
+
+fn encode(s: &SubSystemSnapshot, h: &mut impl Sink) {
     h.str(&s.key);
     h.str(&s.friendly_name);
     h.str(&s.identification);
@@ -964,10 +1043,10 @@ fn checksum(s: &SubSystemSnapshot, refreshed_ms: i64) -> i64 {
         }
         None => h.u64(0),
     }
-    h.u64(refreshed_ms as u64);
+    h.time();
     h.u64(s.portals.len() as u64);
     for p in &s.portals {
-        address(&mut h, &p.address);
+        address(h, &p.address);
         h.u64(p.status.to_raw() as u64);
     }
     h.u64(s.targets.len() as u64);
@@ -981,7 +1060,7 @@ fn checksum(s: &SubSystemSnapshot, refreshed_ms: i64) -> i64 {
             h.u64(u64::from(g.tag));
             h.u64(g.portals.len() as u64);
             for a in &g.portals {
-                address(&mut h, a);
+                address(h, a);
             }
         }
     }
@@ -996,10 +1075,9 @@ fn checksum(s: &SubSystemSnapshot, refreshed_ms: i64) -> i64 {
             }
         }
     }
-    h.0 as i64
 }
 
-fn address(h: &mut Fnv, a: &VdsIpAddress) {
+fn address(h: &mut impl Sink, a: &VdsIpAddress) {
     // The raw fields, not the text form: formatting every address would cost more than the rest.
     h.u64(a.address_type().0 as u64);
     h.u64(u64::from(a.port()));
@@ -1205,6 +1283,7 @@ pub(crate) fn save_some(
     files: &Files,
     provider: &str,
     subsystems: &[SubSystemSnapshot],
+    renewals: &[Renewal],
     keep: Option<&HashSet<&str>>,
     health: CacheHealth,
 ) -> Result<(), StoreError> {
@@ -1213,6 +1292,22 @@ pub(crate) fn save_some(
     let run = |conn: &mut Connection| -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let pid = provider_row(&tx, provider, health)?;
+        // A renewal moves the time of rows that still hold what its stamp was taken from; rows
+        // another process saved since hold something at least as new, and stay.
+        for r in renewals {
+            tx.prepare_cached(
+                "UPDATE subsystems SET refreshed_at = ?1, checksum = ?2
+                 WHERE provider = ?3 AND key = ?4 AND refreshed_at = ?5 AND checksum = ?6",
+            )?
+            .execute(params![
+                r.now.refreshed_ms,
+                r.now.checksum,
+                pid,
+                r.key,
+                r.was.refreshed_ms,
+                r.was.checksum
+            ])?;
+        }
         if let Some(keep) = keep {
             let cached: Vec<(i64, String)> = tx
                 .prepare_cached("SELECT id, key FROM subsystems WHERE provider = ?1")?
@@ -1239,15 +1334,12 @@ pub(crate) fn save_some(
             // time) keeps its rows: only its time and checksum move. A refresh of arrays that did
             // not change then writes one row per subsystem instead of rewriting every child row.
             if let Some((id, old_ms, stored)) = existing {
-                if checksum(s, old_ms) == stored {
+                let (then, now) = checksums(s, old_ms, refreshed);
+                if then == stored {
                     tx.prepare_cached(
                         "UPDATE subsystems SET refreshed_at = ?1, checksum = ?2 WHERE id = ?3",
                     )?
-                    .execute(params![
-                        refreshed,
-                        checksum(s, refreshed),
-                        id
-                    ])?;
+                    .execute(params![refreshed, now, id])?;
                     continue;
                 }
             }
@@ -1943,4 +2035,26 @@ mod tests {
     }
 
     const VERSION_2_CHECKSUM_OF_DEMO_ARRAY_1_AT_5: i64 = -4_903_675_538_912_004_605;
+
+    #[test]
+    fn two_checksums_in_one_pass_are_the_two_taken_apart() {
+        let mut pictures = vec![
+            vds_model::sim::demo_array_1(),
+            vds_model::sim::demo_array_2(),
+        ];
+        let mut bare = pictures[0].clone();
+        for t in &mut bare.targets {
+            t.connected_initiators.clear();
+        }
+        pictures.push(bare);
+        for s in &pictures {
+            for (a, b) in [(5, 6), (0, i64::MAX), (-1, 1_796_224_323_493), (7, 7)] {
+                assert_eq!(
+                    checksums(s, a, b),
+                    (checksum(s, a), checksum(s, b)),
+                    "{a} {b}"
+                );
+            }
+        }
+    }
 }

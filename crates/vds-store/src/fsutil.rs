@@ -121,21 +121,34 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Opens (creating with mode 0600) a lock file.
+/// Opens (creating with mode 0600) a lock file. The file usually exists: it is opened first
+/// as it is (one system call, where checking for it and creating it took three), and made only
+/// when it is missing.
 pub(crate) fn open_lock_file(path: &Path) -> Result<File, StoreError> {
-    let existed = path.exists();
+    match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => return Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io(path, e)),
+    }
     let f = OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| StoreError::io(path, e))?;
-    if !existed {
-        adopt(path)?;
+        .open(path);
+    match f {
+        Ok(f) => {
+            adopt(path)?;
+            Ok(f)
+        }
+        // Made by another process in between: theirs to own.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io(path, e)),
+        Err(e) => Err(StoreError::io(path, e)),
     }
-    Ok(f)
 }
 
 /// Opens a lock file for a reader: read-only when it cannot be written (a read-only store, an

@@ -63,7 +63,7 @@ use vds_model::{CacheHealth, SubSystemSnapshot};
 
 use cache::Access;
 pub use cache::{
-    APPLICATION_ID, BUSY_TIMEOUT, CACHE_SCHEMA_VERSION, MAX_KEYS_PER_LOAD, ProviderCache,
+    APPLICATION_ID, BUSY_TIMEOUT, CACHE_SCHEMA_VERSION, MAX_KEYS_PER_LOAD, ProviderCache, Renewal,
     Selection, Stamp,
 };
 pub use config::{
@@ -472,8 +472,21 @@ impl Store {
         subsystems: &[SubSystemSnapshot],
         health: CacheHealth,
     ) -> Result<(), StoreError> {
+        self.save_batch(provider, subsystems, &[], health)
+    }
+
+    /// [`save`](Self::save) of `subsystems`, and of `renewals` (subsystems whose fresh picture is
+    /// the one cached, [`Stamp::renew`]: their time moves, unless another process saved them
+    /// since), in one transaction.
+    pub fn save_batch(
+        &self,
+        provider: &str,
+        subsystems: &[SubSystemSnapshot],
+        renewals: &[Renewal],
+        health: CacheHealth,
+    ) -> Result<(), StoreError> {
         self.with_cache(Access::Write, |conn, files| {
-            cache::save_some(conn, files, provider, subsystems, None, health)
+            cache::save_some(conn, files, provider, subsystems, renewals, None, health)
         })
     }
 
@@ -497,7 +510,7 @@ impl Store {
             .map(|s| s.name.as_str())
             .collect();
         self.with_cache(Access::Write, |conn, files| {
-            cache::save_some(conn, files, provider, subsystems, Some(&keep), health)
+            cache::save_some(conn, files, provider, subsystems, &[], Some(&keep), health)
         })
     }
 

@@ -49,9 +49,16 @@ fn subsystem_file(provider: &str, key: &str) -> String {
 }
 
 fn take(dir: &Path, file: &str, shared: bool, busy: &str) -> Result<File, StoreError> {
-    fsutil::create_dir(dir, 0o700)?;
     let path = dir.join(file);
-    let f = fsutil::open_lock_file(&path)?;
+    // The directory is made when the file cannot be opened for want of it (once per store), not
+    // checked before every lock: a refresh takes two locks per subsystem.
+    let f = match fsutil::open_lock_file(&path) {
+        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            fsutil::create_dir(dir, 0o700)?;
+            fsutil::open_lock_file(&path)?
+        }
+        opened => opened?,
+    };
     let taken = if shared {
         fsutil::try_lock_shared(&f, &path)?
     } else {
@@ -111,6 +118,32 @@ mod tests {
         assert_ne!(subsystem_file("ab", "c"), subsystem_file("a", "bc"));
         assert!(!subsystem_file("a/b", "../x").contains('/'));
         assert_ne!(provider_file("p"), provider_file("q"));
+    }
+
+    #[test]
+    fn the_lock_directory_and_files_are_made_when_missing() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let locks = dir.path().join("locks");
+        let held = lock_subsystem(&locks, "p", "a").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&locks), 0o700);
+        let file = locks.join(subsystem_file("p", "a"));
+        assert_eq!(mode(&file), 0o600);
+        assert!(matches!(
+            lock_subsystem(&locks, "p", "a"),
+            Err(StoreError::Busy { .. })
+        ));
+        drop(held);
+        // The files stay, and are opened as they are.
+        assert!(lock_subsystem(&locks, "p", "a").is_ok());
+        // A lock file that cannot be opened is an error naming it, not a lock.
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        match lock_subsystem(&locks, "p", "a") {
+            Err(StoreError::Io { path, .. }) => assert_eq!(path, file),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

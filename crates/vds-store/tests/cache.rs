@@ -1126,3 +1126,56 @@ fn a_stamp_holds_the_picture_saved_and_no_other() {
     assert!(after[&saved[0].key].holds(&saved[0]));
     assert_eq!(store.stamps("no-such-provider", &keys).unwrap().len(), 0);
 }
+
+#[test]
+fn a_renewal_moves_the_time_of_an_unchanged_picture_and_nothing_else() {
+    let (dir, _, saved) = filled_cache();
+    let store = Store::open(dir.path()).unwrap();
+    let keys: Vec<String> = saved.iter().map(|s| s.key.clone()).collect();
+    let stamps = store.stamps(P, &keys).unwrap();
+    let times = |store: &Store| -> Vec<SystemTime> {
+        let c = store.load(P, Selection::All).unwrap();
+        c.subsystems.iter().map(|(_, t)| *t).collect()
+    };
+    let before = times(&store);
+    // A changed picture is no renewal: it has to be saved whole.
+    let mut changed = saved[1].clone();
+    changed.friendly_name.push_str(" (renamed)");
+    assert_eq!(stamps[&changed.key].renew(&changed), None);
+    assert_eq!(stamps[&saved[1].key].renew(&saved[0]), None);
+
+    std::thread::sleep(Duration::from_millis(2));
+    let renewal = stamps[&saved[0].key]
+        .renew(&saved[0])
+        .expect("the picture saved");
+    assert_eq!(renewal.key(), saved[0].key);
+    store
+        .save_batch(P, &[], std::slice::from_ref(&renewal), CacheHealth::Good)
+        .unwrap();
+    // The rows load (the new checksum is the picture's at the new time) and are what they were;
+    // only the renewed subsystem's time moved.
+    assert_eq!(snapshots(&store, P), saved);
+    store.verify_cache(true).unwrap();
+    let after = times(&store);
+    assert!(after[0] > before[0], "{:?} -> {:?}", before[0], after[0]);
+    assert_eq!(after[1..], before[1..]);
+    let now = store.stamps(P, &keys[..1]).unwrap();
+    assert_ne!(now[&saved[0].key], stamps[&saved[0].key]);
+    assert!(now[&saved[0].key].holds(&saved[0]));
+
+    // A renewal taken before another process saved the subsystem leaves that save alone.
+    let old = store.stamps(P, &keys[2..3]).unwrap()[&saved[2].key];
+    let stale = old.renew(&saved[2]).expect("the picture saved");
+    let mut newer = saved[2].clone();
+    newer.friendly_name.push_str(" (renamed)");
+    std::thread::sleep(Duration::from_millis(2));
+    store
+        .save(P, std::slice::from_ref(&newer), CacheHealth::Good)
+        .unwrap();
+    store
+        .save_batch(P, &[], &[stale], CacheHealth::Good)
+        .unwrap();
+    assert_eq!(snapshots(&store, P)[2], newer);
+    assert!(store.stamps(P, &keys[2..3]).unwrap()[&saved[2].key].holds(&newer));
+    store.verify_cache(true).unwrap();
+}
