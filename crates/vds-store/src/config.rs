@@ -37,6 +37,7 @@
 //! `sendtargets` holding every subsystem), so object ids stay the same; the first write saves it as
 //! version 2 after keeping the original aside as `vds.toml.v1` (see [`crate::Store::update_config`]).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -269,13 +270,11 @@ impl Config {
                 });
             }
         }
-        let mut secrets: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
-        for (i, s) in self.subsystems.iter().enumerate() {
+        let mut secrets: HashMap<&str, &str> = HashMap::new();
+        let mut names: HashSet<(&str, &str)> = HashSet::with_capacity(self.subsystems.len());
+        for s in &self.subsystems {
             s.validate()?;
-            if self.subsystems[..i]
-                .iter()
-                .any(|o| o.provider == s.provider && o.name == s.name)
-            {
+            if !names.insert((s.provider.as_str(), s.name.as_str())) {
                 return Err(StoreError::NameExists {
                     what: "subsystem",
                     name: s.name.clone(),
@@ -406,6 +405,11 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, StoreError> {
         }
         config.providers.push(p);
     }
+    // What the subsystems seen so far use, so that each check below is a lookup, not a scan of
+    // every subsystem before (a fleet's file has thousands): the hash of each (provider, name),
+    // confirmed by a scan only when it matches, and each secret's first user.
+    let mut names: HashSet<u64> = HashSet::with_capacity(file.subsystems.len());
+    let mut secrets: HashMap<String, usize> = HashMap::new();
     for spanned in file.subsystems {
         let start = spanned.span().start;
         let mut s = spanned.into_inner();
@@ -427,7 +431,11 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, StoreError> {
             }
         }
         s.validate().map_err(|e| err(start, e.to_string()))?;
-        if config.subsystem(&s.provider, &s.name).is_some() {
+        let named = {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            BuildHasherDefault::<DefaultHasher>::default().hash_one((&s.provider, &s.name))
+        };
+        if !names.insert(named) && config.subsystem(&s.provider, &s.name).is_some() {
             return Err(err(
                 start,
                 format!(
@@ -437,9 +445,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, StoreError> {
             ));
         }
         for secret in [&s.chap_secret, &s.mutual_secret].into_iter().flatten() {
-            let other = config.subsystems.iter().find(|o| {
-                o.chap_secret.as_ref() == Some(secret) || o.mutual_secret.as_ref() == Some(secret)
-            });
+            let other = secrets.get(secret).map(|&i| &config.subsystems[i]);
             let twice = s.chap_secret.is_some() && s.chap_secret == s.mutual_secret;
             if other.is_some() || twice {
                 let first = other.map_or(s.name.as_str(), |o| o.name.as_str());
@@ -453,6 +459,11 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, StoreError> {
                     .to_string(),
                 ));
             }
+        }
+        for secret in [&s.chap_secret, &s.mutual_secret].into_iter().flatten() {
+            secrets
+                .entry(secret.clone())
+                .or_insert(config.subsystems.len());
         }
         config.subsystems.push(s);
     }
