@@ -120,6 +120,12 @@ pub(crate) struct Inner {
     pub(crate) progress: Option<Arc<ProgressFn>>,
     /// See [`ServiceOptions::paged`].
     pub(crate) paged: bool,
+    /// Set by [`Service::hold_pictures`]: the picture a query loads is the live one.
+    pub(crate) holds: std::sync::atomic::AtomicBool,
+    /// Held while a provider's picture is loaded, so that callers asking at once (a daemon's
+    /// refresher, its event feed and its first clients) wait for one load instead of each making
+    /// their own.
+    pub(crate) loading: Mutex<()>,
     /// Notifications being collected for the subsystem a mutation runs on (by subsystem id).
     captures: Mutex<HashMap<vds_model::ObjectId, Vec<Notification>>>,
     /// Notifications the models raised about subsystems not saved yet, with their provider, in
@@ -174,11 +180,26 @@ impl Service {
                 next_cookie: AtomicU32::new(1),
                 progress,
                 paged,
+                holds: std::sync::atomic::AtomicBool::new(false),
+                loading: Mutex::new(()),
                 captures: Mutex::new(HashMap::new()),
                 pending: Mutex::new(Vec::new()),
                 _scratch: scratch,
             }),
         }
+    }
+
+    /// Makes every picture the service loads from now on the live one (over the backend the
+    /// provider's kind builds, as operations need), queries' included: what a daemon, which
+    /// holds its pictures for its life and refreshes them, wants, so that a provider's picture is
+    /// loaded once instead of once for queries and again for the first operation. A provider
+    /// whose backend cannot be built (a secret that cannot be read, say) is still loaded for
+    /// queries alone. A one-shot front end leaves it off: its queries then read no secret and
+    /// build no backend.
+    pub fn hold_pictures(&self) {
+        self.inner
+            .holds
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// A throwaway service: a store in a new temporary directory (removed when the last clone of the

@@ -8,6 +8,9 @@
 //! - **live**: every cached subsystem, over the backend the provider's kind builds from the
 //!   configuration, the secrets and the kind's state. Operations need it.
 //!
+//! A daemon makes every load live ([`crate::Service::hold_pictures`]), so each provider's picture
+//! is loaded once; callers asking at once wait for one load (`Inner::loading`).
+//!
 //! An entry that covers what a call needs is reused; a live one covers everything. A change of the
 //! configuration drops the entries of the providers it concerns ([`Inner::forget`]): they are built
 //! again from the store, where everything they knew was saved.
@@ -233,10 +236,26 @@ impl Inner {
 
     /// The entry of `provider` for a query about `selection`.
     pub(crate) fn query_entry(
-        &self,
+        self: &Arc<Self>,
         provider: &str,
         selection: Selection<'_>,
     ) -> Result<Arc<Entry>, Error> {
+        if let Some(e) = self.entries().get(provider) {
+            if e.covers(selection) {
+                return Ok(e.clone());
+            }
+        }
+        if self.holds.load(std::sync::atomic::Ordering::Acquire) {
+            match self.live_entry(provider) {
+                Ok(e) => return Ok(e),
+                Err(e) => tracing::debug!(
+                    provider, error = %e,
+                    "the live picture cannot be loaded; loading it for queries alone"
+                ),
+            }
+        }
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        // Loaded by whoever held the lock before.
         if let Some(e) = self.entries().get(provider) {
             if e.covers(selection) {
                 return Ok(e.clone());
@@ -339,6 +358,12 @@ impl Inner {
                 return Ok(e.clone());
             }
         }
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = self.entries().get(provider) {
+            if e.live {
+                return Ok(e.clone());
+            }
+        }
         let config = self.provider_config(provider)?;
         let (_, backend) = self.build_backend(&config, None)?;
         let renewals = Arc::new(Renewals::default());
@@ -359,5 +384,47 @@ impl Inner {
                 Ok(entry)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{SIMULATOR_PROVIDER, Service};
+    use vds_store::Selection;
+
+    #[tokio::test]
+    async fn callers_at_once_share_one_load_and_a_held_picture_is_the_live_one() {
+        let service = Service::simulator().await.expect("simulator");
+        let inner = service.inner.clone();
+        inner.forget(SIMULATOR_PROVIDER);
+        let barrier = std::sync::Barrier::new(2);
+        let (a, b) = std::thread::scope(|s| {
+            let ask = || {
+                barrier.wait();
+                inner
+                    .query_entry(SIMULATOR_PROVIDER, Selection::All)
+                    .expect("entry")
+            };
+            let a = s.spawn(ask);
+            let b = s.spawn(ask);
+            (a.join().expect("a"), b.join().expect("b"))
+        });
+        assert!(std::sync::Arc::ptr_eq(&a, &b), "one load, shared");
+        assert!(!a.live, "a query's picture, without hold_pictures");
+
+        service.hold_pictures();
+        inner.forget(SIMULATOR_PROVIDER);
+        let held = inner
+            .query_entry(SIMULATOR_PROVIDER, Selection::All)
+            .expect("entry");
+        assert!(
+            held.live,
+            "with hold_pictures, a query loads the live picture"
+        );
+        let again = inner.live_entry(SIMULATOR_PROVIDER).expect("live");
+        assert!(
+            std::sync::Arc::ptr_eq(&held, &again),
+            "and operations use it"
+        );
     }
 }

@@ -256,6 +256,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         options.create = true;
         Service::open(options).map_err(|e| e.to_string())?
     };
+    // The daemon holds its pictures: each provider's is loaded once, live, by whichever of the
+    // refresher, the event feed and the first client asks first.
+    service.hold_pictures();
     let root = service.root().to_path_buf();
     let (reloadable, policy, tokens) = load_reloadable(&cli, &root).map_err(|e| e.to_string())?;
     let socket = cli.socket.clone().unwrap_or_else(settings::default_socket);
