@@ -40,6 +40,9 @@ pub enum Scope {
 /// How many committed subsystems one save writes at most.
 const SAVE_BATCH: usize = 256;
 
+/// How long a persister waits for more committed subsystems to save with the first of a batch.
+const SAVE_GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// How many subsystems a page of a paged refresh holds (see `refresh_provider_paged`).
 const PAGE: usize = 16;
 
@@ -380,10 +383,21 @@ impl Inner {
             let mut errors = Vec::new();
             while let Some(first) = rx.recv().await {
                 let mut items = vec![first];
+                // What arrives within SAVE_GATHER joins the batch: a refresh commits its
+                // subsystems one at a time, and a transaction (and its fsync) per handful of them
+                // held the store's connection most of the time. The refresh's end (every sender
+                // dropped) ends the wait at once.
+                let until = tokio::time::Instant::now() + SAVE_GATHER;
                 while items.len() < SAVE_BATCH {
                     match rx.try_recv() {
                         Ok(s) => items.push(s),
-                        Err(_) => break,
+                        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                            match tokio::time::timeout_at(until, rx.recv()).await {
+                                Ok(Some(s)) => items.push(s),
+                                Ok(None) | Err(_) => break,
+                            }
+                        }
+                        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
                     }
                 }
                 let sent = items.len();

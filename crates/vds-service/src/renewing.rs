@@ -7,7 +7,9 @@
 //! The stamp is read from the store when the backend answers, which is under the subsystem's
 //! gates (the model's and the cross-process lock), so it is the row as it is; the renewal is
 //! taken when the model commits that answer ([`Renewals::take`]), and it only moves rows that
-//! still hold that stamp when it is saved.
+//! still hold that stamp when it is saved. No runtime thread waits for the store: when its
+//! connection is busy (the persister saving a batch), the answer is not noted and the subsystem
+//! is saved whole.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -44,13 +46,18 @@ struct Noter {
 impl Noter {
     /// Notes whether `fresh` is the picture the cache holds. Whatever was noted for its key
     /// before is dropped either way: a renewal always belongs to the last answer.
+    ///
+    /// The stamp is read only when the store's connection is free at once ([`Store::stamp_now`]):
+    /// this runs on the runtime's threads, which must not wait for the persister's save of a
+    /// batch; the subsystem is then saved whole, as without a note. (Reading it on a blocking
+    /// thread instead cost more CPU than the saves it spared: 68.7 against 62.3 ms per refresh of
+    /// 500, docs/PERFORMANCE.md.)
+    ///
+    /// [`Store::stamp_now`]: vds_store::Store::stamp_now
     fn note(&self, fresh: &SubSystemSnapshot) {
         let renewal = self.service.upgrade().and_then(|inner| {
-            let mut stamps = inner
-                .store
-                .stamps(&self.provider, std::slice::from_ref(&fresh.key))
-                .ok()?;
-            stamps.remove(&fresh.key)?.renew(fresh)
+            let stamp = inner.store.stamp_now(&self.provider, &fresh.key)?.ok()??;
+            stamp.renew(fresh)
         });
         let mut map = self.renewals.map();
         match renewal {
@@ -121,6 +128,7 @@ impl ProviderBackend for Renewing {
                 self.noter.note(&p);
                 Fresh::Picture(p)
             }
+            // The step runs under the subsystem's gates too, right after.
             Fresh::NeedsPrevious(make) => {
                 let noter = self.noter.clone();
                 Fresh::NeedsPrevious(Box::new(move |previous| {

@@ -454,6 +454,30 @@ impl Store {
         })
     }
 
+    /// [`stamps`](Self::stamps) of one subsystem, read only if the store's connection is free
+    /// now: `None` when another thread of this process is using it (a save of a batch, say),
+    /// rather than waiting for it. For a caller on an asynchronous runtime's thread that can do
+    /// without the stamp (it then saves the whole picture), and must not hold up the other tasks
+    /// of that thread meanwhile.
+    pub fn stamp_now(
+        &self,
+        provider: &str,
+        key: &str,
+    ) -> Option<Result<Option<Stamp>, StoreError>> {
+        let mut slot = match self.cache.try_lock() {
+            Ok(slot) => slot,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let keys = [key.to_string()];
+        Some(
+            slot.with(&self.cache_files, Access::Read, |conn, files| {
+                cache::stamps(conn, files, provider, &keys)
+            })
+            .map(|mut stamps| stamps.remove(key)),
+        )
+    }
+
     /// The providers whose cache holds a subsystem with key `key`, in the order they first saved.
     pub fn providers_with(&self, key: &str) -> Result<Vec<String>, StoreError> {
         self.with_cache(Access::Read, |conn, files| {
@@ -704,4 +728,36 @@ pub fn check_modes(root: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_now_is_read_only_while_the_connection_is_free() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let saved = vds_model::sim::demo_array_1();
+        store
+            .save("lab", std::slice::from_ref(&saved), CacheHealth::Good)
+            .expect("save");
+        let stamp = match store.stamp_now("lab", &saved.key) {
+            Some(Ok(Some(stamp))) => stamp,
+            other => panic!("{other:?}"),
+        };
+        assert!(stamp.holds(&saved));
+        assert!(matches!(
+            store.stamp_now("lab", "not-cached"),
+            Some(Ok(None))
+        ));
+        // Another thread using the connection (here: this one, holding it): no wait, no stamp.
+        let held = store.slot();
+        assert!(store.stamp_now("lab", &saved.key).is_none());
+        drop(held);
+        assert!(matches!(
+            store.stamp_now("lab", &saved.key),
+            Some(Ok(Some(_)))
+        ));
+    }
 }
