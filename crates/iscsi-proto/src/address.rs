@@ -245,6 +245,16 @@ fn fast_v6(s: &[u8]) -> Option<Ipv6Addr> {
 /// Strict dotted-quad IPv4 (four decimal octets of 1..=3 digits, no leading zero, each at most
 /// 255): exactly the form `Ipv4Addr::from_str` accepts; `None` means "not that form".
 fn fast_v4(s: &[u8]) -> Option<Ipv4Addr> {
+    match dotted_quad_prefix(s)? {
+        (addr, len) if len == s.len() => Some(addr),
+        _ => None,
+    }
+}
+
+/// The dotted quad [`fast_v4`] takes at the start of `s`, and how many bytes it spans. What
+/// follows is the caller's to check: after an octet of three digits, a fourth is left there.
+#[inline(always)]
+fn dotted_quad_prefix(s: &[u8]) -> Option<(Ipv4Addr, usize)> {
     let mut octets = [0u8; 4];
     let mut i = 0;
     for (n, slot) in octets.iter_mut().enumerate() {
@@ -254,25 +264,14 @@ fn fast_v4(s: &[u8]) -> Option<Ipv4Addr> {
             }
             i += 1;
         }
-        let start = i;
-        let mut v: u16 = 0;
-        while let Some(&c) = s.get(i) {
-            if !c.is_ascii_digit() {
-                break;
-            }
-            if i - start == 3 {
-                return None;
-            }
-            v = v * 10 + u16::from(c - b'0');
-            i += 1;
-        }
-        let len = i - start;
-        if len == 0 || (len > 1 && s[start] == b'0') {
+        let (v, len) = leading_digits(&s[i..], 3);
+        if len == 0 || (len > 1 && s[i] == b'0') {
             return None;
         }
         *slot = u8::try_from(v).ok()?;
+        i += len;
     }
-    (i == s.len()).then_some(Ipv4Addr::from(octets))
+    Some((Ipv4Addr::from(octets), i))
 }
 
 /// The forms SendTargets answers are made of, in one pass over the bytes: a dotted-quad IPv4
@@ -287,25 +286,9 @@ fn fast_target_address(s: &[u8]) -> Option<TargetAddress> {
         let addr = fast_v6(&bracketed[..close])?;
         (Host::Ipv6 { addr, zone: None }, &bracketed[close + 1..])
     } else {
-        // The octets as `fast_v4` takes them, read in place: the first byte after the fourth
-        // octet must be ':', ',' or the end, checked below with the port and tag.
-        let mut octets = [0u8; 4];
-        let mut i = 0;
-        for (n, slot) in octets.iter_mut().enumerate() {
-            if n > 0 {
-                if s.get(i) != Some(&b'.') {
-                    return None;
-                }
-                i += 1;
-            }
-            let (v, len) = leading_digits(&s[i..], 3);
-            if len == 0 || (len > 1 && s[i] == b'0') {
-                return None;
-            }
-            *slot = u8::try_from(v).ok()?;
-            i += len;
-        }
-        (Host::Ipv4(Ipv4Addr::from(octets)), &s[i..])
+        // What follows the fourth octet must be ':port', ',tag' or the end: checked below.
+        let (addr, i) = dotted_quad_prefix(s)?;
+        (Host::Ipv4(addr), &s[i..])
     };
     let (port, rest) = match rest.strip_prefix(b":") {
         Some(p) => match leading_digits(p, 5) {

@@ -95,8 +95,6 @@ impl Feed {
     /// Hands over subsystem `id`, committed; `picture` writes its picture out, when the persister
     /// is sent pictures.
     fn send(&self, id: ObjectId, picture: impl FnOnce() -> SubSystemSnapshot) {
-        use std::sync::atomic::Ordering;
-        self.backlog.count.fetch_add(1, Ordering::AcqRel);
         let item = if self.by_id {
             Committed::Of(id)
         } else {
@@ -105,20 +103,17 @@ impl Feed {
         self.queue(item);
     }
 
-    /// Hands over a subsystem whose picture is the one cached ([`Stamp::renew`]).
+    /// Hands over a subsystem whose picture is the one cached ([`vds_store::Stamp::renew`]).
     fn renew(&self, renewal: Renewal) {
-        self.backlog
-            .count
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.queue(Committed::Renewed(renewal));
     }
 
     fn queue(&self, item: Committed) {
+        use std::sync::atomic::Ordering;
+        self.backlog.count.fetch_add(1, Ordering::AcqRel);
         // The receiver lives until the persister ends, after the refresh.
         if self.tx.send(item).is_err() {
-            self.backlog
-                .count
-                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            self.backlog.count.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -604,14 +599,13 @@ impl Inner {
     ///
     /// Each subsystem is first asked for its picture without the previous one
     /// ([`ProviderBackend::refresh_without_previous`]), under its cross-process lock, taken before
-    /// the page's stamps are read. A picture
-    /// its [`Stamp`](vds_store::Stamp) holds is the one saved: the model would find nothing to
-    /// notify and the save records the time alone, so neither reads the saved picture; the page
-    /// keeps its report row and its [`Renewal`] (the new time and checksum, taken in the same pass
-    /// as the check), and drops the picture at once. Every other
-    /// subsystem (a changed picture, an answer that needs the previous one, a backend that cannot
-    /// answer without it, a busy subsystem) is loaded from the cache and refreshed through the
-    /// model, which is handed the answer and the lock already taken.
+    /// the page's stamps are read. A picture its [`Stamp`](vds_store::Stamp) holds is the one
+    /// saved: the model would find nothing to notify and the save records the time alone, so
+    /// neither reads the saved picture; the page keeps its report row and its [`Renewal`] (the new
+    /// time and checksum, taken in the same pass as the check), and drops the picture at once.
+    /// Every other subsystem (a changed picture, an answer that needs the previous one, a backend
+    /// that cannot answer without it, a busy subsystem) is loaded from the cache and refreshed
+    /// through the model, which is handed the answer and the lock already taken.
     ///
     /// The pictures of unchanged subsystems are not read, so damaged rows of theirs are not
     /// found here: they stay as they are (the save moves the time and records the checksum of the

@@ -160,13 +160,18 @@ impl Inner {
 
     /// True when the service holds a live picture of `provider`.
     pub(crate) fn holds_live(&self, provider: &str) -> bool {
-        self.entries().get(provider).is_some_and(|e| e.live)
+        self.held(provider, |e| e.live).is_some()
     }
 
     /// Drops what the service holds of `provider`, so the next call builds it again from the store.
     pub(crate) fn forget(&self, provider: &str) {
         self.entries().remove(provider);
         *self.configured.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The entry held for `provider`, if `wanted`.
+    fn held(&self, provider: &str, wanted: impl Fn(&Entry) -> bool) -> Option<Arc<Entry>> {
+        self.entries().get(provider).filter(|e| wanted(e)).cloned()
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
@@ -240,10 +245,8 @@ impl Inner {
         provider: &str,
         selection: Selection<'_>,
     ) -> Result<Arc<Entry>, Error> {
-        if let Some(e) = self.entries().get(provider) {
-            if e.covers(selection) {
-                return Ok(e.clone());
-            }
+        if let Some(e) = self.held(provider, |e| e.covers(selection)) {
+            return Ok(e);
         }
         if self.holds.load(std::sync::atomic::Ordering::Acquire) {
             match self.live_entry(provider) {
@@ -256,10 +259,8 @@ impl Inner {
         }
         let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         // Loaded by whoever held the lock before.
-        if let Some(e) = self.entries().get(provider) {
-            if e.covers(selection) {
-                return Ok(e.clone());
-            }
+        if let Some(e) = self.held(provider, |e| e.covers(selection)) {
+            return Ok(e);
         }
         let model = self.load_model(
             Box::new(Detached(provider.to_string())),
@@ -353,16 +354,13 @@ impl Inner {
     /// The live entry of `provider`: every cached subsystem over the kind's backend. `corrupt`
     /// receives why the cache could not be read, when it could not.
     pub(crate) fn live_entry(self: &Arc<Self>, provider: &str) -> Result<Arc<Entry>, Error> {
-        if let Some(e) = self.entries().get(provider) {
-            if e.live {
-                return Ok(e.clone());
-            }
+        if let Some(e) = self.held(provider, |e| e.live) {
+            return Ok(e);
         }
         let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = self.entries().get(provider) {
-            if e.live {
-                return Ok(e.clone());
-            }
+        // Loaded by whoever held the lock before.
+        if let Some(e) = self.held(provider, |e| e.live) {
+            return Ok(e);
         }
         let config = self.provider_config(provider)?;
         let (_, backend) = self.build_backend(&config, None)?;
