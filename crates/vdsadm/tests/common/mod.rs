@@ -184,8 +184,11 @@ pub struct SilentArray {
 
 impl SilentArray {
     pub fn start() -> SilentArray {
-        let port = vds_testpeers::free_port();
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        // Port 0: the kernel picks a port that is free as it binds, so nothing can take it
+        // between a check and the bind (a port reserved by `free_port` and bound here once
+        // lost that race in CI: "Address already in use").
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let port = listener.local_addr().expect("local address").port();
         let (tx, accepted) = std::sync::mpsc::channel();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
