@@ -377,6 +377,11 @@ async fn connect(
 /// Largest read per syscall.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// The first read's size: a discovery answer of a hundred targets fits in one. A read that fills
+/// the buffer doubles it, up to [`READ_CHUNK`], so a large answer still comes in large reads while
+/// a refresh's many connections at once each hold a quarter of it.
+const READ_FIRST: usize = 16 * 1024;
+
 async fn converse(
     mut stream: TcpStream,
     addr: SocketAddr,
@@ -391,7 +396,7 @@ async fn converse(
         .map_err(|e| fail(ErrorKind::from_proto(e), Phase::Login))?;
     // Read into spare capacity (`read_buf`): a zeroed buffer per connection cost more than the
     // discovery answer it receives.
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_FIRST);
     let mut targets: Option<Vec<DiscoveredTarget>> = None;
     let mut tag = None;
     let mut redirect = None;
@@ -489,6 +494,9 @@ async fn converse(
                 return Ok(finish(targets, tag, &session, false));
             }
             return Err(fail(ErrorKind::from_proto(e), phase));
+        }
+        if n == buf.capacity() && n < READ_CHUNK {
+            buf.reserve_exact((2 * n).min(READ_CHUNK) - n);
         }
     }
 }

@@ -16,7 +16,7 @@ use vds_providers::sendtargets::{
 use vds_testpeers::{Tgtd, TgtdConfig};
 
 fn provider(rt: &Runtime, portal: &str, n: usize) -> HwProvider {
-    let subsystems = (0..n)
+    let subsystems: Vec<_> = (0..n)
         .map(|i| SendTargetsSubsystem {
             name: format!("bench-{i:03}"),
             portals: vec![portal.parse().expect("tgtd portal parses")],

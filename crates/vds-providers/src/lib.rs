@@ -98,14 +98,18 @@ pub trait KindState: Send + Sync {
     fn lock(&self) -> Result<Box<dyn Send>, Error>;
 }
 
+/// The registrations a backend is built for ([`BuildContext::registrations`]).
+pub type Registrations<'a> = Box<dyn Iterator<Item = Registration> + 'a>;
+
 /// Everything a kind may use to build a backend.
 pub struct BuildContext<'a> {
     /// The provider's name (its id and every object id under it derive from it).
     pub name: &'a str,
     /// The kind's settings: every key of the provider's `[[provider]]` table but `name` and `kind`.
     pub settings: &'a toml::Table,
-    /// The registered subsystems, in order (empty for kinds that enumerate their own).
-    pub registrations: Vec<Registration>,
+    /// The registered subsystems, in order (none for kinds that enumerate their own), made one at
+    /// a time as the kind takes them: a fleet's thousands are never all held at once.
+    pub registrations: Registrations<'a>,
     /// The kind's state between processes.
     pub state: Arc<dyn KindState>,
     /// Called as subsystems finish during a reenumerate, for a progress bar.

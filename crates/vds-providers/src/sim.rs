@@ -190,7 +190,7 @@ mod tests {
             .build(BuildContext {
                 name: "lab",
                 settings,
-                registrations: Vec::new(),
+                registrations: Box::new(std::iter::empty()),
                 state,
                 progress: None,
             })

@@ -55,7 +55,7 @@ async fn the_isns_kind_checks_its_settings_and_watches_only_as_a_control_node() 
     let backend = isns.build(BuildContext {
         name: "fabric",
         settings: &settings,
-        registrations: Vec::new(),
+        registrations: Box::new(std::iter::empty()),
         state: Arc::new(MemoryState::default()),
         progress: None,
     })?;
@@ -120,7 +120,7 @@ async fn the_sim_kind_builds_the_demonstration_array_under_the_name_given() -> T
         let backend = sim.build(BuildContext {
             name: "lab-sim",
             settings: &settings,
-            registrations: Vec::new(),
+            registrations: Box::new(std::iter::empty()),
             state: Arc::new(state),
             progress: None,
         })?;
@@ -161,7 +161,7 @@ fn the_sim_kind_refuses_state_it_cannot_read() -> TestResult {
     let built = sim.build(BuildContext {
         name: "lab-sim",
         settings: &settings,
-        registrations: Vec::new(),
+        registrations: Box::new(std::iter::empty()),
         state: Arc::new(state),
         progress: None,
     });

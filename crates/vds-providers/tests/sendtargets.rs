@@ -759,7 +759,7 @@ async fn one_broken_subsystem_does_not_stop_the_others() -> TestResult {
     let backend = kind.build(BuildContext {
         name: "lab",
         settings: &settings,
-        registrations,
+        registrations: Box::new(registrations.into_iter()),
         state: Arc::new(MemoryState::default()),
         progress: Some(Arc::new(move |done, total| {
             sink.lock()

@@ -283,9 +283,8 @@ impl Inner {
             return Vec::new();
         };
         registrations
-            .iter()
             .filter_map(|r| {
-                let e = kind.check_registration(r).err()?;
+                let e = kind.check_registration(&r).err()?;
                 let e = e
                     .about_if_unset(Subject::Subsystem(r.name.clone()))
                     .because("its registration cannot be used; it is recorded FAILED");
@@ -540,6 +539,8 @@ impl Inner {
             Ok((health, keys)) if health != CacheHealth::Corrupt => (health, keys),
             _ => return None,
         };
+        // A row per subsystem: its room taken once, not grown (and copied) page after page.
+        part.subsystems.reserve_exact(keys.len());
         let backend: Arc<dyn ProviderBackend> = match self.build_backend(&config, None) {
             Ok((_, b)) => Arc::from(b),
             Err(e) => {

@@ -288,16 +288,18 @@ impl Inner {
         }
     }
 
-    /// The registrations of `provider`'s subsystems, secrets read (a secret that cannot be read
-    /// stays an error of that one subsystem). With `only`, just that subsystem.
-    pub(crate) fn registrations(
-        &self,
-        provider: &str,
-        only: Option<&str>,
-    ) -> Result<Vec<Registration>, Error> {
+    /// The registrations of `provider`'s subsystems, in order, each made (its secrets read) as it
+    /// is taken: a secret that cannot be read stays an error of that one subsystem. With `only`,
+    /// just that subsystem.
+    pub(crate) fn registrations<'a>(
+        &'a self,
+        provider: &'a str,
+        only: Option<&'a str>,
+    ) -> Result<impl Iterator<Item = Registration> + 'a, Error> {
         let config = self.store.config()?;
-        let read = |user: &Option<String>, secret: &Option<String>, what: &str| match (user, secret)
-        {
+        let read = move |user: &Option<String>, secret: &Option<String>, what: &str| match (
+            user, secret,
+        ) {
             (Some(user), Some(secret)) => Some(Credential {
                 user: user.clone(),
                 secret: self.store.read_secret(secret).map_err(Error::from),
@@ -314,17 +316,17 @@ impl Inner {
             }),
             (None, None) => None,
         };
-        Ok(config
-            .subsystems_of(provider)
-            .filter(|s| only.is_none_or(|o| o == s.name))
-            .map(|s| Registration {
+        // The iterator holds the configuration it reads (by index: it cannot borrow from itself).
+        Ok((0..config.subsystems.len()).filter_map(move |i| {
+            let s = &config.subsystems[i];
+            (s.provider == provider && only.is_none_or(|o| o == s.name)).then(|| Registration {
                 name: s.name.clone(),
                 portals: s.portals.clone(),
                 initiator_name: s.initiator_name.clone(),
                 chap: read(&s.chap_user, &s.chap_secret, "CHAP"),
                 mutual: read(&s.mutual_user, &s.mutual_secret, "mutual CHAP"),
             })
-            .collect())
+        }))
     }
 
     /// The backend the kind of `config` builds, for every registration (or just `only`).
@@ -334,10 +336,10 @@ impl Inner {
         only: Option<&str>,
     ) -> Result<(&'static dyn ProviderKind, Box<dyn ProviderBackend>), Error> {
         let kind = kind_named(&config.kind)?;
-        let registrations = if kind.info().takes_registrations {
-            self.registrations(&config.name, only)?
+        let registrations: vds_providers::Registrations<'_> = if kind.info().takes_registrations {
+            Box::new(self.registrations(&config.name, only)?)
         } else {
-            Vec::new()
+            Box::new(std::iter::empty())
         };
         let backend = kind
             .build(BuildContext {

@@ -324,7 +324,7 @@ struct FileOut<'a> {
     subsystems: &'a [SubsystemConfig],
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct FileIn {
     version: Option<toml::Spanned<u32>>,
@@ -332,6 +332,87 @@ struct FileIn {
     providers: Vec<toml::Spanned<ProviderConfig>>,
     #[serde(default, rename = "subsystem")]
     subsystems: Vec<toml::Spanned<SubsystemConfig>>,
+}
+
+/// One piece of `vds.toml` read alone: the text before the first `[[table]]` header, or one such
+/// table with the sub-tables that follow it. Unlike [`FileIn`], it tells a key left out from an
+/// empty array.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PieceIn {
+    version: Option<toml::Spanned<u32>>,
+    #[serde(rename = "provider")]
+    providers: Option<Vec<toml::Spanned<ProviderConfig>>>,
+    #[serde(rename = "subsystem")]
+    subsystems: Option<Vec<toml::Spanned<SubsystemConfig>>>,
+}
+
+/// Reads `vds.toml`'s text: piece by piece when that is sure to mean what the whole does, else
+/// (and for the error of a file that does not parse) as one document.
+///
+/// A TOML parser holds the whole document as a tree of tables before any of it is deserialized:
+/// about 3 KB per subsystem, 14 MB for a fleet's 5,000, the peak of a whole refresh's memory. Read
+/// piece by piece, only one table's tree exists at a time.
+fn read_file(text: &str) -> Result<FileIn, toml::de::Error> {
+    match read_in_pieces(text) {
+        Some(file) => Ok(file),
+        None => toml::from_str(text),
+    }
+}
+
+/// The file read as pieces split where a line starts with `[[` (see [`PieceIn`]), or `None` when
+/// a piece does not parse or the pieces could mean something else together.
+///
+/// Why the pieces, when each parses, mean what the whole document means: each piece after the
+/// first starts with an array-of-tables header, so it holds one element of that array with its own
+/// sub-tables and no key of the top-level table; and [`PieceIn`] refuses every top-level key but
+/// the three. A line starting with `[[` inside a multi-line string or array is not a header; the
+/// split there leaves the piece before it unterminated, which does not parse. What is left is the
+/// first piece giving `provider` or `subsystem` as a key (`subsystem = [...]`), which another
+/// `[[subsystem]]` may not extend: then the whole document is read, and it says so.
+fn read_in_pieces(text: &str) -> Option<FileIn> {
+    let mut starts = array_table_starts(text).peekable();
+    let first_end = starts.peek().copied().unwrap_or(text.len());
+    let first: PieceIn = toml::from_str(&text[..first_end]).ok()?;
+    if starts.peek().is_some() && (first.providers.is_some() || first.subsystems.is_some()) {
+        return None;
+    }
+    let mut file = FileIn {
+        version: first.version,
+        providers: first.providers.unwrap_or_default(),
+        subsystems: first.subsystems.unwrap_or_default(),
+    };
+    file.subsystems.reserve(array_table_starts(text).count());
+    while let Some(start) = starts.next() {
+        let end = starts.peek().copied().unwrap_or(text.len());
+        let piece: PieceIn = toml::from_str(&text[start..end]).ok()?;
+        if piece.version.is_some() {
+            return None;
+        }
+        let providers = piece.providers.into_iter().flatten();
+        file.providers.extend(providers.map(|p| shifted(p, start)));
+        let subsystems = piece.subsystems.into_iter().flatten();
+        file.subsystems
+            .extend(subsystems.map(|s| shifted(s, start)));
+    }
+    Some(file)
+}
+
+/// Where each line of `text` that starts with `[[` (after spaces or tabs) starts.
+fn array_table_starts(text: &str) -> impl Iterator<Item = usize> + Clone + '_ {
+    std::iter::once(0)
+        .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
+        .filter(|&line| {
+            text[line..]
+                .trim_start_matches([' ', '\t'])
+                .starts_with("[[")
+        })
+}
+
+/// `s` with its span moved on by `by` bytes (from a piece's start to the file's).
+fn shifted<T>(s: toml::Spanned<T>, by: usize) -> toml::Spanned<T> {
+    let span = s.span();
+    toml::Spanned::new(span.start + by..span.end + by, s.into_inner())
 }
 
 const HEADER: &str = "\
@@ -358,7 +439,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, StoreError> {
         line: line_of(text, offset),
         message,
     };
-    let file: FileIn = toml::from_str(text).map_err(|e| {
+    let file = read_file(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         err(offset, e.message().trim_end().to_string())
     })?;
@@ -383,6 +464,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, StoreError> {
     };
     let mut config = Config {
         read_version: version,
+        subsystems: Vec::with_capacity(file.subsystems.len()),
         ..Config::default()
     };
     if version == 1 {
@@ -518,6 +600,52 @@ mod tests {
             "None fields are left out: {text}"
         );
         assert_eq!(parse(Path::new("vds.toml"), &text).unwrap(), sample());
+    }
+
+    #[test]
+    fn read_in_pieces_as_the_whole_document_reads() {
+        let whole = |text: &str| toml::from_str::<FileIn>(text).map_err(|e| e.to_string());
+        let head = "version = 2\n[[provider]]\nname = \"p\"\nkind = \"sim\"\n";
+        let fleet: String = (0..50)
+            .map(|i| {
+                format!(
+                    "\n[[subsystem]]\nname = \"s{i}\"\nprovider = \"p\"\nportals = [\"127.0.0.1:{}\"]\n",
+                    3260 + i
+                )
+            })
+            .collect();
+        let fleet =
+            format!("{head}{fleet}  [[subsystem]] # indented\nname = \"last\"\nprovider = \"p\"\n");
+        // A file as vdsadm writes it is read in pieces, each table's span where the whole
+        // document has it (errors name lines from these spans).
+        let pieces = read_in_pieces(&fleet).expect("read in pieces");
+        let all = toml::from_str::<FileIn>(&fleet).unwrap();
+        assert_eq!(pieces, all);
+        assert_eq!(pieces.subsystems.len(), 51);
+        let spans = |f: &FileIn| f.subsystems.iter().map(|s| s.span()).collect::<Vec<_>>();
+        assert_eq!(spans(&pieces), spans(&all));
+        // Files whose pieces could mean something else are read whole, with the same answer.
+        for text in [
+            // A line starting with `[[` inside a multi-line string, and inside an array.
+            format!("{head}note = \"\"\"\n[[subsystem]]\nname = \"x\"\n\"\"\"\n"),
+            format!("{head}matrix = [\n[[1]],\n]\n"),
+            // An array of subsystems given inline, then extended by a table: an error.
+            "subsystem = [{ name = \"a\", provider = \"p\" }]\n[[subsystem]]\nname = \"b\"\n\
+             provider = \"p\"\n"
+                .to_string(),
+            // A sub-table of the last provider, after a subsystem.
+            format!(
+                "{head}[[subsystem]]\nname = \"a\"\nprovider = \"p\"\n[provider.extra]\nx = 1\n"
+            ),
+        ] {
+            assert!(read_in_pieces(&text).is_none(), "{text}");
+            assert_eq!(
+                read_file(&text).map_err(|e| e.to_string()),
+                whole(&text),
+                "{text}"
+            );
+        }
+        assert!(whole("subsystem = [{ name = \"a\" }]\n[[subsystem]]\nname = \"b\"\n").is_err());
     }
 
     #[test]

@@ -114,18 +114,18 @@ impl ProviderKind for SendTargetsKind {
             }),
             ..SendTargetsOptions::default()
         };
-        let mut ready = Vec::new();
         let mut broken = Vec::new();
-        for r in &ctx.registrations {
-            match resolve(r) {
-                Ok(s) => ready.push(s),
-                Err(problem) => broken.push(BrokenSubsystem {
-                    name: r.name.clone(),
+        let ready = ctx.registrations.filter_map(|r| match resolve(&r) {
+            Ok(s) => Some(s),
+            Err(problem) => {
+                broken.push(BrokenSubsystem {
                     identification: r.portals.join(", "),
+                    name: r.name,
                     problem,
-                }),
+                });
+                None
             }
-        }
+        });
         let mut backend = SendTargetsBackend::new(ctx.name, ready, options)?;
         for b in broken {
             backend = backend.with_broken(b)?;

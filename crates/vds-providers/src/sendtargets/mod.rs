@@ -200,9 +200,11 @@ pub struct BrokenSubsystem {
     pub problem: Error,
 }
 
+/// One configured subsystem, in 16 bytes: a fleet's backend holds thousands, nearly all
+/// ready, and a broken one's reason (an [`Error`]) is large.
 enum Entry {
     Ready(Arc<Configured>),
-    Broken(BrokenSubsystem),
+    Broken(Box<BrokenSubsystem>),
 }
 
 impl Entry {
@@ -264,10 +266,10 @@ fn invalid(msg: String) -> Error {
 }
 
 /// Checks one subsystem's configuration and resolves its connection options.
-fn configure(
-    config: SendTargetsSubsystem,
+fn options_of(
+    config: &SendTargetsSubsystem,
     defaults: &Arc<DiscoveryOptions>,
-) -> Result<Configured, Error> {
+) -> Result<Arc<DiscoveryOptions>, Error> {
     let name = &config.name;
     if name.trim().is_empty() {
         return Err(invalid("a subsystem has an empty name".into()));
@@ -311,10 +313,7 @@ fn configure(
             "mutual CHAP needs one-way CHAP credentials as well".into(),
         ));
     }
-    Ok(Configured {
-        config,
-        options: opts,
-    })
+    Ok(opts)
 }
 
 impl SendTargetsBackend {
@@ -328,24 +327,25 @@ impl SendTargetsBackend {
     /// with the reason (see [`with_broken`](Self::with_broken)).
     pub fn new(
         name: impl Into<String>,
-        subsystems: Vec<SendTargetsSubsystem>,
+        subsystems: impl IntoIterator<Item = SendTargetsSubsystem>,
         options: SendTargetsOptions,
     ) -> Result<SendTargetsBackend, Error> {
         if options.concurrency == 0 {
             return Err(invalid("concurrency must be at least 1".into()));
         }
+        let subsystems = subsystems.into_iter();
         let mut backend = SendTargetsBackend {
             name: name.into(),
-            subsystems: Vec::with_capacity(subsystems.len()),
+            subsystems: Vec::with_capacity(subsystems.size_hint().0),
             by_name: HashMap::new(),
             permits: Arc::new(Semaphore::new(options.concurrency)),
             progress: options.progress,
         };
         let defaults = Arc::new(options.discovery);
         for config in subsystems {
-            let entry = match configure(config.clone(), &defaults) {
-                Ok(c) => Entry::Ready(Arc::new(c)),
-                Err(problem) => Entry::Broken(BrokenSubsystem {
+            let entry = match options_of(&config, &defaults) {
+                Ok(options) => Entry::Ready(Arc::new(Configured { config, options })),
+                Err(problem) => Entry::Broken(Box::new(BrokenSubsystem {
                     identification: config
                         .portals
                         .iter()
@@ -354,17 +354,19 @@ impl SendTargetsBackend {
                         .join(", "),
                     name: config.name,
                     problem,
-                }),
+                })),
             };
             backend.push(entry)?;
         }
+        // Grown as the subsystems came, with no count ahead: kept at their number.
+        backend.subsystems.shrink_to_fit();
         Ok(backend)
     }
 
     /// Adds a subsystem whose registration cannot be used: `refresh` and `reenumerate` report it
     /// `FAILED` with the problem as its detail, and keep its previous objects.
     pub fn with_broken(mut self, broken: BrokenSubsystem) -> Result<SendTargetsBackend, Error> {
-        self.push(Entry::Broken(broken))?;
+        self.push(Entry::Broken(Box::new(broken)))?;
         Ok(self)
     }
 
