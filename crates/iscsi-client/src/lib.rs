@@ -377,10 +377,10 @@ async fn connect(
 /// Largest read per syscall.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// The first read's size: a discovery answer of a hundred targets fits in one. A read that fills
-/// the buffer doubles it, up to [`READ_CHUNK`], so a large answer still comes in large reads while
-/// a refresh's many connections at once each hold a quarter of it.
-const READ_FIRST: usize = 16 * 1024;
+/// The first read's size: a discovery answer of a hundred targets (about 7 KB) fits in one. A read
+/// that fills the buffer doubles it, up to [`READ_CHUNK`], so a large answer still comes in large
+/// reads while a refresh's many connections at once each hold an eighth of it.
+const READ_FIRST: usize = 8 * 1024;
 
 async fn converse(
     mut stream: TcpStream,

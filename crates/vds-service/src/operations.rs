@@ -209,8 +209,49 @@ struct Part {
     health: Option<CacheHealth>,
     notifications: Vec<NotificationDoc>,
     subsystems: Vec<vds_api::RefreshedSubsystem>,
+    /// A paged refresh's rows, kept small until the report is made: the provider they belong to,
+    /// and each row (after `subsystems`).
+    rows: Option<(String, Vec<Row>)>,
     failures: Vec<SubsystemFailure>,
     kept: Option<String>,
+}
+
+/// A report row as a paged refresh keeps it, page after page, until the report is made: the
+/// provider is the part's and a known status its static label, so a row of a fleet's thousands
+/// takes about half the memory of a [`vds_api::RefreshedSubsystem`].
+struct Row {
+    name: Box<str>,
+    status: std::borrow::Cow<'static, str>,
+    portals: usize,
+    targets: usize,
+    detail: Option<Box<str>>,
+}
+
+impl Row {
+    fn of(r: vds_api::RefreshedSubsystem) -> Row {
+        let status = match vds_model::SubSystemStatus::from_label(&r.status).map(|s| s.label()) {
+            Some(label) if label == r.status => label,
+            _ => r.status.into(),
+        };
+        Row {
+            name: r.name.into_boxed_str(),
+            status,
+            portals: r.portals,
+            targets: r.targets,
+            detail: r.detail.map(String::into_boxed_str),
+        }
+    }
+
+    fn refreshed(self, provider: &str) -> vds_api::RefreshedSubsystem {
+        vds_api::RefreshedSubsystem {
+            name: self.name.into(),
+            provider: provider.to_string(),
+            status: self.status.into_owned(),
+            portals: self.portals,
+            targets: self.targets,
+            detail: self.detail.map(String::from),
+        }
+    }
 }
 
 fn report(operation: &str, parts: Vec<Part>) -> OperationReport {
@@ -230,6 +271,10 @@ fn report(operation: &str, parts: Vec<Part>) -> OperationReport {
         }
         r.events.extend(p.notifications);
         r.subsystems.extend(p.subsystems);
+        if let Some((provider, rows)) = p.rows {
+            r.subsystems
+                .extend(rows.into_iter().map(|row| row.refreshed(&provider)));
+        }
         r.failures.extend(p.failures);
         if p.kept.is_some() {
             r.corrupt_cache_kept_at = p.kept;
@@ -540,7 +585,7 @@ impl Inner {
             _ => return None,
         };
         // A row per subsystem: its room taken once, not grown (and copied) page after page.
-        part.subsystems.reserve_exact(keys.len());
+        let mut rows = Vec::with_capacity(keys.len());
         let backend: Arc<dyn ProviderBackend> = match self.build_backend(&config, None) {
             Ok((_, b)) => Arc::from(b),
             Err(e) => {
@@ -548,6 +593,11 @@ impl Inner {
                 return Some(part);
             }
         };
+        // What the configuration says is taken before the pages: the registrations (in the
+        // backend) and those the kind cannot use. A one-shot front end then drops the parsed
+        // configuration, megabytes for a fleet, rather than hold it through every page.
+        let unusable = self.unusable_registrations(provider);
+        self.store.forget_config();
         let provider_id = ObjectId::provider(&backend.info().name);
         let persister = self.persister(provider, provider_id, None, move || start);
         type PageRun<'a> =
@@ -569,9 +619,10 @@ impl Inner {
             complete &= ok;
             part.failures.extend(p.failures);
             part.notifications.extend(p.notifications);
-            part.subsystems.extend(p.subsystems);
+            rows.extend(p.subsystems.into_iter().map(Row::of));
         }
         drop(pages);
+        part.rows = Some((provider.to_string(), rows));
         let save_errors = persister.finish().await;
         self.deliver(provider, None);
         // As over the whole picture: a refresh of every subsystem completes a recovery.
@@ -586,7 +637,7 @@ impl Inner {
         for (key, e) in save_errors {
             part.failures.push(failure(provider, &key, &e));
         }
-        part.failures.extend(self.unusable_registrations(provider));
+        part.failures.extend(unusable);
         part.health = Some(health);
         // Any picture held for queries is older than what was just saved.
         self.forget(provider);
@@ -827,11 +878,17 @@ impl Service {
                     _ => None,
                 };
                 let providers = self.providers_for(only)?;
+                // Read from the configuration before the providers' refreshes (which may drop
+                // it once their backends are built).
+                let orphans = match only {
+                    None => Some(self.inner.orphans()?),
+                    Some(_) => None,
+                };
                 let runs = providers.iter().map(|p| self.inner.refresh_provider(p));
                 let mut parts = futures_util::future::join_all(runs).await;
-                if only.is_none() {
+                if let Some(failures) = orphans {
                     parts.push(Part {
-                        failures: self.inner.orphans()?,
+                        failures,
                         ..Part::default()
                     });
                 }
@@ -868,8 +925,7 @@ impl Service {
                 health: Some(model.cache_health()),
                 notifications: docs(&provider, &batch),
                 subsystems: refreshed(&provider, &snapshot),
-                failures: Vec::new(),
-                kept: None,
+                ..Part::default()
             }],
         ))
     }
@@ -892,5 +948,39 @@ impl Service {
             });
         }
         Ok(report("reenumerate", parts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_row_gives_back_the_row_it_was() {
+        let row = |status: &str, detail: Option<&str>| vds_api::RefreshedSubsystem {
+            name: "array 1".into(),
+            provider: "lab".into(),
+            status: status.into(),
+            portals: 2,
+            targets: 300,
+            detail: detail.map(String::from),
+        };
+        for r in [
+            row("ONLINE", None),
+            row("PARTIALLY_MANAGED", Some("127.0.0.1:3260: no answer")),
+            row("UNKNOWN(7)", None),
+            row("online", None),
+        ] {
+            assert_eq!(Row::of(r.clone()).refreshed("lab"), r);
+        }
+        // A known status is kept as its static label, not a copy.
+        assert!(matches!(
+            Row::of(row("FAILED", None)).status,
+            std::borrow::Cow::Borrowed("FAILED")
+        ));
+        assert!(matches!(
+            Row::of(row("failed", None)).status,
+            std::borrow::Cow::Owned(_)
+        ));
     }
 }

@@ -219,6 +219,14 @@ impl Store {
         }
     }
 
+    /// Drops the configuration [`config`](Self::config) keeps parsed; the next call reads and
+    /// parses the file again. For a one-shot caller that has taken what it needs and goes on to
+    /// hold much else: a fleet's configuration is megabytes (vdsadm's refresh, once its backend is
+    /// built).
+    pub fn forget_config(&self) {
+        *self.parsed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Read-modify-write of the configuration under the cross-process lock: `edit` sees the current
     /// configuration; when it returns `Ok`, the result is checked ([`Config::validate`], and no
     /// subsystem may be left without its provider unless it already was) and written
@@ -733,6 +741,24 @@ pub fn check_modes(root: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_configuration_is_parsed_once_until_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        std::fs::write(
+            dir.path().join("vds.toml"),
+            "version = 2\n[[provider]]\nname = \"p\"\nkind = \"sendtargets\"\n\
+             [[subsystem]]\nname = \"a\"\nprovider = \"p\"\nportals = [\"127.0.0.1\"]\n",
+        )
+        .expect("write");
+        let first = store.config().expect("config");
+        assert!(Arc::ptr_eq(&first, &store.config().expect("config")));
+        store.forget_config();
+        let again = store.config().expect("config");
+        assert!(!Arc::ptr_eq(&first, &again), "parsed again");
+        assert_eq!(first, again);
+    }
 
     #[test]
     fn a_stamp_now_is_read_only_while_the_connection_is_free() {

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::Cli;
-use crate::commands::Body;
+use crate::commands::{Body, Document};
 use crate::error::{CliError, ExitClass};
 
 fn init_tracing(verbose: u8) {
@@ -53,6 +53,24 @@ fn init_tracing(verbose: u8) {
 fn write_stdout(bytes: &[u8]) -> bool {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(e) => {
+            eprintln!("vdsadm: stdout: {e}");
+            false
+        }
+    }
+}
+
+/// `doc` as one JSON line on stdout, written as it is serialized (in 64 KiB writes).
+fn write_doc(doc: &dyn Document) -> bool {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let written = doc
+        .write_json(&mut out)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
         Err(e) => {
@@ -139,6 +157,7 @@ fn main() -> ExitCode {
         Ok(printed) => {
             let written = match printed.body {
                 Body::Json(s) => write_stdout(&json_line(s)),
+                Body::Doc(d) => write_doc(&*d),
                 Body::Text(t) => write_stdout(terminal::escape_with(&t, true).as_bytes()),
                 Body::Raw(b) => write_stdout(&b),
             };

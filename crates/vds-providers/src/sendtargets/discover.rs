@@ -119,7 +119,7 @@ impl Answer {
             Answer::Unanswered {
                 configured,
                 outcomes,
-            } => merge::collect(&configured.config, &outcomes).merge(&Probes::new(), previous),
+            } => merge::collect(&*configured, &outcomes).merge(&Probes::new(), previous),
         }
     }
 }
@@ -135,7 +135,7 @@ pub(crate) async fn subsystem(
 
 /// [`subsystem`] up to where the previous picture would be needed.
 pub(crate) async fn answer(configured: &Arc<Configured>, permits: &Arc<Semaphore>) -> Answer {
-    let config = &configured.config;
+    let config = &**configured;
     let mut discoveries = JoinSet::new();
     for (i, dp) in config.portals.iter().enumerate() {
         let configured = configured.clone();
@@ -187,7 +187,7 @@ async fn discover_one(
     port: u16,
     permits: &Semaphore,
 ) -> Outcome {
-    let subsystem = configured.config.name.as_str();
+    let subsystem = configured.name.as_str();
     let _permit = permits.acquire().await;
     debug!(subsystem, portal = %format_args!("{host}:{port}"), "SendTargets discovery");
     match iscsi_client::discover(host, port, &configured.options).await {

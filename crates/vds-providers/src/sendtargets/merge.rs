@@ -23,8 +23,32 @@ use vds_model::{
     SubSystemSnapshot, SubSystemStatus, TargetSnapshot, VdsIpAddress,
 };
 
-use super::SendTargetsSubsystem;
-use super::portal::vds_address;
+use super::portal::{DiscoveryPortal, vds_address};
+use super::{Configured, SendTargetsSubsystem};
+
+/// What the merge reads of a subsystem's configuration: its name and its discovery portals.
+pub(crate) trait Registered: Sync {
+    fn name(&self) -> &str;
+    fn portals(&self) -> &[DiscoveryPortal];
+}
+
+impl Registered for SendTargetsSubsystem {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn portals(&self) -> &[DiscoveryPortal] {
+        &self.portals
+    }
+}
+
+impl Registered for Configured {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn portals(&self) -> &[DiscoveryPortal] {
+        &self.portals
+    }
+}
 
 /// The tag given to an untagged `TargetAddress` when the discovery login did not say its own
 /// `TargetPortalGroupTag` (RFC 7143 requires the tag in SendTargets answers; targets that omit it
@@ -119,7 +143,7 @@ struct Claim<'a> {
 /// Everything the discovery answers of one subsystem say, gathered once: the portals to probe and
 /// the picture are both made from it ([`Collected::to_probe`], [`Collected::merge`]).
 pub(crate) struct Collected<'a> {
-    config: &'a SendTargetsSubsystem,
+    config: &'a dyn Registered,
     outcomes: &'a [Outcome],
     /// How many discovery portals answered.
     answered: usize,
@@ -155,10 +179,7 @@ pub(crate) fn sort_key(a: &VdsIpAddress) -> (u8, Vec<u8>, u32) {
 /// Gathers the answers of a subsystem's discovery portals (`outcomes`, one per configured portal,
 /// in order). Logs what it ignores: an address that cannot be a VDS address, a portal a target puts
 /// in a second group.
-pub(crate) fn collect<'a>(
-    config: &'a SendTargetsSubsystem,
-    outcomes: &'a [Outcome],
-) -> Collected<'a> {
+pub(crate) fn collect<'a>(config: &'a dyn Registered, outcomes: &'a [Outcome]) -> Collected<'a> {
     let answered = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Answered { .. }))
@@ -179,7 +200,7 @@ pub(crate) fn collect<'a>(
     // Canonical key → index in `portals` (the index it was given when first seen; the others are
     // sorted at the end).
     let mut by_key: HashMap<String, usize> = HashMap::new();
-    for (i, dp) in config.portals.iter().enumerate() {
+    for (i, dp) in config.portals().iter().enumerate() {
         let Some(address) = dp.vds_address() else {
             continue;
         };
@@ -212,7 +233,7 @@ pub(crate) fn collect<'a>(
     // The host and port of the address before, and its portal: answers mostly give every target
     // the same address, so the key (an allocation) is made once per run of it, not per target.
     let mut last: Option<(&'a Host, u16, usize)> = None;
-    for (dp, outcome) in config.portals.iter().zip(outcomes) {
+    for (dp, outcome) in config.portals().iter().zip(outcomes) {
         let Outcome::Answered {
             targets: answer,
             portal_group_tag,
@@ -240,7 +261,7 @@ pub(crate) fn collect<'a>(
                     _ => {
                         let Some(address) = vds_address(host, port) else {
                             tracing::warn!(
-                                subsystem = %config.name, target = %target.name, %host, port,
+                                subsystem = %config.name(), target = %target.name, %host, port,
                                 "TargetAddress cannot be a VDS address; ignored"
                             );
                             continue;
@@ -338,7 +359,7 @@ pub(crate) fn collect<'a>(
                     let shown = vds_address(host, port)
                         .map_or_else(|| format!("{host}:{port}"), |a| a.to_string());
                     tracing::warn!(
-                        subsystem = %config.name, target = %claim.target, portal = %shown,
+                        subsystem = %config.name(), target = %claim.target, portal = %shown,
                         kept_tag = first, ignored_tag = claim.tag,
                         "the array puts a portal in two portal groups of one target; \
                          keeping the first"
@@ -386,7 +407,7 @@ impl Collected<'_> {
         if self.answered == 0 {
             return unanswered(config, outcomes, previous);
         }
-        let status = if self.answered == config.portals.len() {
+        let status = if self.answered == config.portals().len() {
             SubSystemStatus::Online
         } else {
             SubSystemStatus::PartiallyManaged
@@ -456,11 +477,11 @@ impl Collected<'_> {
 }
 
 /// The snapshot's fields that do not depend on the answers.
-fn base(config: &SendTargetsSubsystem, status: SubSystemStatus) -> SubSystemSnapshot {
-    let mut s = SubSystemSnapshot::new(config.name.clone(), status);
-    s.friendly_name = config.name.clone();
+fn base(config: &dyn Registered, status: SubSystemStatus) -> SubSystemSnapshot {
+    let mut s = SubSystemSnapshot::new(config.name().to_owned(), status);
+    s.friendly_name = config.name().to_owned();
     s.identification = config
-        .portals
+        .portals()
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
@@ -471,9 +492,9 @@ fn base(config: &SendTargetsSubsystem, status: SubSystemStatus) -> SubSystemSnap
 
 /// One line per failed discovery portal: `127.0.0.1:3260: authentication failure (login status
 /// 0x0201)`.
-fn failure_detail(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Option<String> {
+fn failure_detail(config: &dyn Registered, outcomes: &[Outcome]) -> Option<String> {
     let lines: Vec<String> = config
-        .portals
+        .portals()
         .iter()
         .zip(outcomes)
         .filter_map(|(dp, o)| match o {
@@ -486,7 +507,7 @@ fn failure_detail(config: &SendTargetsSubsystem, outcomes: &[Outcome]) -> Option
 
 /// No discovery portal answered: keep what was known, mark what was not contacted `OFFLINE`.
 fn unanswered(
-    config: &SendTargetsSubsystem,
+    config: &dyn Registered,
     outcomes: &[Outcome],
     previous: Option<&SubSystemSnapshot>,
 ) -> SubSystemSnapshot {
@@ -511,7 +532,7 @@ fn unanswered(
     snap.health = health;
     snap.detail = failure_detail(config, outcomes);
     let mut seen: HashSet<String> = HashSet::new();
-    for (dp, outcome) in config.portals.iter().zip(outcomes) {
+    for (dp, outcome) in config.portals().iter().zip(outcomes) {
         let Some(address) = dp.vds_address() else {
             continue;
         };

@@ -85,8 +85,9 @@ mod kind;
 mod merge;
 mod portal;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use iscsi_client::{ChapCredentials, DiscoveryOptions};
@@ -183,8 +184,12 @@ impl fmt::Debug for SendTargetsOptions {
 }
 
 /// A configured subsystem with the options its connections use.
+/// A subsystem ready to discover: what the merge reads of its configuration, and its connection
+/// options, into which its initiator name and credentials are folded (so a fleet's backend keeps
+/// 72 bytes a subsystem here, not the whole configuration).
 pub(crate) struct Configured {
-    pub(crate) config: SendTargetsSubsystem,
+    pub(crate) name: String,
+    pub(crate) portals: Vec<DiscoveryPortal>,
     /// Shared by every subsystem that changes none of the defaults: a fleet is mostly those.
     pub(crate) options: Arc<DiscoveryOptions>,
 }
@@ -210,7 +215,7 @@ enum Entry {
 impl Entry {
     fn name(&self) -> &str {
         match self {
-            Entry::Ready(c) => &c.config.name,
+            Entry::Ready(c) => &c.name,
             Entry::Broken(b) => &b.name,
         }
     }
@@ -244,7 +249,10 @@ impl Entry {
 pub struct SendTargetsBackend {
     name: String,
     subsystems: Vec<Entry>,
-    by_name: HashMap<String, usize>,
+    /// Where each name is in `subsystems`, by the name's hash: the names themselves stay in the
+    /// entries, not copied into the index (a fleet's backend holds thousands).
+    by_name: hashbrown::HashTable<usize>,
+    hasher: std::hash::RandomState,
     permits: Arc<Semaphore>,
     progress: Option<Arc<ProgressFn>>,
 }
@@ -337,14 +345,19 @@ impl SendTargetsBackend {
         let mut backend = SendTargetsBackend {
             name: name.into(),
             subsystems: Vec::with_capacity(subsystems.size_hint().0),
-            by_name: HashMap::new(),
+            by_name: hashbrown::HashTable::new(),
+            hasher: std::hash::RandomState::new(),
             permits: Arc::new(Semaphore::new(options.concurrency)),
             progress: options.progress,
         };
         let defaults = Arc::new(options.discovery);
         for config in subsystems {
             let entry = match options_of(&config, &defaults) {
-                Ok(options) => Entry::Ready(Arc::new(Configured { config, options })),
+                Ok(options) => Entry::Ready(Arc::new(Configured {
+                    name: config.name,
+                    portals: config.portals,
+                    options,
+                })),
                 Err(problem) => Entry::Broken(Box::new(BrokenSubsystem {
                     identification: config
                         .portals
@@ -371,13 +384,19 @@ impl SendTargetsBackend {
     }
 
     fn push(&mut self, entry: Entry) -> Result<(), Error> {
-        let name = entry.name().to_string();
-        if self
-            .by_name
-            .insert(name.clone(), self.subsystems.len())
-            .is_some()
-        {
-            return Err(invalid(format!("subsystem {name:?} is configured twice")));
+        let (subsystems, hasher) = (&self.subsystems, &self.hasher);
+        let name = entry.name();
+        match self.by_name.entry(
+            hasher.hash_one(name),
+            |&i| subsystems[i].name() == name,
+            |&i| hasher.hash_one(subsystems[i].name()),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => {
+                return Err(invalid(format!("subsystem {name:?} is configured twice")));
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(subsystems.len());
+            }
         }
         self.subsystems.push(entry);
         Ok(())
@@ -389,7 +408,10 @@ impl SendTargetsBackend {
     }
 
     fn entry(&self, key: &str) -> Option<&Entry> {
-        self.by_name.get(key).and_then(|i| self.subsystems.get(*i))
+        let i = self.by_name.find(self.hasher.hash_one(key), |&i| {
+            self.subsystems[i].name() == key
+        })?;
+        self.subsystems.get(*i)
     }
 
     /// The picture of one entry.

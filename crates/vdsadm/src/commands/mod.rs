@@ -39,6 +39,9 @@ pub struct Printed {
 pub enum Body {
     /// `--json`: one document, serialized (fields in declaration order).
     Json(String),
+    /// `--json`: one document, serialized as it is written out (an operation's report: a fleet's
+    /// is megabytes, never held as text).
+    Doc(Box<dyn Document>),
     /// A table or text for people.
     Text(String),
     /// Bytes as they are (completion scripts, the manual page).
@@ -53,6 +56,30 @@ impl Printed {
             exit: ExitClass::Ok,
         }
     }
+}
+
+/// A value written to stdout as JSON while it is serialized ([`Body::Doc`]).
+pub trait Document {
+    /// Writes the value as pretty JSON.
+    fn write_json(&self, out: &mut dyn std::io::Write) -> serde_json::Result<()>;
+}
+
+impl<T: Serialize> Document for T {
+    fn write_json(&self, out: &mut dyn std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer_pretty(out, self)
+    }
+}
+
+/// An operation's report (refresh, reenumerate): streamed as JSON with `--json`, else its table
+/// (built only then); the exit class and warnings from its failures.
+pub(crate) fn print_report(json: bool, report: vds_api::OperationReport) -> Printed {
+    let mut printed = with_failures(Printed::ok(Body::Raw(Vec::new())), &report.failures, json);
+    printed.body = if json {
+        Body::Doc(Box::new(report))
+    } else {
+        Body::Text(crate::output::operation_text(&report))
+    };
+    printed
 }
 
 /// The document for `value`: JSON with `--json`, else `text`.

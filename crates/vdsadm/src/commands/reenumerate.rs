@@ -3,9 +3,8 @@
 
 use vds_api::OperationReport;
 
-use super::{Ctx, Printed, print_doc, with_failures};
+use super::{Ctx, Printed, print_report};
 use crate::error::CliResult;
-use crate::output;
 use crate::progress::Bar;
 use crate::remote::Remote;
 
@@ -14,15 +13,12 @@ pub fn run(ctx: &Ctx<'_>) -> CliResult<Printed> {
     if let Some(r) = ctx.remote()? {
         let path = Remote::with_provider("/v1/reenumerate", ctx.globals.provider.as_deref());
         let report: OperationReport = r.operation("POST", &path, None)?;
-        let printed = print_doc(ctx.json(), &report, output::operation_text(&report))?;
-        return Ok(with_failures(printed, &report.failures, ctx.json()));
+        return Ok(print_report(ctx.json(), report));
     }
     let rt = ctx.runtime(true)?;
     let bar = Bar::new(0, "reenumerate");
     let service = ctx.service(&rt, false, Some(&bar))?;
     let report = rt.block_on(service.reenumerate(ctx.globals.provider.as_deref()));
     bar.finish();
-    let report = report?;
-    let printed = print_doc(ctx.json(), &report, output::operation_text(&report))?;
-    Ok(with_failures(printed, &report.failures, ctx.json()))
+    Ok(print_report(ctx.json(), report?))
 }

@@ -4,10 +4,9 @@
 use vds_api::OperationReport;
 use vds_service::Scope;
 
-use super::{Ctx, Printed, print_doc, with_failures};
+use super::{Ctx, Printed, print_report};
 use crate::args::Sel;
 use crate::error::CliResult;
-use crate::output;
 use crate::progress::Bar;
 use crate::remote::Remote;
 
@@ -19,8 +18,7 @@ pub fn run(ctx: &Ctx<'_>, sel: Option<&Sel>) -> CliResult<Printed> {
             None => Remote::with_provider("/v1/refresh", ctx.globals.provider.as_deref()),
         };
         let report: OperationReport = r.operation("POST", &path, None)?;
-        let printed = print_doc(ctx.json(), &report, output::operation_text(&report))?;
-        return Ok(with_failures(printed, &report.failures, ctx.json()));
+        return Ok(print_report(ctx.json(), report));
     }
     // One thread, even for a fleet: a refresh mostly waits for arrays, its saves run on the
     // runtime's blocking threads, and a second worker only adds wake-ups between threads (the
@@ -35,7 +33,5 @@ pub fn run(ctx: &Ctx<'_>, sel: Option<&Sel>) -> CliResult<Printed> {
     };
     let report = rt.block_on(service.refresh(scope));
     bar.finish();
-    let report = report?;
-    let printed = print_doc(ctx.json(), &report, output::operation_text(&report))?;
-    Ok(with_failures(printed, &report.failures, ctx.json()))
+    Ok(print_report(ctx.json(), report?))
 }
