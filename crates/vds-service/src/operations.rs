@@ -23,7 +23,7 @@ use vds_model::{
 use vds_store::{Renewal, Selection, StoreError, StoreLock};
 
 use crate::renewing::Renewals;
-use crate::view::{refreshed, refreshed_of, refreshed_one, worst};
+use crate::view::{Row, refreshed, refreshed_of, rows_of, worst};
 use crate::{Inner, Service, SubsystemSel};
 
 /// What a refresh covers.
@@ -197,7 +197,7 @@ fn failure(provider: &str, subsystem: &str, e: &Error) -> SubsystemFailure {
 enum Asked {
     /// The picture saved last: nothing to read, diff or notify; its report row, and what saving
     /// it records.
-    Unchanged(vds_api::RefreshedSubsystem, Renewal),
+    Unchanged(Row, Renewal),
     /// The model must refresh it: its cross-process lock (or why it could not be taken), and the
     /// backend's answer when it gave one.
     Model(Result<StoreLock, Error>, Option<Result<Fresh, Error>>),
@@ -214,44 +214,6 @@ struct Part {
     rows: Option<(String, Vec<Row>)>,
     failures: Vec<SubsystemFailure>,
     kept: Option<String>,
-}
-
-/// A report row as a paged refresh keeps it, page after page, until the report is made: the
-/// provider is the part's and a known status its static label, so a row of a fleet's thousands
-/// takes about half the memory of a [`vds_api::RefreshedSubsystem`].
-struct Row {
-    name: Box<str>,
-    status: std::borrow::Cow<'static, str>,
-    portals: usize,
-    targets: usize,
-    detail: Option<Box<str>>,
-}
-
-impl Row {
-    fn of(r: vds_api::RefreshedSubsystem) -> Row {
-        let status = match vds_model::SubSystemStatus::from_label(&r.status).map(|s| s.label()) {
-            Some(label) if label == r.status => label,
-            _ => r.status.into(),
-        };
-        Row {
-            name: r.name.into_boxed_str(),
-            status,
-            portals: r.portals,
-            targets: r.targets,
-            detail: r.detail.map(String::into_boxed_str),
-        }
-    }
-
-    fn refreshed(self, provider: &str) -> vds_api::RefreshedSubsystem {
-        vds_api::RefreshedSubsystem {
-            name: self.name.into(),
-            provider: provider.to_string(),
-            status: self.status.into_owned(),
-            portals: self.portals,
-            targets: self.targets,
-            detail: self.detail.map(String::from),
-        }
-    }
 }
 
 fn report(operation: &str, parts: Vec<Part>) -> OperationReport {
@@ -273,7 +235,7 @@ fn report(operation: &str, parts: Vec<Part>) -> OperationReport {
         r.subsystems.extend(p.subsystems);
         if let Some((provider, rows)) = p.rows {
             r.subsystems
-                .extend(rows.into_iter().map(|row| row.refreshed(&provider)));
+                .extend(rows.iter().map(|row| row.refreshed(&provider)));
         }
         r.failures.extend(p.failures);
         if p.kept.is_some() {
@@ -600,8 +562,9 @@ impl Inner {
         self.store.forget_config();
         let provider_id = ObjectId::provider(&backend.info().name);
         let persister = self.persister(provider, provider_id, None, move || start);
-        type PageRun<'a> =
-            std::pin::Pin<Box<dyn std::future::Future<Output = (Part, bool)> + Send + 'a>>;
+        type PageRun<'a> = std::pin::Pin<
+            Box<dyn std::future::Future<Output = (Part, Vec<Row>, bool)> + Send + 'a>,
+        >;
         let pages: Vec<PageRun<'_>> = keys
             .chunks(PAGE)
             .map(|page| {
@@ -615,11 +578,11 @@ impl Inner {
             .collect();
         let mut pages = futures_util::stream::iter(pages).buffered(PAGES_AT_ONCE);
         let mut complete = true;
-        while let Some((p, ok)) = pages.next().await {
+        while let Some((p, page_rows, ok)) = pages.next().await {
             complete &= ok;
             part.failures.extend(p.failures);
             part.notifications.extend(p.notifications);
-            rows.extend(p.subsystems.into_iter().map(Row::of));
+            rows.extend(page_rows);
         }
         drop(pages);
         part.rows = Some((provider.to_string(), rows));
@@ -645,9 +608,9 @@ impl Inner {
     }
 
     /// One page of a paged refresh: the subsystems `page` of `provider` (cache health `start`),
-    /// refreshed over `backend` and handed to `persister`. What it reports (the subsystems in page
-    /// order, their failures, the notifications) and saves is what a refresh of the page through
-    /// the model answers; whether every subsystem was refreshed comes with it.
+    /// refreshed over `backend` and handed to `persister`. What it reports (the subsystems' rows in
+    /// page order, their failures, the notifications) and saves is what a refresh of the page
+    /// through the model answers; whether every subsystem was refreshed comes with it.
     ///
     /// Each subsystem is first asked for its picture without the previous one
     /// ([`ProviderBackend::refresh_without_previous`]), under its cross-process lock, taken before
@@ -670,7 +633,7 @@ impl Inner {
         backend: Arc<dyn ProviderBackend>,
         start: CacheHealth,
         tx: &Feed,
-    ) -> (Part, bool) {
+    ) -> (Part, Vec<Row>, bool) {
         let mut out = Part::default();
         // The stamps are read under the subsystems' locks, so each is the row as it is until the
         // answer is checked against it.
@@ -682,7 +645,7 @@ impl Inner {
             Ok(s) => s,
             Err(e) => {
                 out.failures.push(failure(provider, "", &e.into()));
-                return (out, false);
+                return (out, Vec::new(), false);
             }
         };
         let asked = page.iter().zip(locks).map(|(key, lock)| {
@@ -697,7 +660,7 @@ impl Inner {
                         match stamps.get(key).and_then(|stamp| stamp.renew(&p)) {
                             Some(renewal) => {
                                 drop(lock);
-                                Asked::Unchanged(refreshed_one(provider, &p), renewal)
+                                Asked::Unchanged(Row::of_snapshot(&p), renewal)
                             }
                             None => Asked::Model(Ok(lock), Some(Ok(Fresh::Picture(p)))),
                         }
@@ -708,14 +671,14 @@ impl Inner {
         });
         let asked = futures_util::future::join_all(asked).await;
 
-        let mut rows: Vec<Option<vds_api::RefreshedSubsystem>> = vec![None; page.len()];
+        let mut rows: Vec<Option<Row>> = page.iter().map(|_| None).collect();
         let mut locks = HashMap::new();
         let mut answers = HashMap::new();
         let mut load = Vec::new();
         for ((key, asked), row) in page.iter().zip(asked).zip(&mut rows) {
             match asked {
-                Asked::Unchanged(summary, renewal) => {
-                    *row = Some(summary);
+                Asked::Unchanged(kept, renewal) => {
+                    *row = Some(kept);
                     tx.renew(renewal);
                 }
                 Asked::Model(lock, answer) => {
@@ -733,8 +696,7 @@ impl Inner {
                 Ok(c) => c.subsystems.into_iter().map(|(s, _)| s),
                 Err(e) => {
                     out.failures.push(failure(provider, "", &e.into()));
-                    out.subsystems = rows.into_iter().flatten().collect();
-                    return (out, false);
+                    return (out, rows.into_iter().flatten().collect(), false);
                 }
             };
             let page_backend = PageBackend {
@@ -767,14 +729,13 @@ impl Inner {
                 }
             }
             out.notifications = events;
-            for s in refreshed_of(provider, &model) {
-                if let Some(i) = page.iter().position(|k| *k == s.name) {
-                    rows[i] = Some(s);
+            for row in rows_of(&model) {
+                if let Some(i) = page.iter().position(|k| **k == *row.name) {
+                    rows[i] = Some(row);
                 }
             }
         }
-        out.subsystems = rows.into_iter().flatten().collect();
-        (out, complete)
+        (out, rows.into_iter().flatten().collect(), complete)
     }
 
     /// Reenumerates `provider`, on a cache file known to be readable.
@@ -948,39 +909,5 @@ impl Service {
             });
         }
         Ok(report("reenumerate", parts))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_kept_row_gives_back_the_row_it_was() {
-        let row = |status: &str, detail: Option<&str>| vds_api::RefreshedSubsystem {
-            name: "array 1".into(),
-            provider: "lab".into(),
-            status: status.into(),
-            portals: 2,
-            targets: 300,
-            detail: detail.map(String::from),
-        };
-        for r in [
-            row("ONLINE", None),
-            row("PARTIALLY_MANAGED", Some("127.0.0.1:3260: no answer")),
-            row("UNKNOWN(7)", None),
-            row("online", None),
-        ] {
-            assert_eq!(Row::of(r.clone()).refreshed("lab"), r);
-        }
-        // A known status is kept as its static label, not a copy.
-        assert!(matches!(
-            Row::of(row("FAILED", None)).status,
-            std::borrow::Cow::Borrowed("FAILED")
-        ));
-        assert!(matches!(
-            Row::of(row("failed", None)).status,
-            std::borrow::Cow::Owned(_)
-        ));
     }
 }

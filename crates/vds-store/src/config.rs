@@ -371,10 +371,10 @@ fn read_file(text: &str) -> Result<FileIn, toml::de::Error> {
 /// first piece giving `provider` or `subsystem` as a key (`subsystem = [...]`), which another
 /// `[[subsystem]]` may not extend: then the whole document is read, and it says so.
 fn read_in_pieces(text: &str) -> Option<FileIn> {
-    let mut starts = array_table_starts(text).peekable();
-    let first_end = starts.peek().copied().unwrap_or(text.len());
+    let starts = array_table_starts(text);
+    let first_end = starts.first().copied().unwrap_or(text.len());
     let first: PieceIn = toml::from_str(&text[..first_end]).ok()?;
-    if starts.peek().is_some() && (first.providers.is_some() || first.subsystems.is_some()) {
+    if !starts.is_empty() && (first.providers.is_some() || first.subsystems.is_some()) {
         return None;
     }
     let mut file = FileIn {
@@ -382,9 +382,9 @@ fn read_in_pieces(text: &str) -> Option<FileIn> {
         providers: first.providers.unwrap_or_default(),
         subsystems: first.subsystems.unwrap_or_default(),
     };
-    file.subsystems.reserve(array_table_starts(text).count());
-    while let Some(start) = starts.next() {
-        let end = starts.peek().copied().unwrap_or(text.len());
+    file.subsystems.reserve(starts.len());
+    let ends = starts.iter().skip(1).copied().chain([text.len()]);
+    for (&start, end) in starts.iter().zip(ends) {
         let piece: PieceIn = toml::from_str(&text[start..end]).ok()?;
         if piece.version.is_some() {
             return None;
@@ -399,7 +399,7 @@ fn read_in_pieces(text: &str) -> Option<FileIn> {
 }
 
 /// Where each line of `text` that starts with `[[` (after spaces or tabs) starts.
-fn array_table_starts(text: &str) -> impl Iterator<Item = usize> + Clone + '_ {
+fn array_table_starts(text: &str) -> Vec<usize> {
     std::iter::once(0)
         .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
         .filter(|&line| {
@@ -407,6 +407,7 @@ fn array_table_starts(text: &str) -> impl Iterator<Item = usize> + Clone + '_ {
                 .trim_start_matches([' ', '\t'])
                 .starts_with("[[")
         })
+        .collect()
 }
 
 /// `s` with its span moved on by `by` bytes (from a piece's start to the file's).
