@@ -95,8 +95,24 @@ pub struct Pairs<'a> {
 
 /// Index of the first byte of `hay` that is NUL, or also `=` when `stop_at_eq` (memchr's
 /// vectorised search: SendTargets answers are mostly long values).
+///
+/// On x86_64 memchr's SSE2 searchers, which need no CPU feature detection: SSE2 is part of
+/// x86_64. `memchr::memchr2` asks the CPU for AVX2 on its first call, and under a hypervisor each
+/// of the nine `CPUID`s that takes is a VM exit (0.08 ms of every `vdsadm discover`,
+/// docs/PERFORMANCE.md). The values searched are tens of bytes, where SSE2 is as fast.
 #[inline(always)]
 fn scan(hay: &[u8], stop_at_eq: bool) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use memchr::arch::x86_64::sse2::memchr::{One, Two};
+        if stop_at_eq {
+            if let Some(two) = Two::new(0, b'=') {
+                return two.find(hay);
+            }
+        } else if let Some(one) = One::new(0) {
+            return one.find(hay);
+        }
+    }
     if stop_at_eq {
         memchr::memchr2(0, b'=', hay)
     } else {

@@ -880,3 +880,63 @@ fn login_that_never_ends_is_bounded() {
         Err(Error::PeerMisbehaved(PeerMisbehaved::LoginTooLong(_)))
     ));
 }
+
+/// Hands out 0, 1, 2, … and counts how often it was asked.
+struct Counting {
+    next: u8,
+    draws: usize,
+}
+
+impl rand::RngCore for Counting {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.draws += 1;
+        for b in dest {
+            *b = self.next;
+            self.next = self.next.wrapping_add(1);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_seed_is_one_draw_laid_out_in_order() {
+    let mut rng = Counting { next: 0, draws: 0 };
+    let s = SessionSeed::from_rng(&mut rng);
+    // One draw: `random` makes one getrandom call per session, not one per value.
+    assert_eq!(rng.draws, 1);
+    assert_eq!(s.isid, [0x80, 0, 1, 2, 0, 0]);
+    let challenge: Vec<u8> = (3..35).collect();
+    assert_eq!(s.chap_challenge.to_vec(), challenge);
+    assert_eq!(s.itt, u32::from_le_bytes([35, 36, 37, 38]));
+    assert_eq!(s.cmd_sn, u32::from_le_bytes([39, 40, 41, 42]));
+    assert_eq!(s.chap_identifier, 43);
+    // A first tag near the reserved one starts over at 1, so tags cannot reach it.
+    let s = SessionSeed::from_rng(&mut rand::rngs::mock::StepRng::new(u64::MAX, 0));
+    assert_eq!(s.itt, 1, "all-ones drew the reserved tag's neighbourhood");
+}
+
+#[test]
+fn random_seeds_are_well_formed_and_differ() {
+    let a = SessionSeed::random();
+    let b = SessionSeed::random();
+    for s in [&a, &b] {
+        assert_eq!(s.isid[0], 0x80, "the random ISID format");
+        assert_eq!(&s.isid[4..], &[0, 0], "TSIH-qualifier bytes stay zero");
+        assert!(s.itt < RESERVED_TAG - 64);
+    }
+    // 47 bytes from the OS: two draws agreeing on every one would mean no randomness at all.
+    assert!(a != b, "two random seeds came out the same: {a:?}");
+}

@@ -527,13 +527,14 @@ pub async fn discover(
     options.mutual = mutual.map(creds);
     tracing::info!(portal = %p, "SendTargets discovery");
     let found = discover_portal(&p, &options).await?;
+    // The names move into the answer rather than being copied (and the copies freed).
+    let portal = found.portal;
     Ok(found
         .targets
-        .iter()
-        .map(|t| DiscoveredTarget {
-            name: t.name.clone(),
-            addresses: t
-                .addresses_or(&found.portal)
+        .into_iter()
+        .map(|t| {
+            let addresses = t
+                .addresses_or(&portal)
                 .iter()
                 .map(|a| DiscoveredAddress {
                     address: match &a.host {
@@ -548,7 +549,11 @@ pub async fn discover(
                     port: a.port,
                     tag: a.tag,
                 })
-                .collect(),
+                .collect();
+            DiscoveredTarget {
+                name: t.name,
+                addresses,
+            }
         })
         .collect())
 }

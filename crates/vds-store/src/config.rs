@@ -400,14 +400,31 @@ fn read_in_pieces(text: &str) -> Option<FileIn> {
 
 /// Where each line of `text` that starts with `[[` (after spaces or tabs) starts.
 fn array_table_starts(text: &str) -> Vec<usize> {
-    std::iter::once(0)
-        .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
-        .filter(|&line| {
-            text[line..]
-                .trim_start_matches([' ', '\t'])
-                .starts_with("[[")
-        })
-        .collect()
+    let mut starts = Vec::new();
+    let mut line = 0;
+    loop {
+        if text[line..]
+            .trim_start_matches([' ', '\t'])
+            .starts_with("[[")
+        {
+            starts.push(line);
+        }
+        match next_newline(&text.as_bytes()[line..]) {
+            Some(i) => line += i + 1,
+            None => return starts,
+        }
+    }
+}
+
+/// Where the first `\n` of `hay` is. On x86_64 with memchr's SSE2 searcher, which needs no CPU
+/// feature detection (SSE2 is part of x86_64): `memchr::memchr` asks the CPU for AVX2 on its first
+/// call, nine `CPUID`s that are each a VM exit under a hypervisor (docs/PERFORMANCE.md).
+fn next_newline(hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(b'\n') {
+        return one.find(hay);
+    }
+    memchr::memchr(b'\n', hay)
 }
 
 /// `s` with its span moved on by `by` bytes (from a piece's start to the file's).

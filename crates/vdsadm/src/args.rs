@@ -344,7 +344,7 @@ fn short_secret_warning(what: &str, secret: &Secret, warnings: &mut Vec<String>)
 pub fn validate(cli: Cli) -> CliResult<Invocation> {
     let mut warnings = Vec::new();
     let w = &mut warnings;
-    let provider = match cli.provider {
+    let provider = match cli.common.provider {
         Some(p) => Some(name("provider", p)?),
         None => None,
     };
@@ -468,7 +468,7 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
             Some(s) => Some(sel(p, s)?),
             None => None,
         }),
-        CommandArgs::Reenumerate => Command::Reenumerate,
+        CommandArgs::Reenumerate(_) => Command::Reenumerate,
         CommandArgs::Online(Lazy(PortalVerb::Tportal {
             subsystem,
             portal: pa,
@@ -592,15 +592,15 @@ pub fn validate(cli: Cli) -> CliResult<Invocation> {
             },
             count: w.count,
         },
-        CommandArgs::Completions { shell } => Command::Completions(shell),
-        CommandArgs::Man { out_dir } => Command::Man(out_dir),
+        CommandArgs::Completions(Lazy(a)) => Command::Completions(a.shell),
+        CommandArgs::Man(Lazy(a)) => Command::Man(a.out_dir),
     };
     let globals = Globals {
-        store: cli.store,
+        store: cli.common.store,
         provider,
-        json: cli.json,
-        sim: cli.sim,
-        verbose: cli.verbose,
+        json: cli.common.json,
+        sim: cli.common.sim,
+        verbose: cli.common.verbose,
     };
     Ok(Invocation {
         globals,

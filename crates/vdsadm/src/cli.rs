@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 const ABOUT: &str = "Administer the vds iSCSI hardware providers (the VDS IVdsSubSystemIscsi object \
@@ -33,41 +34,141 @@ against a throwaway store holding the simulator.";
     propagate_version = true
 )]
 pub struct Cli {
+    /// The options every command takes ([`Common`]).
+    #[command(flatten)]
+    pub common: Common,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: CommandArgs,
+}
+
+// The options every command takes, before or after the command's name (`vdsadm --json list
+// tportals` and `vdsadm list tportals --json` mean the same).
+//
+// They are not clap `global` options. clap copies a global option into each subcommand of a
+// command whenever it builds that command, so every run paid for copying these five into all 19
+// top-level commands (a third of a short run's parsing: about 0.25 M instructions and 100 KB of
+// heap, docs/PERFORMANCE.md). Here each command gets its own definitions when it is built, and a
+// run builds only the commands it names ([`Lazy`]); [`Common::given`] then takes each option from
+// the deepest command it was given to, as clap did for global ones. The display order is the
+// one clap gave the global options, so the help reads as before. (No doc comment: a derived
+// `Args` type's doc comment would become the help text of each command it is added to.)
+#[derive(Debug, Args, Default)]
+pub struct Common {
     /// The store directory (configuration, secrets, cache). Default: $VDS_HOME when set and not
     /// empty, else /var/lib/vds for root and $XDG_STATE_HOME/vds (~/.local/state/vds) for others.
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", display_order = 0)]
     pub store: Option<PathBuf>,
 
     /// The provider, where two providers have a subsystem of the same name (and to restrict
     /// `list subsystems`, `refresh` and `reenumerate` to one provider).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", display_order = 1)]
     pub provider: Option<String>,
 
     /// Print one JSON document on stdout (errors too) instead of tables (`--json=true` and
     /// `--json=false` are accepted too).
     #[arg(
         long,
-        global = true,
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
         default_value = "false",
-        value_parser = clap::builder::BoolishValueParser::new()
+        value_parser = clap::builder::BoolishValueParser::new(),
+        display_order = 2
     )]
     pub json: bool,
 
     /// Use a throwaway store holding the simulator (provider "vds-sim") instead of the store.
-    #[arg(long, global = true)]
+    #[arg(long, display_order = 3)]
     pub sim: bool,
 
     /// Log what is being contacted to stderr, and list the notifications a change raised (-v
     /// info, -vv debug, -vvv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, action = clap::ArgAction::Count, display_order = 4)]
     pub verbose: u8,
+}
 
-    /// The command.
-    #[command(subcommand)]
-    pub command: CommandArgs,
+impl Common {
+    /// The option ids, as clap knows them.
+    const IDS: [&'static str; 5] = ["store", "provider", "json", "sim", "verbose"];
+
+    /// The options as given: each from the deepest command it was given to (typed after that
+    /// command's name), else from the command line's start, else its default.
+    pub fn given(matches: &ArgMatches) -> Result<Common, clap::Error> {
+        let mut out = Common::from_arg_matches(matches)?;
+        let mut level = matches;
+        while let Some((_, sub)) = level.subcommand() {
+            level = sub;
+            let given = |id: &str| level.value_source(id) == Some(ValueSource::CommandLine);
+            if !Common::IDS.iter().any(|id| given(id)) {
+                continue;
+            }
+            let here = Common::from_arg_matches(level)?;
+            if given("store") {
+                out.store = here.store;
+            }
+            if given("provider") {
+                out.provider = here.provider;
+            }
+            if given("json") {
+                out.json = here.json;
+            }
+            if given("sim") {
+                out.sim = here.sim;
+            }
+            if given("verbose") {
+                out.verbose = here.verbose;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The command line `args` (the program's name first), parsed. The parser is not dropped: the
+/// process ends soon after, and freeing its definitions one by one would cost a short command
+/// more than building them did.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut cmd = Cli::command();
+    let parsed = cmd.try_get_matches_from_mut(args).and_then(|mut matches| {
+        Common::given(&matches)
+            .and_then(|common| {
+                let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
+                cli.common = common;
+                Ok(cli)
+            })
+            .map_err(|e| e.format(&mut cmd))
+    });
+    std::mem::forget(cmd);
+    parsed
+}
+
+/// `cmd` with the [`Common`] options, and every command under it too: at once when the whole
+/// definition is made ([`full_command`]), else each when clap builds it, so a run defines them only
+/// for the commands it names (`vdsadm list tportals` builds `list`'s five commands, not their
+/// options). The deferral replaces a command's own ([`Command::defer`]), so [`Lazy`] is for
+/// top-level commands only.
+fn with_common(cmd: Command) -> Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let eager = EAGER.load(Ordering::Relaxed);
+    let mut cmd = Common::augment_args(cmd);
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |c| {
+            if eager {
+                with_common(c)
+            } else {
+                c.defer(with_common)
+            }
+        });
+    }
+    cmd
 }
 
 /// The commands.
@@ -89,7 +190,7 @@ pub enum CommandArgs {
     /// --provider, or one).
     Refresh(Lazy<RefreshArgs>),
     /// IVdsHwProvider::Reenumerate: rebuild the set of subsystems (and a corrupt cache).
-    Reenumerate,
+    Reenumerate(Lazy<NoArgs>),
     /// One-shot SendTargets discovery against HOST[:PORT]; touches no store.
     Discover(Lazy<DiscoverArgs>),
     /// Watch the arrays for changes (iSNS state change notifications, and a periodic refresh
@@ -121,23 +222,16 @@ pub enum CommandArgs {
     #[command(subcommand)]
     Chap(Lazy<ChapArgs>),
     /// Print a shell completion script on stdout.
-    Completions {
-        /// The shell.
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completions(Lazy<CompletionsArgs>),
     /// Print the manual page (roff) on stdout, or write one page per command into a directory.
-    Man {
-        /// Write vdsadm.8 and one page per subcommand (vdsadm-list-tportals.8, …) here.
-        #[arg(long, value_name = "DIR")]
-        out_dir: Option<PathBuf>,
-    },
+    Man(Lazy<ManArgs>),
 }
 
 /// A command's arguments, or its own subcommands, defined only when the parser enters it
 /// ([`Command::defer`]): a run builds the parser of the one command it was given, not of every
 /// command (about 0.4 M instructions of each short `vdsadm` run otherwise). Completions and the
-/// manual pages, which walk the whole tree, get it from [`full_command`].
+/// manual pages, which walk the whole tree, get it from [`full_command`]. For the commands of
+/// [`CommandArgs`] only: the commands under them get their deferral from [`with_common`].
 #[derive(Debug)]
 pub struct Lazy<T>(pub T);
 
@@ -195,11 +289,15 @@ impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
 
 impl<T: Subcommand> Subcommand for Lazy<T> {
     fn augment_subcommands(cmd: Command) -> Command {
-        lazily(cmd, |c| keeping_about(c, T::augment_subcommands))
+        lazily(cmd, |c| {
+            with_common(keeping_about(c, T::augment_subcommands))
+        })
     }
 
     fn augment_subcommands_for_update(cmd: Command) -> Command {
-        lazily(cmd, |c| keeping_about(c, T::augment_subcommands_for_update))
+        lazily(cmd, |c| {
+            with_common(keeping_about(c, T::augment_subcommands_for_update))
+        })
     }
 
     fn has_subcommand(name: &str) -> bool {
@@ -213,11 +311,13 @@ impl<T: Args> Args for Lazy<T> {
     }
 
     fn augment_args(cmd: Command) -> Command {
-        lazily(cmd, |c| keeping_about(c, T::augment_args))
+        lazily(cmd, |c| with_common(keeping_about(c, T::augment_args)))
     }
 
     fn augment_args_for_update(cmd: Command) -> Command {
-        lazily(cmd, |c| keeping_about(c, T::augment_args_for_update))
+        lazily(cmd, |c| {
+            with_common(keeping_about(c, T::augment_args_for_update))
+        })
     }
 }
 
@@ -581,6 +681,26 @@ pub struct ChapRememberArgs {
     pub clear: bool,
 }
 
+/// A command that takes nothing but the [`Common`] options.
+#[derive(Debug, Args)]
+pub struct NoArgs {}
+
+/// `vdsadm completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `vdsadm man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write vdsadm.8 and one page per subcommand (vdsadm-list-tportals.8, …) here.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
 /// `vdsadm watch`.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -612,5 +732,64 @@ mod tests {
     #[test]
     fn the_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_whole_definition_is_consistent() {
+        // Every command defined at once, each with its own copy of the common options.
+        full_command().debug_assert();
+    }
+
+    fn common(line: &str) -> Common {
+        match parse_from(line.split_whitespace()) {
+            Ok(cli) => cli.common,
+            Err(e) => panic!("{line}: {}", e.render()),
+        }
+    }
+
+    #[test]
+    fn common_options_go_before_or_after_any_command_and_the_deepest_wins() {
+        let tp = "list tportals --subsystem a";
+        assert!(common(&format!("vdsadm --json {tp}")).json);
+        assert!(common(&format!("vdsadm {tp} --json")).json);
+        assert!(common("vdsadm list --json tportals --subsystem a").json);
+        assert!(!common(&format!("vdsadm {tp}")).json);
+        // Given twice, the one typed after the deeper command counts (as with clap's global
+        // options); a deeper command's default does not undo what was typed before it.
+        assert!(!common(&format!("vdsadm --json {tp} --json=false")).json);
+        assert!(common(&format!("vdsadm --json=false {tp} --json")).json);
+        let c = common("vdsadm --store /a list --store /b tportals --subsystem a");
+        assert_eq!(c.store, Some(PathBuf::from("/b")));
+        let c = common(&format!("vdsadm --store /a --provider p {tp} -v"));
+        assert_eq!(c.store, Some(PathBuf::from("/a")));
+        assert_eq!(c.provider.as_deref(), Some("p"));
+        assert_eq!(c.verbose, 1);
+        assert_eq!(common(&format!("vdsadm -vv {tp}")).verbose, 2);
+        assert_eq!(common(&format!("vdsadm -vv {tp} -vvv")).verbose, 3);
+        // Commands without arguments of their own and the deepest commands take them too.
+        assert!(common("vdsadm reenumerate --sim").sim);
+        assert!(common("vdsadm --sim reenumerate --json").json);
+        let c = common("vdsadm chap target set --subsystem s iqn.2026-12.t:x --clear --json -v");
+        assert!(c.json);
+        assert_eq!(c.verbose, 1);
+        assert!(common("vdsadm completions bash --json").json);
+        assert_eq!(
+            common("vdsadm man --provider q").provider.as_deref(),
+            Some("q")
+        );
+    }
+
+    #[test]
+    fn a_common_option_given_badly_is_clap_s_usual_error() {
+        for line in [
+            "vdsadm list tportals --subsystem a --store",
+            "vdsadm reenumerate --json=maybe",
+            "vdsadm --verbose=3 reenumerate",
+        ] {
+            let Err(e) = parse_from(line.split_whitespace()) else {
+                panic!("{line}: accepted");
+            };
+            assert_eq!(e.exit_code(), 2, "{line}: {}", e.render());
+        }
     }
 }

@@ -21,9 +21,6 @@ mod terminal;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
-
-use crate::cli::Cli;
 use crate::commands::{Body, Document};
 use crate::error::{CliError, ExitClass};
 
@@ -100,21 +97,8 @@ fn fail(json: bool, e: &CliError) -> ExitCode {
     code
 }
 
-/// The command line, parsed. The parser is not dropped: the process ends soon after, and freeing
-/// its definitions one by one would cost a short command more than building them did.
-fn parse() -> Result<Cli, clap::Error> {
-    let mut cmd = Cli::command();
-    let parsed = cmd
-        .try_get_matches_from_mut(std::env::args_os())
-        .and_then(|mut matches| {
-            Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
-        });
-    std::mem::forget(cmd);
-    parsed
-}
-
 fn main() -> ExitCode {
-    let cli = match parse() {
+    let cli = match cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind as K;
@@ -143,7 +127,7 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let json = cli.json;
+    let json = cli.common.json;
     let inv = match args::validate(cli) {
         Ok(inv) => inv,
         Err(e) => return fail(json, &e),

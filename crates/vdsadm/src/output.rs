@@ -4,6 +4,7 @@
 //! This module formats only: it asks the service nothing and contacts nothing.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use crate::terminal::escape;
 pub use vds_api::{
@@ -26,9 +27,13 @@ pub fn table<R: AsRef<[C]>, C: AsRef<str>>(headers: &[&str], rows: &[R]) -> Stri
         }
     };
     let mut widths: Vec<usize> = headers.iter().map(|h| chars(h)).collect();
+    // When no cell needs an escape (nearly always), the write pass need not look again.
+    let mut all_plain = true;
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row.as_ref()) {
-            *w = (*w).max(chars(&escape(cell.as_ref())));
+            let cell = escape(cell.as_ref());
+            all_plain &= matches!(cell, Cow::Borrowed(_));
+            *w = (*w).max(chars(&cell));
         }
     }
     let line_len = widths.iter().map(|w| w + 2).sum::<usize>() + 2;
@@ -38,7 +43,11 @@ pub fn table<R: AsRef<[C]>, C: AsRef<str>>(headers: &[&str], rows: &[R]) -> Stri
         let start = out.len();
         out.push(' ');
         for (cell, w) in cells.zip(&widths) {
-            let cell = escape(cell);
+            let cell = if all_plain {
+                Cow::Borrowed(cell)
+            } else {
+                escape(cell)
+            };
             out.push(' ');
             out.push_str(&cell);
             pad(&mut out, w - chars(&cell) + 1);
@@ -417,35 +426,83 @@ pub fn discovered_text(portal: &str, targets: &[DiscoveredTarget]) -> String {
     if targets.is_empty() {
         return format!("{portal} reported no targets.\n");
     }
-    let mut cells: Vec<[Cow<'_, str>; 3]> = Vec::with_capacity(targets.len());
+    // Every address and tag is written into one buffer, and the cells are slices of it: two
+    // allocations for the whole table rather than two for each row.
+    let mut text = String::with_capacity(targets.len() * 28);
+    let mut spans: Vec<(&str, std::ops::Range<usize>, std::ops::Range<usize>)> =
+        Vec::with_capacity(targets.len());
     for t in targets {
         for (i, a) in t.addresses.iter().enumerate() {
-            let mut addr = String::with_capacity(a.address.len() + 8);
+            let start = text.len();
             if a.address.contains(':') {
-                addr.push('[');
-                addr.push_str(&a.address);
-                addr.push(']');
+                let _ = write!(text, "[{}]:{}", a.address, a.port);
             } else {
-                addr.push_str(&a.address);
+                let _ = write!(text, "{}:{}", a.address, a.port);
             }
-            addr.push(':');
-            addr.push_str(&a.port.to_string());
-            let name = if i == 0 { t.name.as_str() } else { "" };
-            let tag = a
-                .tag
-                .map_or(Cow::Borrowed("-"), |t| Cow::Owned(t.to_string()));
-            cells.push([Cow::Borrowed(name), Cow::Owned(addr), tag]);
+            let addr = start..text.len();
+            let tag = match a.tag {
+                Some(tag) => {
+                    let start = text.len();
+                    let _ = write!(text, "{tag}");
+                    start..text.len()
+                }
+                None => 0..0,
+            };
+            spans.push((if i == 0 { t.name.as_str() } else { "" }, addr, tag));
         }
         if t.addresses.is_empty() {
-            cells.push([t.name.as_str().into(), "(none)".into(), "-".into()]);
+            spans.push((t.name.as_str(), 0..0, 0..0));
         }
     }
+    let cells: Vec<[&str; 3]> = spans
+        .into_iter()
+        .map(|(name, addr, tag)| {
+            let addr = if addr.is_empty() {
+                "(none)"
+            } else {
+                &text[addr]
+            };
+            let tag = if tag.is_empty() { "-" } else { &text[tag] };
+            [name, addr, tag]
+        })
+        .collect();
     table(&["Target", "Address", "Tag"], &cells)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovered_targets_list_every_address_once_and_escape_names() {
+        let addr = |address: &str, port: u16, tag: Option<u16>| vds_api::DiscoveredAddress {
+            address: address.to_string(),
+            port,
+            tag,
+        };
+        let targets = vec![
+            DiscoveredTarget {
+                name: "iqn.2026-12.t:a".into(),
+                addresses: vec![
+                    addr("10.0.0.1", 3260, Some(1)),
+                    addr("fe80::1%eth0", 13260, None),
+                ],
+            },
+            DiscoveredTarget {
+                name: "iqn.2026-12.t:\u{1b}[2Jb".into(),
+                addresses: vec![],
+            },
+        ];
+        assert_eq!(
+            discovered_text("p", &targets),
+            "  Target                  Address               Tag\n\
+             \x20 ----------------------  --------------------  ---\n\
+             \x20 iqn.2026-12.t:a         10.0.0.1:3260         1\n\
+             \x20                         [fe80::1%eth0]:13260  -\n\
+             \x20 iqn.2026-12.t:\\x1b[2Jb  (none)                -\n"
+        );
+        assert_eq!(discovered_text("h:1", &[]), "h:1 reported no targets.\n");
+    }
 
     #[test]
     fn tables_align_and_underline() {

@@ -54,6 +54,7 @@ impl Remote {
 
     fn at(socket: PathBuf) -> CliResult<Remote> {
         let rt = tokio::runtime::Builder::new_current_thread()
+            .max_io_events_per_tick(crate::commands::CLI_IO_EVENTS)
             .enable_all()
             .build()
             .map_err(|e| {

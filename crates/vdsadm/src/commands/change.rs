@@ -28,11 +28,9 @@ pub fn run(ctx: &Ctx<'_>, sel: &Sel, change: &Change) -> CliResult<Printed> {
             rt.block_on(service.change(sel, change.clone()))?
         }
     };
-    print_doc(
-        ctx.json(),
-        &report,
-        output::mutation_text(&report, ctx.globals.verbose > 0),
-    )
+    print_doc(ctx.json(), &report, || {
+        output::mutation_text(&report, ctx.globals.verbose > 0)
+    })
 }
 
 /// The daemon's call for `change`: method, path (`?provider=` included) and body.

@@ -15,7 +15,7 @@ pub fn subsystem(ctx: &Ctx<'_>, sel: &Sel) -> CliResult<Printed> {
         Some(r) => r.get(&sub_path(sel, ""))?,
         None => ctx.query_service()?.detail_subsystem(sel)?,
     };
-    print_doc(ctx.json(), &d, output::subsystem_detail_text(&d))
+    print_doc(ctx.json(), &d, || output::subsystem_detail_text(&d))
 }
 
 /// `detail tportal`.
@@ -28,7 +28,7 @@ pub fn portal(ctx: &Ctx<'_>, sel: &Sel, portal: &PortalArg) -> CliResult<Printed
         ))?,
         None => ctx.query_service()?.detail_portal(sel, &address)?,
     };
-    print_doc(ctx.json(), &d, output::portal_detail_text(&d))
+    print_doc(ctx.json(), &d, || output::portal_detail_text(&d))
 }
 
 /// `detail target`.
@@ -40,5 +40,5 @@ pub fn target(ctx: &Ctx<'_>, sel: &Sel, iqn: &str) -> CliResult<Printed> {
         ))?,
         None => ctx.query_service()?.detail_target(sel, iqn)?,
     };
-    print_doc(ctx.json(), &d, output::target_detail_text(&d))
+    print_doc(ctx.json(), &d, || output::target_detail_text(&d))
 }

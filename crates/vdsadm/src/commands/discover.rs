@@ -20,9 +20,7 @@ pub fn run(ctx: &Ctx<'_>, portal: &PortalArg, creds: &Credentials) -> CliResult<
             creds.mutual.as_ref(),
         ))?
     };
-    print_doc(
-        ctx.json(),
-        &found,
-        output::discovered_text(&portal.to_string(), &found),
-    )
+    print_doc(ctx.json(), &found, || {
+        output::discovered_text(&portal.to_string(), &found)
+    })
 }

@@ -14,7 +14,7 @@ pub fn providers(ctx: &Ctx<'_>) -> CliResult<Printed> {
         Some(r) => r.get("/v1/providers")?,
         None => ctx.query_service()?.list_providers()?,
     };
-    print_doc(ctx.json(), &rows, output::providers_table(&rows))
+    print_doc(ctx.json(), &rows, || output::providers_table(&rows))
 }
 
 /// `list subsystems` (of `--provider`, or all).
@@ -24,7 +24,7 @@ pub fn subsystems(ctx: &Ctx<'_>) -> CliResult<Printed> {
         Some(r) => r.get(&Remote::with_provider("/v1/subsystems", provider))?,
         None => ctx.query_service()?.list_subsystems(provider)?,
     };
-    print_doc(ctx.json(), &rows, output::subsystems_table(&rows))
+    print_doc(ctx.json(), &rows, || output::subsystems_table(&rows))
 }
 
 /// `list tportals`.
@@ -33,7 +33,9 @@ pub fn portals(ctx: &Ctx<'_>, sel: &Sel) -> CliResult<Printed> {
         Some(r) => r.get(&sub_path(sel, "/portals"))?,
         None => ctx.query_service()?.list_portals(sel)?,
     };
-    print_doc(ctx.json(), &rows, output::portals_table(&sel.name, &rows))
+    print_doc(ctx.json(), &rows, || {
+        output::portals_table(&sel.name, &rows)
+    })
 }
 
 /// `list targets`.
@@ -42,7 +44,9 @@ pub fn targets(ctx: &Ctx<'_>, sel: &Sel) -> CliResult<Printed> {
         Some(r) => r.get(&sub_path(sel, "/targets"))?,
         None => ctx.query_service()?.list_targets(sel)?,
     };
-    print_doc(ctx.json(), &rows, output::targets_table(&sel.name, &rows))
+    print_doc(ctx.json(), &rows, || {
+        output::targets_table(&sel.name, &rows)
+    })
 }
 
 /// `list tpgroups`.
@@ -54,7 +58,7 @@ pub fn portal_groups(ctx: &Ctx<'_>, sel: &Sel, iqn: &str) -> CliResult<Printed> 
         ))?,
         None => ctx.query_service()?.list_portal_groups(sel, iqn)?,
     };
-    print_doc(ctx.json(), &rows, output::groups_table(iqn, &rows))
+    print_doc(ctx.json(), &rows, || output::groups_table(iqn, &rows))
 }
 
 /// `/v1/subsystems/{name}{rest}`, with `?provider=` when the subsystem's provider is named.

@@ -82,8 +82,12 @@ pub(crate) fn print_report(json: bool, report: vds_api::OperationReport) -> Prin
     printed
 }
 
-/// The document for `value`: JSON with `--json`, else `text`.
-pub fn print_doc<T: Serialize>(json: bool, value: &T, text: String) -> CliResult<Printed> {
+/// The document for `value`: JSON with `--json`, else the text `text` makes (only then).
+pub fn print_doc<T: Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> CliResult<Printed> {
     if json {
         serde_json::to_string_pretty(value)
             .map(|s| Printed::ok(Body::Json(s)))
@@ -91,9 +95,13 @@ pub fn print_doc<T: Serialize>(json: bool, value: &T, text: String) -> CliResult
                 CliError::with_cause(Hresult::E_UNEXPECTED, "output", format!("JSON: {e}"))
             })
     } else {
-        Ok(Printed::ok(Body::Text(text)))
+        Ok(Printed::ok(Body::Text(text())))
     }
 }
+
+/// I/O events a one-thread runtime takes per poll: a command has a few connections open at once,
+/// and tokio's default (1,024) is a 12 KiB buffer every command would touch at start-up.
+pub const CLI_IO_EVENTS: usize = 64;
 
 /// What every command needs: the global options, and the way to the service.
 pub struct Ctx<'a> {
@@ -115,7 +123,9 @@ impl Ctx<'_> {
             b.worker_threads(n);
             b
         } else {
-            tokio::runtime::Builder::new_current_thread()
+            let mut b = tokio::runtime::Builder::new_current_thread();
+            b.max_io_events_per_tick(CLI_IO_EVENTS);
+            b
         };
         b.enable_all()
             .build()

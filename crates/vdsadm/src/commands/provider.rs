@@ -25,7 +25,9 @@ pub fn add(
         };
         let report: ProviderReport =
             r.operation("POST", "/v1/providers", remote::body(&request))?;
-        return print_doc(ctx.json(), &report, output::provider_report_text(&report));
+        return print_doc(ctx.json(), &report, || {
+            output::provider_report_text(&report)
+        });
     }
     let rt = ctx.runtime(true)?;
     let bar = Bar::new(0, "add");
@@ -33,7 +35,9 @@ pub fn add(
     let report = rt.block_on(service.add_provider(name, kind, settings.clone(), !no_refresh));
     bar.finish();
     let report = report?;
-    print_doc(ctx.json(), &report, output::provider_report_text(&report))
+    print_doc(ctx.json(), &report, || {
+        output::provider_report_text(&report)
+    })
 }
 
 /// `provider remove`.
@@ -49,7 +53,9 @@ pub fn remove(ctx: &Ctx<'_>, name: &str) -> CliResult<Printed> {
             rt.block_on(service.remove_provider(name))?
         }
     };
-    let mut printed = print_doc(ctx.json(), &report, output::provider_report_text(&report))?;
+    let mut printed = print_doc(ctx.json(), &report, || {
+        output::provider_report_text(&report)
+    })?;
     if let Some(detail) = &report.detail {
         printed.warnings.push(format!("warning: {detail}"));
     }

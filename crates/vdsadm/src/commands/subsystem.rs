@@ -52,7 +52,7 @@ pub fn add(
             report?
         }
     };
-    let mut printed = print_doc(ctx.json(), &report, {
+    let mut printed = print_doc(ctx.json(), &report, || {
         let mut text = format!("Subsystem {name:?} registered.\n");
         text.push_str(&output::refreshed_table(report.subsystem.as_slice()));
         text
@@ -99,9 +99,11 @@ pub fn set(
             rt.block_on(service.set_subsystem(sel, change.clone(), !no_refresh))?
         }
     };
-    let mut text = format!("Subsystem {:?} changed.\n", sel.name);
-    text.push_str(&output::refreshed_table(report.subsystem.as_slice()));
-    print_doc(ctx.json(), &report, text)
+    print_doc(ctx.json(), &report, || {
+        let mut text = format!("Subsystem {:?} changed.\n", sel.name);
+        text.push_str(&output::refreshed_table(report.subsystem.as_slice()));
+        text
+    })
 }
 
 /// `subsystem remove`.
@@ -114,9 +116,7 @@ pub fn remove(ctx: &Ctx<'_>, sel: &Sel) -> CliResult<Printed> {
             rt.block_on(service.remove_subsystem(sel))?
         }
     };
-    print_doc(
-        ctx.json(),
-        &report,
-        format!("Subsystem {:?} removed.\n", sel.name),
-    )
+    print_doc(ctx.json(), &report, || {
+        format!("Subsystem {:?} removed.\n", sel.name)
+    })
 }
