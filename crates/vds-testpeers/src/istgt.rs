@@ -199,6 +199,19 @@ impl Istgt {
         log_tail(&self.log)
     }
 
+    /// How many discovery sessions istgt has logged out: the `Logout(discovery)` lines of its log
+    /// (the first 16 MiB of it), written when it accepts a Logout Request.
+    pub fn discovery_logouts(&self) -> usize {
+        use std::io::Read;
+        let mut text = Vec::new();
+        if let Ok(f) = std::fs::File::open(&self.log) {
+            let _ = f.take(16 << 20).read_to_end(&mut text);
+        }
+        String::from_utf8_lossy(&text)
+            .matches("Logout(discovery)")
+            .count()
+    }
+
     /// SIGTERM, wait up to [`ISTGT_STOP_TIMEOUT`], then SIGKILL; the process is gone and reaped afterwards.
     ///
     /// # Errors
