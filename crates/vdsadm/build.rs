@@ -8,8 +8,8 @@
 //! same code either way. glibc stays dynamic (its NSS modules must match it) and the binary stays
 //! a position-independent executable with immediate binding and read-only relocations.
 //!
-//! Only for a native Linux glibc build with a C compiler that knows where `libgcc_eh.a` is;
-//! otherwise the build says why and links as Rust does by default.
+//! Only for a native Linux glibc build that is not static already. A cross build, or a C compiler
+//! that does not know where `libgcc_eh.a` is, gets a warning saying so and the default link.
 
 use std::env;
 use std::path::PathBuf;
@@ -39,6 +39,8 @@ fn main() {
     match unwinder_archive(&cc) {
         Ok(archive) => {
             let dir = archive.parent().expect("an absolute path has a parent");
+            // A compiler upgrade moves the archive: look again rather than keep a stale path.
+            println!("cargo:rerun-if-changed={}", archive.display());
             println!("cargo:rustc-link-search=native={}", dir.display());
             // Before std's `-lgcc_s` on the link line, so the unwinder's symbols come from here
             // and `--as-needed` drops libgcc_s.so.1.

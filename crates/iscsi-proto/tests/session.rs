@@ -937,6 +937,6 @@ fn random_seeds_are_well_formed_and_differ() {
         assert_eq!(&s.isid[4..], &[0, 0], "TSIH-qualifier bytes stay zero");
         assert!(s.itt < RESERVED_TAG - 64);
     }
-    // 47 bytes from the OS: two draws agreeing on every one would mean no randomness at all.
+    // 44 bytes from the OS: two draws agreeing on every one would mean no randomness at all.
     assert!(a != b, "two random seeds came out the same: {a:?}");
 }

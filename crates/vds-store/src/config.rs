@@ -621,6 +621,20 @@ mod tests {
     }
 
     #[test]
+    fn array_tables_are_found_at_line_starts_only() {
+        assert_eq!(array_table_starts(""), Vec::<usize>::new());
+        assert_eq!(array_table_starts("[[a]]"), [0]);
+        assert_eq!(array_table_starts("x = 1\n[[a]]"), [6]);
+        assert_eq!(array_table_starts("x = 1\n[[a]]\n"), [6]);
+        assert_eq!(
+            array_table_starts("[[a]]\n \t[[b]]\ny = \"[[c]]\"\n[d]\n"),
+            [0, 6]
+        );
+        assert_eq!(array_table_starts("x = 1\r\n[[a]]\r\n"), [7]);
+        assert_eq!(array_table_starts("\n\n[[a]]"), [2]);
+    }
+
+    #[test]
     fn read_in_pieces_as_the_whole_document_reads() {
         let whole = |text: &str| toml::from_str::<FileIn>(text).map_err(|e| e.to_string());
         let head = "version = 2\n[[provider]]\nname = \"p\"\nkind = \"sim\"\n";

@@ -4,8 +4,8 @@
 //! into a validated [`crate::args::Invocation`] in one place (the ripgrep way). The help text,
 //! the shell completions and the manual pages are all generated from these definitions.
 
+use std::cell::Cell;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -47,9 +47,9 @@ pub struct Cli {
 // tportals` and `vdsadm list tportals --json` mean the same).
 //
 // They are not clap `global` options. clap copies a global option into each subcommand of a
-// command whenever it builds that command, so every run paid for copying these five into all 19
-// top-level commands (a third of a short run's parsing: about 0.25 M instructions and 100 KB of
-// heap, docs/PERFORMANCE.md). Here each command gets its own definitions when it is built, and a
+// command whenever it builds that command, so every run paid for copying these five into all 18
+// top-level commands and back out of each level (three quarters of clap's work in
+// `vdsadm discover`: 257k of 339k instructions, and 100 KB of heap, docs/PERFORMANCE.md). Here each command gets its own definitions when it is built, and a
 // run builds only the commands it names ([`Lazy`]); [`Common::given`] then takes each option from
 // the deepest command it was given to, as clap did for global ones. The display order is the
 // one clap gave the global options, so the help reads as before. (No doc comment: a derived
@@ -153,22 +153,14 @@ where
 /// options). The deferral replaces a command's own ([`Command::defer`]), so [`Lazy`] is for
 /// top-level commands only.
 fn with_common(cmd: Command) -> Command {
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|c| c.get_name().to_string())
-        .collect();
-    let eager = EAGER.load(Ordering::Relaxed);
-    let mut cmd = Common::augment_args(cmd);
-    for name in names {
-        cmd = cmd.mut_subcommand(name, |c| {
-            if eager {
-                with_common(c)
-            } else {
-                c.defer(with_common)
-            }
-        });
-    }
-    cmd
+    let eager = EAGER.with(Cell::get);
+    Common::augment_args(cmd).mut_subcommands(|c| {
+        if eager {
+            with_common(c)
+        } else {
+            c.defer(with_common)
+        }
+    })
 }
 
 /// The commands.
@@ -235,20 +227,23 @@ pub enum CommandArgs {
 #[derive(Debug)]
 pub struct Lazy<T>(pub T);
 
-/// Set by [`full_command`]: [`Lazy`] then defines everything at once.
-static EAGER: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Set by [`full_command`]: [`Lazy`] and [`with_common`] then define everything at once (per
+    /// thread, so one test's whole definition does not make another test's parse eager).
+    static EAGER: Cell<bool> = const { Cell::new(false) };
+}
 
 /// The whole definition, nothing deferred: what completions and manual pages are generated from
 /// (clap's `help` subcommand mirrors only the commands defined when it is made).
 pub fn full_command() -> Command {
-    EAGER.store(true, Ordering::Relaxed);
+    EAGER.with(|e| e.set(true));
     Cli::command()
 }
 
 /// Defers `augment` unless [`EAGER`]; the command's help text, set from the variant's doc comment
 /// before the deferred definition runs, stays (the type's own doc comment would replace it).
 fn lazily(cmd: Command, augment: fn(Command) -> Command) -> Command {
-    if EAGER.load(Ordering::Relaxed) {
+    if EAGER.with(Cell::get) {
         return augment(cmd);
     }
     cmd.defer(augment)
@@ -738,6 +733,41 @@ mod tests {
     fn the_whole_definition_is_consistent() {
         // Every command defined at once, each with its own copy of the common options.
         full_command().debug_assert();
+    }
+
+    /// Every command path's argument ids, `help` aside.
+    fn arg_ids(cmd: &Command, path: &str, out: &mut Vec<(String, Vec<String>)>) {
+        let mut ids: Vec<String> = cmd
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        ids.sort();
+        out.push((path.to_string(), ids));
+        for sc in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+            arg_ids(sc, &format!("{path} {}", sc.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn the_deferred_definition_is_the_whole_one() {
+        // Built as a run builds it, then every deferred part made (`build`): the same commands
+        // with the same arguments as the whole definition, so no deferral replaced a command's
+        // own, and every command has the common options.
+        let mut lazy = Cli::command();
+        lazy.build();
+        let mut deferred = Vec::new();
+        arg_ids(&lazy, "vdsadm", &mut deferred);
+        let mut whole = full_command();
+        whole.build();
+        let mut eager = Vec::new();
+        arg_ids(&whole, "vdsadm", &mut eager);
+        assert_eq!(deferred, eager);
+        assert!(deferred.len() > 40, "{} command paths", deferred.len());
+        for (path, ids) in &deferred {
+            for id in Common::IDS {
+                assert!(ids.iter().any(|i| i == id), "{path} lacks --{id}: {ids:?}");
+            }
+        }
     }
 
     fn common(line: &str) -> Common {

@@ -17,8 +17,8 @@ pub use vds_api::{
 /// Every cell is escaped for the terminal ([`crate::terminal::escape`]) before it is measured.
 pub fn table<R: AsRef<[C]>, C: AsRef<str>>(headers: &[&str], rows: &[R]) -> String {
     // Columns are as wide as their widest cell, in characters (a byte count for ASCII cells).
-    // Cells are escaped once to be measured and once to be written: escaping printable ASCII
-    // borrows (no copy), which is cheaper than keeping every escaped cell.
+    // Cells are escaped to be measured, and again to be written only when one of them needed it:
+    // escaping printable ASCII borrows (no copy), cheaper than keeping every escaped cell.
     let chars = |s: &str| {
         if s.is_ascii() {
             s.len()
@@ -426,7 +426,7 @@ pub fn discovered_text(portal: &str, targets: &[DiscoveredTarget]) -> String {
     if targets.is_empty() {
         return format!("{portal} reported no targets.\n");
     }
-    // Every address and tag is written into one buffer, and the cells are slices of it: two
+    // Every address and tag is written into one buffer, and the cells are slices of it: a few
     // allocations for the whole table rather than two for each row.
     let mut text = String::with_capacity(targets.len() * 28);
     let mut spans: Vec<(&str, std::ops::Range<usize>, std::ops::Range<usize>)> =

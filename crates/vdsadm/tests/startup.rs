@@ -1,7 +1,11 @@
 //! How vdsadm starts: GCC's unwinder is linked in (build.rs) rather than loaded from
-//! libgcc_s.so.1, and unwinding still works through it.
+//! libgcc_s.so.1, the binary keeps its hardening, and unwinding still works through it.
 
-#![cfg(all(target_os = "linux", target_env = "gnu"))]
+#![cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    not(target_feature = "crt-static")
+))]
 
 use std::process::Command;
 
@@ -25,14 +29,62 @@ fn vdsadm_loads_no_libgcc_s_and_stays_a_pie() {
         !log.contains("libgcc_s"),
         "vdsadm still loads libgcc_s:\n{log}"
     );
-    // Still position-independent (ELF type ET_DYN), so the executable is placed at random.
     let elf = std::fs::read(BIN).expect("read vdsadm");
-    assert_eq!(&elf[..4], b"\x7fELF");
-    assert_eq!(
-        u16::from_le_bytes([elf[16], elf[17]]),
-        3,
-        "e_type is not ET_DYN"
-    );
+    let h = Hardening::of(&elf);
+    assert!(h.pie, "not a position-independent executable");
+    assert!(h.bind_now, "symbols are bound lazily");
+    assert!(h.relro, "no read-only relocations segment");
+}
+
+/// What an x86_64 ELF executable says about its hardening.
+struct Hardening {
+    /// ET_DYN with DF_1_PIE: placed at a random address.
+    pie: bool,
+    /// DF_BIND_NOW or DF_1_NOW: every symbol bound at start, so the GOT can be made read-only.
+    bind_now: bool,
+    /// A PT_GNU_RELRO segment.
+    relro: bool,
+}
+
+impl Hardening {
+    fn of(elf: &[u8]) -> Hardening {
+        let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap());
+        let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
+        assert_eq!(&elf[..5], b"\x7fELF\x02", "not a 64-bit ELF file");
+        let (phoff, phentsize, phnum) = (u64_at(32) as usize, u16_at(54), u16_at(56));
+        let mut h = Hardening {
+            pie: false,
+            bind_now: false,
+            relro: false,
+        };
+        for i in 0..usize::from(phnum) {
+            let ph = phoff + i * usize::from(phentsize);
+            match u32_at(ph) {
+                0x6474_e552 => h.relro = true, // PT_GNU_RELRO
+                2 => {
+                    // PT_DYNAMIC: (tag, value) pairs up to DT_NULL.
+                    let (off, size) = (u64_at(ph + 8) as usize, u64_at(ph + 32) as usize);
+                    for entry in elf[off..off + size].chunks_exact(16) {
+                        let tag = u64::from_le_bytes(entry[..8].try_into().unwrap());
+                        let val = u64::from_le_bytes(entry[8..].try_into().unwrap());
+                        match tag {
+                            0 => break,
+                            30 => h.bind_now |= val & 0x8 != 0, // DT_FLAGS: DF_BIND_NOW
+                            0x6fff_fffb => {
+                                // DT_FLAGS_1: DF_1_NOW, DF_1_PIE
+                                h.bind_now |= val & 0x1 != 0;
+                                h.pie = u16_at(16) == 3 && val & 0x0800_0000 != 0;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        h
+    }
 }
 
 struct Dropped<'a>(&'a std::cell::Cell<bool>);
@@ -53,6 +105,11 @@ fn a_panic_unwinds_and_a_backtrace_walks_through_the_linked_unwinder() {
     }));
     assert!(caught.is_err());
     assert!(dropped.get(), "unwinding skipped a destructor");
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+    assert!(
+        !maps.contains("libgcc_s"),
+        "this test unwound through libgcc_s.so.1, not the linked unwinder"
+    );
     let bt = std::backtrace::Backtrace::force_capture().to_string();
     assert!(
         bt.contains("a_panic_unwinds_and_a_backtrace_walks"),
