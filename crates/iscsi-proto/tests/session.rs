@@ -940,3 +940,31 @@ fn random_seeds_are_well_formed_and_differ() {
     // 44 bytes from the OS: two draws agreeing on every one would mean no randomness at all.
     assert!(a != b, "two random seeds came out the same: {a:?}");
 }
+
+#[test]
+fn a_logout_takes_the_cmdsn_a_target_expects_after_an_immediate_text() {
+    // istgt answers the immediate Text command (CmdSN 7) with ExpCmdSN 8 (peers.md §7). A Logout
+    // at CmdSN 7 is then behind its window (istgt logs it as "might have dropped"); it goes at 8.
+    let mut s = DiscoverySession::new(config(), seed()).unwrap();
+    drain(&mut s);
+    let mut t = Target { stat_sn: 0 };
+    s.handle_bytes(&t.op_ok(100)).unwrap();
+    let text = drain(&mut s).remove(0);
+    assert_eq!((text.opcode, text.cmd_sn), (Opcode::TextRequest, 7));
+    let answer = Repr::TextResponse(TextResponse {
+        final_: true,
+        cont: false,
+        lun: 0,
+        itt: text.itt,
+        ttt: RESERVED_TAG,
+        stat_sn: 2,
+        exp_cmd_sn: 8,
+        max_cmd_sn: 9,
+        data: b"TargetName=iqn.x:one\0",
+    })
+    .to_vec()
+    .unwrap();
+    s.handle_bytes(&answer).unwrap();
+    let logout = drain(&mut s).remove(0);
+    assert_eq!((logout.opcode, logout.cmd_sn), (Opcode::LogoutRequest, 8));
+}
