@@ -180,8 +180,11 @@ fn stop_and_drop_leave_no_process_and_no_files() -> Result<(), PeerError> {
 #[test]
 fn start_failure_reports_the_log() {
     peers();
-    let port = free_port();
-    let _busy = std::net::TcpListener::bind(("127.0.0.1", port));
+    // A port held for the whole test: bound at port 0 and read back, so no other process can
+    // take it between choosing it and holding it (a free_port() then bind, whose failure went
+    // unnoticed, once let tgtd start on a port that had come free again).
+    let busy = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a port to hold");
+    let port = busy.local_addr().expect("the held port").port();
     match Tgtd::start(TgtdConfig {
         portals: vec![format!("127.0.0.1:{port}")],
     }) {
@@ -193,6 +196,7 @@ fn start_failure_reports_the_log() {
         }
         other => panic!("tgtd on a busy port: {other:?}"),
     }
+    drop(busy);
     assert!(matches!(
         Tgtd::start(TgtdConfig { portals: vec![] }),
         Err(PeerError::InvalidArgument(_))
