@@ -122,6 +122,18 @@ impl Target {
     }
 
     fn text(&mut self, itt: u32, final_: bool, ttt: u32, data: &[u8]) -> Vec<u8> {
+        self.text_expecting(itt, final_, ttt, 7, data)
+    }
+
+    /// A Text Response whose ExpCmdSN is `exp_cmd_sn` (MaxCmdSN one past it).
+    fn text_expecting(
+        &mut self,
+        itt: u32,
+        final_: bool,
+        ttt: u32,
+        exp_cmd_sn: u32,
+        data: &[u8],
+    ) -> Vec<u8> {
         self.stat_sn += 1;
         Repr::TextResponse(TextResponse {
             final_,
@@ -130,8 +142,8 @@ impl Target {
             itt,
             ttt,
             stat_sn: self.stat_sn,
-            exp_cmd_sn: 7,
-            max_cmd_sn: 8,
+            exp_cmd_sn,
+            max_cmd_sn: exp_cmd_sn.wrapping_add(1),
             data,
         })
         .to_vec()
@@ -945,25 +957,9 @@ fn random_seeds_are_well_formed_and_differ() {
 fn a_logout_takes_the_cmdsn_a_target_expects_after_an_immediate_text() {
     // istgt answers the immediate Text command (CmdSN 7) with ExpCmdSN 8 (peers.md §7). A Logout
     // at CmdSN 7 is then behind its window (istgt logs it as "might have dropped"); it goes at 8.
-    let mut s = DiscoverySession::new(config(), seed()).unwrap();
-    drain(&mut s);
-    let mut t = Target { stat_sn: 0 };
-    s.handle_bytes(&t.op_ok(100)).unwrap();
-    let text = drain(&mut s).remove(0);
+    let (mut s, mut t, text) = logged_in(config());
     assert_eq!((text.opcode, text.cmd_sn), (Opcode::TextRequest, 7));
-    let answer = Repr::TextResponse(TextResponse {
-        final_: true,
-        cont: false,
-        lun: 0,
-        itt: text.itt,
-        ttt: RESERVED_TAG,
-        stat_sn: 2,
-        exp_cmd_sn: 8,
-        max_cmd_sn: 9,
-        data: b"TargetName=iqn.x:one\0",
-    })
-    .to_vec()
-    .unwrap();
+    let answer = t.text_expecting(text.itt, true, RESERVED_TAG, 8, b"TargetName=iqn.x:one\0");
     s.handle_bytes(&answer).unwrap();
     let logout = drain(&mut s).remove(0);
     assert_eq!((logout.opcode, logout.cmd_sn), (Opcode::LogoutRequest, 8));
