@@ -49,25 +49,23 @@ fn init_tracing(verbose: u8) {
 /// Writes to stdout; a closed pipe (`vdsadm list … | head -1`) is not an error.
 fn write_stdout(bytes: &[u8]) -> bool {
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
-        Err(e) => {
-            eprintln!("vdsadm: stdout: {e}");
-            false
-        }
-    }
+    stdout_written(out.write_all(bytes).and_then(|()| out.flush()))
 }
 
 /// `doc` as one JSON line on stdout, written as it is serialized (in 64 KiB writes).
 fn write_doc(doc: &dyn Document) -> bool {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let written = doc
-        .write_json(&mut out)
-        .map_err(std::io::Error::from)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
-    match written {
+    stdout_written(
+        doc.write_json(&mut out)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush()),
+    )
+}
+
+/// Whether writing to stdout went well: a closed pipe counts as done, another error is said.
+fn stdout_written(result: std::io::Result<()>) -> bool {
+    match result {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
         Err(e) => {
