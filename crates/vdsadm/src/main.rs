@@ -7,7 +7,10 @@
 //! in one place; the command ([`commands`], one file each) makes one call of the service
 //! (`vds-service`), which owns every VDS rule, the store and the providers; its answer, a document
 //! of `vds-api`, is printed as a table or as one JSON document ([`output`]); a failure becomes one
-//! line on stderr (or a JSON error on stdout) and a documented exit status ([`error`]).
+//! line on stderr (or a JSON error on stdout) and a documented exit status ([`error`]). The
+//! process starts in [`start`], not in Rust's runtime entry.
+// The unit tests' build keeps the test harness's entry point.
+#![cfg_attr(not(test), no_main)]
 
 mod args;
 mod cli;
@@ -16,10 +19,10 @@ mod error;
 mod output;
 mod progress;
 mod remote;
+mod start;
 mod terminal;
 
 use std::io::Write;
-use std::process::ExitCode;
 
 use crate::commands::{Body, Document};
 use crate::error::{CliError, ExitClass};
@@ -85,8 +88,8 @@ fn say(line: &str) {
     eprintln!("vdsadm: {}", terminal::escape(line));
 }
 
-fn fail(json: bool, e: &CliError) -> ExitCode {
-    let code = ExitCode::from(e.class().code());
+fn fail(json: bool, e: &CliError) -> u8 {
+    let code = e.class().code();
     if json {
         write_stdout(&json_line(e.to_json()));
     } else {
@@ -95,7 +98,17 @@ fn fail(json: bool, e: &CliError) -> ExitCode {
     code
 }
 
-fn main() -> ExitCode {
+/// The C `main`: the process starts here (see [`start`]).
+#[cfg_attr(not(test), unsafe(no_mangle))]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    start::run(vdsadm)
+}
+
+/// vdsadm: the process's exit status.
+fn vdsadm() -> u8 {
     let cli = match cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
@@ -122,7 +135,7 @@ fn main() -> ExitCode {
             } else {
                 print!("{text}");
             }
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+            return u8::try_from(e.exit_code()).unwrap_or(2);
         }
     };
     let json = cli.common.json;
@@ -147,9 +160,9 @@ fn main() -> ExitCode {
                 say(w);
             }
             if !written {
-                return ExitCode::from(ExitClass::Other.code());
+                return ExitClass::Other.code();
             }
-            ExitCode::from(printed.exit.code())
+            printed.exit.code()
         }
         Err(e) => fail(json, &e),
     }

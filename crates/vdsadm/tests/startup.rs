@@ -1,5 +1,7 @@
 //! How vdsadm starts: GCC's unwinder is linked in (build.rs) rather than loaded from
-//! libgcc_s.so.1, the binary keeps its hardening, and unwinding still works through it.
+//! libgcc_s.so.1, the binary keeps its hardening, and unwinding still works through it; and its
+//! own entry point (src/start.rs) keeps what Rust's would have done to the process: standard
+//! descriptors that came closed are opened on /dev/null, and a closed pipe does not kill it.
 
 #![cfg(all(
     target_os = "linux",
@@ -7,7 +9,9 @@
     not(target_feature = "crt-static")
 ))]
 
-use std::process::Command;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vdsadm");
 
@@ -115,4 +119,73 @@ fn a_panic_unwinds_and_a_backtrace_walks_through_the_linked_unwinder() {
         bt.contains("a_panic_unwinds_and_a_backtrace_walks"),
         "the backtrace misses this frame:\n{bt}"
     );
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_and_not_the_process() {
+    // `vdsadm list subsystems | head -0`: the reader is gone before vdsadm writes.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(BIN)
+        .args(["--sim", "list", "subsystems"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run vdsadm");
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "vdsadm was killed by a signal writing to a closed pipe: {out:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
+
+#[test]
+fn standard_descriptors_that_come_closed_are_opened_on_dev_null() {
+    // `vdsadm watch <&- >&- 2>&-`: without /dev/null on 0, 1 and 2, the first files and sockets
+    // vdsadm opens would take those numbers, and what it prints would go into them.
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--sim", "watch", "--refresh-every", "1h"]);
+    // SAFETY: only close(2), which is async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("start vdsadm watch");
+    let pid = child.id();
+    let fd_dir = format!("/proc/{pid}/fd");
+    let link = |fd: u32| std::fs::read_link(format!("{fd_dir}/{fd}")).ok();
+    // `watch` is going once it holds more than the three: its runtime and its store.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut links = Vec::new();
+    while links.is_empty() && Instant::now() < deadline {
+        if std::fs::read_dir(&fd_dir).map_or(0, |d| d.count()) > 3 {
+            links = (0..3).map(link).collect();
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let running = child.try_wait().expect("wait").is_none();
+    // SIGTERM, which `watch` answers by removing its throwaway store and exiting.
+    // SAFETY: a signal to the child this test started, which has not been waited for.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+    let status = child.wait().expect("wait for vdsadm");
+    assert!(
+        running && !links.is_empty(),
+        "vdsadm watch was not running with its store open within 20 s ({status})"
+    );
+    for (fd, target) in links.iter().enumerate() {
+        assert_eq!(
+            target.as_deref(),
+            Some(std::path::Path::new("/dev/null")),
+            "descriptor {fd} of vdsadm: {links:?}"
+        );
+    }
 }
