@@ -36,11 +36,7 @@ pub struct Answer {
 impl Answer {
     /// The body as JSON.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            Error::new(Hresult::E_UNEXPECTED)
-                .about(Subject::Other("vdsd's answer".into()))
-                .because(format!("it is not the expected JSON: {e}"))
-        })
+        serde_json::from_slice(&self.body).map_err(|e| not_json(&e))
     }
 
     /// A header's value.
@@ -63,6 +59,13 @@ impl Answer {
             Err(e) => e.because(format!("status {}", self.status)),
         }
     }
+}
+
+/// The error of an answer whose body is not the JSON expected.
+pub fn not_json(e: &serde_json::Error) -> Error {
+    Error::new(Hresult::E_UNEXPECTED)
+        .about(Subject::Other("vdsd's answer".into()))
+        .because(format!("it is not the expected JSON: {e}"))
 }
 
 /// The error an error body describes, such that its `message()` and `Display` are those of the

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use vds_api::{ErrorBody, NotificationDoc};
-use vds_client::{Client, EventStream, segment};
+use vds_client::{Answer, Client, EventStream, segment};
 use vds_model::{Error, Hresult, Subject, VdsIpAddress};
 
 use crate::args::Sel;
@@ -88,26 +88,31 @@ impl Remote {
         }
     }
 
-    /// One request whose answer is a document (200), or the daemon's error.
-    fn call_value(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Error> {
+    /// One request answered with success, or the daemon's error.
+    fn succeed(&self, method: &str, path: &str, body: Option<Value>) -> Result<Answer, Error> {
         let answer = self
             .rt
             .block_on(self.client.request(method, path, body.as_ref()))?;
         if !answer.is_success() {
             return Err(answer.error());
         }
-        answer.json::<Value>()
+        Ok(answer)
     }
 
-    /// `GET path` (or another call answered at once): the document.
+    /// One request whose answer is a document (200), or the daemon's error.
+    fn call_value(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Error> {
+        self.succeed(method, path, body)?.json::<Value>()
+    }
+
+    /// `GET path` (or another call answered at once): the document, read from the answer
+    /// straight into its type (a list of 5,000 subsystems is 1.6 MB of JSON: no tree of it).
     pub fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
         body: Option<Value>,
     ) -> CliResult<T> {
-        let v = self.call_value(method, path, body)?;
-        decode(v, path)
+        read_document(&self.succeed(method, path, body)?.body, path)
     }
 
     /// `GET path`.
@@ -145,9 +150,9 @@ impl Remote {
             )?;
         }
         if op["state"] == "SUCCEEDED" {
-            return decode(op["output"].clone(), path);
+            return decode(op["output"].take(), path);
         }
-        let body: ErrorBody = serde_json::from_value(op["error"].clone()).map_err(|e| {
+        let body: ErrorBody = serde_json::from_value(op["error"].take()).map_err(|e| {
             CliError::from(
                 Error::new(Hresult::VDS_E_BAD_PROVIDER_DATA)
                     .about(Subject::Other("vdsd".into()))
@@ -223,14 +228,72 @@ pub fn notification(data: &str) -> Option<NotificationDoc> {
     serde_json::from_str(data).ok()
 }
 
-fn decode<T: DeserializeOwned>(v: Value, path: &str) -> CliResult<T> {
-    serde_json::from_value(v).map_err(|e| {
-        CliError::from(
-            Error::new(Hresult::VDS_E_BAD_PROVIDER_DATA)
-                .about(Subject::Other("vdsd".into()))
-                .because(format!(
-                    "the answer to {path} is not the expected document: {e}"
-                )),
-        )
+/// The document an answer to `path` holds: JSON of another shape is bad data from the daemon
+/// (as [`decode`] says), and what is not JSON at all is what [`Answer::json`] says it is.
+fn read_document<T: DeserializeOwned>(body: &[u8], path: &str) -> CliResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            not_the_document(path, &e)
+        } else {
+            CliError::from(vds_client::not_json(&e))
+        }
     })
+}
+
+fn decode<T: DeserializeOwned>(v: Value, path: &str) -> CliResult<T> {
+    serde_json::from_value(v).map_err(|e| not_the_document(path, &e))
+}
+
+fn not_the_document(path: &str, e: &serde_json::Error) -> CliError {
+    CliError::from(
+        Error::new(Hresult::VDS_E_BAD_PROVIDER_DATA)
+            .about(Subject::Other("vdsd".into()))
+            .because(format!(
+                "the answer to {path} is not the expected document: {e}"
+            )),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vds_api::PortalRow;
+
+    /// The same bytes read through a `Value`, as every answer was before.
+    fn through_a_value<T: DeserializeOwned>(body: &[u8], path: &str) -> CliResult<T> {
+        let v = Answer {
+            status: 200,
+            headers: Vec::new(),
+            body: body.to_vec(),
+        }
+        .json::<Value>()?;
+        decode(v, path)
+    }
+
+    #[test]
+    fn a_document_read_straight_is_the_one_read_through_a_value() {
+        let body = br#"[{"index":0,"id":"6f1e0f5c-0000-5000-8000-000000000001","address":"192.0.2.1","port":3260,"address_type":"IPV4","status":"ONLINE"}]"#;
+        let direct: Vec<PortalRow> = read_document(body, "/p").expect("direct");
+        let old: Vec<PortalRow> = through_a_value(body, "/p").expect("through a value");
+        assert_eq!(direct, old);
+        assert_eq!(direct[0].port, 3260);
+    }
+
+    #[test]
+    fn a_wrong_shape_is_bad_data_and_a_broken_answer_is_unexpected() {
+        let wrong = read_document::<Vec<PortalRow>>(br#"{"rows":[]}"#, "/v1/x").unwrap_err();
+        assert_eq!(wrong.error.code(), Hresult::VDS_E_BAD_PROVIDER_DATA);
+        assert!(
+            wrong
+                .error
+                .to_string()
+                .contains("the answer to /v1/x is not the expected document"),
+            "{wrong}"
+        );
+        for broken in [&br#"[{"id":"#[..], b"<html>", b""] {
+            let e = read_document::<Vec<PortalRow>>(broken, "/v1/x").unwrap_err();
+            assert_eq!(e.error.code(), Hresult::E_UNEXPECTED, "{e}");
+            assert!(e.error.to_string().contains("not the expected JSON"), "{e}");
+        }
+    }
 }
