@@ -9,8 +9,9 @@
 //! of `vds-api`, is printed as a table or as one JSON document ([`output`]); a failure becomes one
 //! line on stderr (or a JSON error on stdout) and a documented exit status ([`error`]). The
 //! process starts in [`start`], not in Rust's runtime entry.
-// The unit tests' build keeps the test harness's entry point.
-#![cfg_attr(not(test), no_main)]
+// On Linux with glibc, vdsadm has its own entry point; the unit tests' build keeps the test
+// harness's.
+#![cfg_attr(all(not(test), target_os = "linux", target_env = "gnu"), no_main)]
 
 mod args;
 mod cli;
@@ -72,7 +73,7 @@ fn stdout_written(result: std::io::Result<()>) -> bool {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
         Err(e) => {
-            eprintln!("vdsadm: stdout: {e}");
+            say(&format!("stdout: {e}"));
             false
         }
     }
@@ -84,8 +85,14 @@ fn json_line(mut s: String) -> Vec<u8> {
 }
 
 /// One line on stderr, every hazard escaped (the line cannot break, nor act on the terminal).
-fn say(line: &str) {
-    eprintln!("vdsadm: {}", terminal::escape(line));
+pub(crate) fn say(line: &str) {
+    write_stderr(format!("vdsadm: {}\n", terminal::escape(line)).as_bytes());
+}
+
+/// Writes to stderr. A stderr that is closed or whose reader is gone cannot be told anything
+/// more, so that is not a failure of the command (and never a panic, as `eprintln!`'s is).
+fn write_stderr(bytes: &[u8]) {
+    let _ = std::io::stderr().lock().write_all(bytes);
 }
 
 fn fail(json: bool, e: &CliError) -> u8 {
@@ -98,12 +105,22 @@ fn fail(json: bool, e: &CliError) -> u8 {
     code
 }
 
-/// The C `main`: the process starts here (see [`start`]).
-#[cfg_attr(not(test), unsafe(no_mangle))]
+/// The C `main`: the process starts here (see [`start`]). `std::env::args` still works without
+/// Rust's entry because std reads the arguments from glibc's `.init_array` call, which only
+/// glibc makes: other targets keep Rust's entry.
+#[cfg(all(not(test), target_os = "linux", target_env = "gnu"))]
+#[unsafe(no_mangle)]
 extern "C" fn main(
     _argc: std::ffi::c_int,
     _argv: *const *const std::ffi::c_char,
 ) -> std::ffi::c_int {
+    start::run(vdsadm)
+}
+
+/// Rust's entry, where vdsadm does not have its own (and the unit tests' build, whose harness
+/// replaces it).
+#[cfg(not(all(not(test), target_os = "linux", target_env = "gnu")))]
+fn main() {
     start::run(vdsadm)
 }
 
@@ -131,9 +148,9 @@ fn vdsadm() -> u8 {
             let text = e.render().to_string();
             let text = terminal::escape_with(&text, true);
             if e.use_stderr() {
-                eprint!("{text}");
-            } else {
-                print!("{text}");
+                write_stderr(text.as_bytes());
+            } else if !write_stdout(text.as_bytes()) {
+                return ExitClass::Other.code();
             }
             return u8::try_from(e.exit_code()).unwrap_or(2);
         }

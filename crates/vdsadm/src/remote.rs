@@ -149,20 +149,7 @@ impl Remote {
                 None,
             )?;
         }
-        if op["state"] == "SUCCEEDED" {
-            return decode(op["output"].take(), path);
-        }
-        let body: ErrorBody = serde_json::from_value(op["error"].take()).map_err(|e| {
-            CliError::from(
-                Error::new(Hresult::VDS_E_BAD_PROVIDER_DATA)
-                    .about(Subject::Other("vdsd".into()))
-                    .because(format!(
-                        "an operation ended {} without an error: {e}",
-                        op["state"]
-                    )),
-            )
-        })?;
-        Err(CliError::from(vds_client::error_from_body(&body)))
+        ended(op, path)
     }
 
     /// The daemon's event stream (`/v1/events`, of `provider` when given), and the runtime that
@@ -228,6 +215,24 @@ pub fn notification(data: &str) -> Option<NotificationDoc> {
     serde_json::from_str(data).ok()
 }
 
+/// What an operation that ended produced: its output, or its error. Anything else the daemon
+/// answered (not an object, no error) is bad data, never a panic.
+fn ended<T: DeserializeOwned>(mut op: Value, path: &str) -> CliResult<T> {
+    let mut field = |name: &str| op.get_mut(name).map(Value::take).unwrap_or_default();
+    let state = field("state");
+    if state == "SUCCEEDED" {
+        return decode(field("output"), path);
+    }
+    let body: ErrorBody = serde_json::from_value(field("error")).map_err(|e| {
+        CliError::from(
+            Error::new(Hresult::VDS_E_BAD_PROVIDER_DATA)
+                .about(Subject::Other("vdsd".into()))
+                .because(format!("an operation ended {state} without an error: {e}")),
+        )
+    })?;
+    Err(CliError::from(vds_client::error_from_body(&body)))
+}
+
 /// The document an answer to `path` holds: JSON of another shape is bad data from the daemon
 /// (as [`decode`] says), and what is not JSON at all is what [`Answer::json`] says it is.
 fn read_document<T: DeserializeOwned>(body: &[u8], path: &str) -> CliResult<T> {
@@ -277,6 +282,34 @@ mod tests {
         let old: Vec<PortalRow> = through_a_value(body, "/p").expect("through a value");
         assert_eq!(direct, old);
         assert_eq!(direct[0].port, 3260);
+    }
+
+    #[test]
+    fn an_operation_ends_with_its_output_its_error_or_bad_data() {
+        let done = serde_json::json!({"state": "SUCCEEDED", "output": [
+            {"index": 0, "id": "x", "address": "192.0.2.1", "port": 3260,
+             "address_type": "IPV4", "status": "ONLINE"}]});
+        let rows: Vec<PortalRow> = ended(done, "/p").expect("output");
+        assert_eq!(rows[0].address, "192.0.2.1");
+        let failed = serde_json::json!({"state": "FAILED", "error": {
+            "hresult": "0x80042404", "name": "VDS_E_ANOTHER_CALL_IN_PROGRESS",
+            "message": "another operation is in progress"}});
+        let e = ended::<Vec<PortalRow>>(failed, "/p").unwrap_err();
+        assert_eq!(e.error.code(), Hresult::VDS_E_ANOTHER_CALL_IN_PROGRESS);
+        // What no daemon of ours sends: said as bad data, not a panic.
+        for odd in [
+            serde_json::json!([]),
+            serde_json::json!("x"),
+            serde_json::json!(42),
+            serde_json::json!({"state": "FAILED"}),
+        ] {
+            let e = ended::<Vec<PortalRow>>(odd.clone(), "/p").unwrap_err();
+            assert_eq!(
+                e.error.code(),
+                Hresult::VDS_E_BAD_PROVIDER_DATA,
+                "{odd}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
     not(target_feature = "crt-static")
 ))]
 
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -121,32 +122,67 @@ fn a_panic_unwinds_and_a_backtrace_walks_through_the_linked_unwinder() {
     );
 }
 
+/// Runs vdsadm with `args`, its stdout (or stderr) a pipe whose reader is already gone.
+fn into_a_closed_pipe(args: &[&str], stderr: bool) -> std::process::Output {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills in two new descriptors, each owned once here.
+    let (reader, writer) = unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2");
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    drop(reader);
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    if stderr {
+        cmd.stdout(Stdio::null()).stderr(writer);
+    } else {
+        cmd.stdout(writer).stderr(Stdio::piped());
+    }
+    cmd.output().expect("run vdsadm")
+}
+
 #[test]
 fn a_closed_pipe_ends_the_output_and_not_the_process() {
-    // `vdsadm list subsystems | head -0`: the reader is gone before vdsadm writes.
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    drop(reader);
-    let out = Command::new(BIN)
-        .args(["--sim", "list", "subsystems"])
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run vdsadm");
-    assert_eq!(
-        out.status.signal(),
-        None,
-        "vdsadm was killed by a signal writing to a closed pipe: {out:?}"
-    );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stderr.is_empty(), "{out:?}");
+    // `vdsadm list subsystems | head -0`: the reader is gone before vdsadm writes; the same for
+    // what clap prints (help, version).
+    for args in [
+        &["--sim", "list", "subsystems"][..],
+        &["--help"],
+        &["--version"],
+        &["list", "--help"],
+    ] {
+        let out = into_a_closed_pipe(args, false);
+        assert_eq!(
+            out.status.signal(),
+            None,
+            "vdsadm {args:?} was killed by a signal writing to a closed pipe: {out:?}"
+        );
+        assert_eq!(out.status.code(), Some(0), "vdsadm {args:?}: {out:?}");
+        assert!(out.stderr.is_empty(), "vdsadm {args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn a_closed_stderr_leaves_the_exit_status_as_it_is() {
+    // A usage error (2) and an object not found (3), said into a stderr nobody reads.
+    for (args, code) in [
+        (&["list", "bogus"][..], 2),
+        (&["--sim", "list", "tportals", "--subsystem", "nowhere"], 3),
+    ] {
+        let out = into_a_closed_pipe(args, true);
+        assert_eq!(out.status.code(), Some(code), "vdsadm {args:?}: {out:?}");
+    }
 }
 
 #[test]
 fn standard_descriptors_that_come_closed_are_opened_on_dev_null() {
     // `vdsadm watch <&- >&- 2>&-`: without /dev/null on 0, 1 and 2, the first files and sockets
     // vdsadm opens would take those numbers, and what it prints would go into them.
+    // Its throwaway store goes into a directory of this test's, checked empty at the end.
+    let tmp = tempfile::tempdir().expect("temporary directory");
     let mut cmd = Command::new(BIN);
-    cmd.args(["--sim", "watch", "--refresh-every", "1h"]);
+    cmd.args(["--sim", "watch", "--refresh-every", "1h"])
+        .env("TMPDIR", tmp.path());
     // SAFETY: only close(2), which is async-signal-safe, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -158,29 +194,36 @@ fn standard_descriptors_that_come_closed_are_opened_on_dev_null() {
     }
     let mut child = cmd.spawn().expect("start vdsadm watch");
     let pid = child.id();
-    let fd_dir = format!("/proc/{pid}/fd");
-    let link = |fd: u32| std::fs::read_link(format!("{fd_dir}/{fd}")).ok();
-    // `watch` is going once it holds more than the three: its runtime and its store.
+    // `watch` is going once it catches SIGTERM (it then removes its store when told to stop):
+    // its runtime and its store are open by then.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut links = Vec::new();
-    while links.is_empty() && Instant::now() < deadline {
-        if std::fs::read_dir(&fd_dir).map_or(0, |d| d.count()) > 3 {
-            links = (0..3).map(link).collect();
-        } else {
-            std::thread::sleep(Duration::from_millis(20));
+    let going = loop {
+        if catches_sigterm(pid) {
+            break true;
         }
-    }
-    let running = child.try_wait().expect("wait").is_none();
-    // SIGTERM, which `watch` answers by removing its throwaway store and exiting.
+        if Instant::now() >= deadline || child.try_wait().expect("wait").is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let links: Vec<_> = (0..3)
+        .map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok())
+        .collect();
     // SAFETY: a signal to the child this test started, which has not been waited for.
     unsafe {
         libc::kill(pid as libc::pid_t, libc::SIGTERM);
     }
     let status = child.wait().expect("wait for vdsadm");
-    assert!(
-        running && !links.is_empty(),
-        "vdsadm watch was not running with its store open within 20 s ({status})"
+    assert!(going, "vdsadm watch was not going within 20 s ({status})");
+    assert_eq!(
+        status.signal(),
+        None,
+        "vdsadm watch did not end on SIGTERM by itself"
     );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read the temporary directory")
+        .collect();
+    assert!(left.is_empty(), "vdsadm watch left {left:?}");
     for (fd, target) in links.iter().enumerate() {
         assert_eq!(
             target.as_deref(),
@@ -188,4 +231,16 @@ fn standard_descriptors_that_come_closed_are_opened_on_dev_null() {
             "descriptor {fd} of vdsadm: {links:?}"
         );
     }
+}
+
+/// Whether process `pid` has a handler for SIGTERM (`SigCgt` of /proc/PID/status).
+fn catches_sigterm(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
 }

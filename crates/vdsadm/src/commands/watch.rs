@@ -66,7 +66,7 @@ impl Names {
 }
 
 fn say(line: &str) {
-    eprintln!("vdsadm: {}", escape(line));
+    crate::say(line);
 }
 
 /// Prints one notification line; `false` when stdout is gone.
