@@ -18,7 +18,7 @@ use std::ffi::c_int;
 /// `/dev/null` when they came closed, so that no file vdsadm opens takes their place and gets
 /// its output) and SIGPIPE ignored (a closed pipe is an error `write` returns, which vdsadm
 /// treats as the end of its output, not a signal that kills it).
-pub fn prepare() {
+fn prepare() {
     open_standard_descriptors();
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions, and no other thread
     // exists yet.

@@ -17,6 +17,7 @@ use vds_service::{WatchEvent, WatchOptions};
 
 use super::{Body, Ctx, Printed};
 use crate::error::{CliError, CliResult, ExitClass};
+use crate::say;
 use crate::terminal::escape;
 
 /// The word for a `VDS_NTT_*` value.
@@ -63,10 +64,6 @@ impl Names {
             n.event_name, n.event, n.provider
         )
     }
-}
-
-fn say(line: &str) {
-    crate::say(line);
 }
 
 /// Prints one notification line; `false` when stdout is gone.
